@@ -1,0 +1,50 @@
+// What attention map to evaluate: size, mask, scale and temperature.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "shaders/include/params.h"
+
+namespace attnscope {
+
+enum class MaskKind : uint32_t {
+  None = MASK_NONE,
+  Causal = MASK_CAUSAL,
+  WindowCausal = MASK_WINDOW_CAUSAL,  // key j for query i when j <= i and i - j < W
+  WindowBoth = MASK_WINDOW_BOTH,      // key j for query i when |i - j| < W
+};
+
+MaskKind parseMask(const std::string& name, bool hasWindow);
+const char* maskName(MaskKind m);
+
+struct AttentionSpec {
+  uint32_t n = 0;            // tokens: queries and keys (the map is n x n)
+  uint32_t d = 0;            // head dimension
+  MaskKind mask = MaskKind::None;
+  uint32_t window = 0;       // for the window masks
+  std::optional<double> scale;  // default 1/sqrt(d)
+  double temperature = 1.0;
+
+  double effectiveScale() const { return scale ? *scale : 1.0 / std::sqrt(double(d)); }
+  // The factor the logits are multiplied by: scale / temperature.
+  double logitScale() const { return effectiveScale() / temperature; }
+  // Throws Error with one clear line when something is off.
+  void validate() const;
+
+  // Key range [lo, hi) that query i may attend to (the CPU twin of keyRange in common.glsl).
+  void keyRange(uint64_t i, uint64_t& lo, uint64_t& hi) const;
+  // Unmasked cells in a rectangle: the work the passes really do.
+  uint64_t unmaskedCells(uint64_t rowBegin, uint64_t rowEnd, uint64_t colBegin,
+                         uint64_t colEnd) const;
+};
+
+// Head dimensions are padded to a multiple of 4 on the device (zeros change no dot product),
+// so shaders read vec4s and unroll over a compile-time dimension.
+inline uint32_t paddedDim(uint32_t d) { return (d + 3u) / 4u * 4u; }
+
+constexpr uint32_t kMaxHeadDim = 256;
+constexpr uint32_t kMaxTokens = 1u << 28;
+
+}  // namespace attnscope

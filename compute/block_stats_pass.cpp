@@ -1,0 +1,67 @@
+#include "compute/block_stats_pass.h"
+
+#include <algorithm>
+
+#include "compute/gpu_params.h"
+#include "compute/kernels.h"
+#include "engine/context.h"
+#include "engine/error.h"
+
+namespace attnscope {
+
+std::vector<uint32_t> evenBounds(uint64_t begin, uint64_t end, uint32_t parts) {
+  std::vector<uint32_t> b(parts + 1);
+  uint64_t span = end - begin;
+  for (uint32_t i = 0; i <= parts; ++i) b[i] = uint32_t(begin + span * i / parts);
+  return b;
+}
+
+ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds) {
+  ColumnBlocks cb;
+  cb.host = std::move(bounds);
+  cb.device = Buffer(ctx, cb.host.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                     MemoryUse::DeviceLocal, "column blocks");
+  cb.device.upload(cb.host.data(), cb.host.size() * 4);
+  return cb;
+}
+
+void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
+                      const AttentionSpec& spec, const BlockStatsArgs& a) {
+  if (a.rowEnd <= a.rowBegin || a.chunk.end <= a.chunk.begin) return;
+  const auto& bounds = a.blocks->host;
+  // Blocks that overlap the chunk: bounds are sorted, so two binary searches.
+  uint32_t first = uint32_t(std::upper_bound(bounds.begin(), bounds.end(), a.chunk.begin) - bounds.begin());
+  first = first > 0 ? first - 1 : 0;
+  uint32_t last = uint32_t(std::lower_bound(bounds.begin(), bounds.end(), a.chunk.end) - bounds.begin());
+  last = std::min(last, a.blocks->count());  // one past the last overlapping block
+  if (last <= first) return;
+
+  uint32_t dp = head.dp();
+  BufferWindow qw = makeWindow(rec.ctx, head.q(), uint64_t(a.rowBegin) * dp * 4, uint64_t(a.rowEnd) * dp * 4);
+  BufferWindow kw = makeWindow(rec.ctx, head.k(), uint64_t(a.chunk.begin) * dp * 4, uint64_t(a.chunk.end) * dp * 4);
+
+  gpu::BlockStatsParams p{};
+  p.rowBegin = a.rowBegin;
+  p.rowCount = a.rowEnd - a.rowBegin;
+  p.qSkip = qw.elementSkip;
+  p.kCol0 = a.chunk.begin;
+  p.kSkip = kw.elementSkip;
+  p.colBegin = a.chunk.begin;
+  p.colEnd = a.chunk.end;
+  p.blockFirst = first;
+  p.blockCount = a.blocks->count();
+  p.partRow0 = a.partRow0;
+  p.accumulate = 1;  // partial buffers start as zeros, the identity of the merge
+  p.maskKind = uint32_t(spec.mask);
+  p.window = spec.window;
+  p.n = spec.n;
+  p.logitScale = float(spec.logitScale());
+
+  const ComputePipeline& pipe = kernels.blockStats(dp);
+  dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
+           {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),
+            Binding::storage(*a.partials)},
+           p, groupsFor(p.rowCount, kernels.blockStatsRowsPerGroup(dp)), last - first);
+}
+
+}  // namespace attnscope

@@ -1,0 +1,38 @@
+// Records block_stats.comp: per (query row, column block) online-softmax partials for one
+// chunk of keys. The building block of the row statistics pass and the tile pass.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "compute/attention_spec.h"
+#include "compute/head_data.h"
+#include "engine/commands.h"
+
+namespace attnscope {
+
+class Kernels;
+
+// Column blocks: block b covers keys [bounds[b], bounds[b+1]). Kept on the host too, to find
+// which blocks a key chunk touches.
+struct ColumnBlocks {
+  std::vector<uint32_t> host;  // blockCount + 1 entries
+  Buffer device;
+  uint32_t count() const { return uint32_t(host.size() - 1); }
+};
+
+// Splits [begin, end) into `parts` nearly equal integer ranges (64-bit safe).
+std::vector<uint32_t> evenBounds(uint64_t begin, uint64_t end, uint32_t parts);
+ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds);
+
+struct BlockStatsArgs {
+  uint32_t rowBegin = 0, rowEnd = 0;  // query rows
+  const ColumnBlocks* blocks = nullptr;
+  KeyChunk chunk{};                   // the keys this dispatch sees
+  const Buffer* partials = nullptr;   // vec2 [rows][blockCount], merged into
+  uint32_t partRow0 = 0;              // partial row of query i is i - partRow0
+};
+
+void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
+                      const AttentionSpec& spec, const BlockStatsArgs& args);
+
+}  // namespace attnscope

@@ -1,0 +1,77 @@
+#include "compute/head_data.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "compute/attention_spec.h"
+#include "engine/context.h"
+#include "engine/error.h"
+
+namespace attnscope {
+
+static std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+HeadData::HeadData(Context& ctx, uint32_t n, uint32_t d, bool withV)
+    : ctx_(&ctx), n_(n), d_(d), dp_(paddedDim(d)) {
+  if (n == 0 || d == 0) throw Error("internal: empty head");
+  uint64_t rowBytes = uint64_t(dp_) * 4;
+  uint64_t bytes = uint64_t(n) * rowBytes;
+  uint64_t total = bytes * (withV ? 3 : 2);
+  const auto& caps = ctx.caps();
+  if (caps.deviceLocalBytes && total > caps.deviceLocalBytes)
+    throw Error("Q, K" + std::string(withV ? " and V" : "") + " for " + std::to_string(n) +
+                " tokens need " + mib(total) + " but device '" + caps.name + "' has " +
+                mib(caps.deviceLocalBytes) + ": use fewer tokens or a smaller head dimension");
+  // Leave room for the alignment slack that makeWindow() adds at a chunk's start.
+  uint64_t usable = caps.limits.maxStorageBufferRange > 4096 ? caps.limits.maxStorageBufferRange - 4096 : 0;
+  uint64_t perChunk = usable / rowBytes / 256 * 256;
+  if (perChunk == 0) throw Error("device '" + caps.name + "' binds too little storage memory");
+  keysPerChunk_ = uint32_t(std::min<uint64_t>(perChunk, n));
+  q_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "Q");
+  k_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "K");
+  if (withV) v_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "V");
+}
+
+HeadData HeadData::fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q, const float* k,
+                            const float* v) {
+  HeadData h(ctx, n, d, v != nullptr);
+  uint32_t dp = h.dp_;
+  auto put = [&](Buffer& dst, const float* src) {
+    // Pad in slices so host memory stays bounded for long inputs.
+    const uint32_t rowsPerSlice = 65536;
+    std::vector<float> padded;
+    for (uint32_t r0 = 0; r0 < n; r0 += rowsPerSlice) {
+      uint32_t r1 = std::min(n, r0 + rowsPerSlice);
+      padded.assign(size_t(r1 - r0) * dp, 0.0f);
+      for (uint32_t r = r0; r < r1; ++r)
+        std::copy(src + size_t(r) * d, src + size_t(r) * d + d, padded.begin() + size_t(r - r0) * dp);
+      dst.upload(padded.data(), padded.size() * 4, uint64_t(r0) * dp * 4);
+    }
+  };
+  put(h.q_, q);
+  put(h.k_, k);
+  if (v) put(h.v_, v);
+  return h;
+}
+
+std::vector<float> HeadData::download(const Buffer& which) const {
+  std::vector<float> padded(size_t(n_) * dp_);
+  const_cast<Buffer&>(which).download(padded.data(), padded.size() * 4);
+  std::vector<float> out(size_t(n_) * d_);
+  for (uint32_t r = 0; r < n_; ++r)
+    std::copy(padded.begin() + size_t(r) * dp_, padded.begin() + size_t(r) * dp_ + d_,
+              out.begin() + size_t(r) * d_);
+  return out;
+}
+
+std::vector<KeyChunk> HeadData::chunks(uint32_t colBegin, uint32_t colEnd) const {
+  std::vector<KeyChunk> out;
+  for (uint32_t c = colBegin; c < colEnd;) {
+    uint32_t chunkEnd = std::min<uint64_t>(uint64_t(c / keysPerChunk_ + 1) * keysPerChunk_, colEnd);
+    out.push_back({c, chunkEnd});
+    c = chunkEnd;
+  }
+  return out;
+}
+
+}  // namespace attnscope

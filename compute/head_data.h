@@ -1,0 +1,57 @@
+// One attention head's Q, K and (optionally) V on the device, each [n][dp] float32 with the
+// head dimension d zero-padded to dp = paddedDim(d).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/buffer.h"
+
+namespace attnscope {
+
+class Context;
+
+struct KeyChunk {
+  uint32_t begin, end;  // keys [begin, end)
+};
+
+class HeadData {
+ public:
+  HeadData() = default;
+  // Device buffers for n rows of dimension d; contents undefined until filled.
+  HeadData(Context& ctx, uint32_t n, uint32_t d, bool withV);
+
+  // Uploads row-major [n][d] float arrays (v may be null when the head has no V).
+  static HeadData fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q, const float* k,
+                           const float* v);
+
+  uint32_t n() const { return n_; }
+  uint32_t d() const { return d_; }
+  uint32_t dp() const { return dp_; }
+  bool hasV() const { return bool(v_); }
+  const Buffer& q() const { return q_; }
+  const Buffer& k() const { return k_; }
+  const Buffer& v() const { return v_; }
+  Buffer& q() { return q_; }
+  Buffer& k() { return k_; }
+  Buffer& v() { return v_; }
+
+  // Reads a matrix back as [n][d] (padding dropped).
+  std::vector<float> download(const Buffer& which) const;
+
+  // Keys per bound chunk: a storage-buffer binding may not exceed maxStorageBufferRange
+  // (128 MiB on lavapipe), so long K is bound a chunk at a time.
+  uint32_t keysPerChunk() const { return keysPerChunk_; }
+  std::vector<KeyChunk> chunks(uint32_t colBegin, uint32_t colEnd) const;
+  uint32_t rowsPerWindow() const { return keysPerChunk_; }
+  // Tests force small chunks to exercise the multi-chunk path on small inputs. A multiple
+  // of 256 keeps binding offsets aligned.
+  void setKeysPerChunkForTesting(uint32_t keys) { keysPerChunk_ = keys; }
+
+ private:
+  Context* ctx_ = nullptr;
+  uint32_t n_ = 0, d_ = 0, dp_ = 0;
+  uint32_t keysPerChunk_ = 0;
+  Buffer q_, k_, v_;
+};
+
+}  // namespace attnscope

@@ -1,0 +1,170 @@
+#include "compute/map_job.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cstring>
+
+#include "compute/gpu_params.h"
+#include "compute/kernels.h"
+#include "engine/barriers.h"
+#include "engine/context.h"
+#include "engine/error.h"
+
+namespace attnscope {
+
+void validateRegion(const MapRegion& r, uint32_t n) {
+  auto range = [](uint64_t a, uint64_t b) {
+    return "[" + std::to_string(a) + ", " + std::to_string(b) + ")";
+  };
+  if (r.rowBegin >= r.rowEnd || r.colBegin >= r.colEnd)
+    throw Error("the rectangle rows " + range(r.rowBegin, r.rowEnd) + " x columns " +
+                range(r.colBegin, r.colEnd) + " is empty: give begin < end");
+  if (r.rowEnd > n || r.colEnd > n)
+    throw Error("the rectangle rows " + range(r.rowBegin, r.rowEnd) + " x columns " +
+                range(r.colBegin, r.colEnd) + " lies outside the " + std::to_string(n) + " x " +
+                std::to_string(n) + " map: indices run from 0 to " + std::to_string(n));
+}
+
+MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+               const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
+               double flopsPerStrip)
+    : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec), region_(region) {
+  spec_.validate();
+  validateRegion(region, spec.n);
+  if (head.n() != spec.n || head.d() != spec.d)
+    throw Error("internal: head data does not match the attention spec");
+  uint32_t w = uint32_t(std::min<uint64_t>(std::max(texWidth, 1u), region.cols()));
+  uint32_t h = uint32_t(std::min<uint64_t>(std::max(texHeight, 1u), region.rows()));
+  coversAllKeys_ = region.colBegin == 0 && region.colEnd == spec.n;
+  nextRow_ = region.rowBegin;
+
+  image_ = Image(ctx, w, h, VK_FORMAT_R32G32B32A32_SFLOAT,
+                 VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
+                     VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT,
+                 "attention tiles");
+  cols_ = makeColumnBlocks(ctx, evenBounds(region.colBegin, region.colEnd, w));
+  rowBoundsHost_ = evenBounds(region.rowBegin, region.rowEnd, h);
+  rowBounds_ = Buffer(ctx, rowBoundsHost_.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                      MemoryUse::DeviceLocal, "row bounds");
+  rowBounds_.upload(rowBoundsHost_.data(), rowBoundsHost_.size() * 4);
+
+  // Work per query row: the region's keys, plus all keys again for the row statistics when
+  // the region does not cover them (the partials then give the statistics for free).
+  double keysPerRow = double(region.cols()) + (coversAllKeys_ ? 0.0 : double(spec.n));
+  double flopsPerRow = 2.0 * head.dp() * keysPerRow;
+  uint32_t group = kernels.blockStatsRowsPerGroup(head.dp());
+  uint64_t rows = uint64_t(flopsPerStrip / std::max(flopsPerRow, 1.0));
+  // Partials stay under 64 MiB; a strip is a whole number of workgroups.
+  rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * 8));
+  rows = std::max<uint64_t>(rows / group * group, group);
+  stripRows_ = uint32_t(std::min<uint64_t>(rows, region.rows()));
+
+  partials_ = Buffer(ctx, uint64_t(stripRows_) * w * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                     MemoryUse::DeviceLocal, "block partials");
+  stats_ = Buffer(ctx, uint64_t(stripRows_) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                  MemoryUse::DeviceLocal, "row stats");
+  if (!coversAllKeys_) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n);
+
+  double regionCells = double(spec.unmaskedCells(region.rowBegin, region.rowEnd, region.colBegin, region.colEnd));
+  double statCells = coversAllKeys_ ? 0.0 : double(spec.unmaskedCells(region.rowBegin, region.rowEnd, 0, spec.n));
+  totalFlops_ = 2.0 * spec.d * (regionCells + statCells);
+}
+
+double MapJob::progress() const {
+  return double(nextRow_ - region_.rowBegin) / double(region_.rows());
+}
+
+void MapJob::recordNext(Recording& rec) {
+  if (done()) return;
+  VkCommandBuffer cmd = rec.cmd;
+  if (!started_) {
+    started_ = true;
+    // Fresh image -> cleared: nothing was in it before, so no source access.
+    barrier::imageLayout(cmd, image_.handle(), VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
+                         VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_ACCESS_TRANSFER_WRITE_BIT);
+    VkClearColorValue clear{};
+    clear.float32[2] = -FLT_MAX;  // max logit of "no unmasked cell yet" (NO_MAX in the shaders)
+    VkImageSubresourceRange range{VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
+    vkCmdClearColorImage(cmd, image_.handle(), VK_IMAGE_LAYOUT_GENERAL, &clear, 1, &range);
+    // The clear lands before the tile pass reads and accumulates into the image.
+    barrier::imageLayout(cmd, image_.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  }
+  uint32_t a = uint32_t(nextRow_);
+  uint32_t b = uint32_t(std::min<uint64_t>(nextRow_ + stripRows_, region_.rowEnd));
+  uint32_t w = image_.width();
+  TimedScope timed(rec, "tile_pass");
+
+  // The previous strip's tile pass has read the partials before they are zeroed again.
+  barrier::computeToTransferWrite(cmd);
+  vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(b - a) * w * 8, 0);
+  // Zeroed partials (the merge identity) before the block statistics merge into them.
+  barrier::transferToCompute(cmd);
+  bool first = true;
+  for (const KeyChunk& chunk : head_.chunks(uint32_t(region_.colBegin), uint32_t(region_.colEnd))) {
+    // Chunks merge into the same partials: read-after-write between them.
+    if (!first) barrier::computeToCompute(cmd);
+    first = false;
+    recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, chunk, &partials_, a});
+  }
+  if (coversAllKeys_) {
+    // The partials are complete before the row statistics are merged from them.
+    barrier::computeToCompute(cmd);
+    gpu::StatsMergeParams p{b - a, w, 0, 0};
+    dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(),
+             {Binding::storage(partials_), Binding::storage(stats_)}, p, groupsFor(b - a, 64));
+    // Row statistics are written before the tile pass reads them.
+    barrier::computeToCompute(cmd);
+  } else {
+    // RowStatsPass ends with its own barrier; this one orders the partials as well.
+    rowStats_->record(rec, head_, spec_, a, b, stats_, a);
+  }
+
+  // Texel rows that intersect [a, b).
+  auto& rb = rowBoundsHost_;
+  uint32_t ty0 = uint32_t(std::upper_bound(rb.begin(), rb.end(), a) - rb.begin()) - 1;
+  uint32_t ty1 = uint32_t(std::lower_bound(rb.begin(), rb.end(), b) - rb.begin());  // exclusive
+  gpu::TileReduceParams tp{};
+  tp.texRowFirst = ty0;
+  tp.texRowCount = ty1 - ty0;
+  tp.texColCount = w;
+  tp.rowBegin = a;
+  tp.rowEnd = b;
+  tp.partRow0 = a;
+  tp.statsRow0 = a;
+  dispatch(ctx_, cmd, rec.arena, kernels_.tileReduce(),
+           {Binding::storage(partials_), Binding::storage(stats_), Binding::storage(rowBounds_),
+            Binding::storage(cols_.device), Binding::storageImage(image_.view())},
+           tp, groupsFor(w, 16), groupsFor(tp.texRowCount, 8));
+  // Texels of this strip are written before the next strip accumulates into them or a
+  // copy reads them out.
+  barrier::imageLayout(cmd, image_.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                           VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT,
+                       VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                           VK_ACCESS_TRANSFER_READ_BIT);
+  nextRow_ = b;
+}
+
+std::vector<float> readbackImage(Context& ctx, const Image& image) {
+  uint64_t bytes = uint64_t(image.width()) * image.height() * 16;
+  Buffer staging(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "image readback");
+  ctx.immediate([&](VkCommandBuffer cmd) {
+    VkBufferImageCopy c{};
+    c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+    c.imageExtent = {image.width(), image.height(), 1};
+    vkCmdCopyImageToBuffer(cmd, image.handle(), VK_IMAGE_LAYOUT_GENERAL, staging.handle(), 1, &c);
+    // The copy is finished before the host reads the staging memory.
+    barrier::transferToHost(cmd);
+  });
+  staging.invalidate();
+  std::vector<float> out(bytes / 4);
+  std::memcpy(out.data(), staging.mapped(), bytes);
+  return out;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,85 @@
+// The tile pass for one rectangle of the map at one resolution: every texel gets the max and
+// the mean of p_ij over the cells it covers (exact, no sampling) and the max logit, written
+// straight into an RGBA32F storage image. The work is cut into strips of query rows; the
+// caller records one strip at a time and decides when to submit, so a terminal can show
+// progress, a window can keep presenting frames, and anyone can cancel between strips.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "compute/attention_spec.h"
+#include "compute/block_stats_pass.h"
+#include "compute/head_data.h"
+#include "compute/row_stats_pass.h"
+#include "engine/commands.h"
+#include "engine/image.h"
+
+namespace attnscope {
+
+class Kernels;
+
+struct MapRegion {
+  uint64_t rowBegin = 0, rowEnd = 0;  // query rows [rowBegin, rowEnd)
+  uint64_t colBegin = 0, colEnd = 0;  // keys [colBegin, colEnd)
+  uint64_t rows() const { return rowEnd - rowBegin; }
+  uint64_t cols() const { return colEnd - colBegin; }
+};
+
+// Throws Error when the region is empty or outside an n x n map.
+void validateRegion(const MapRegion& r, uint32_t n);
+
+// Texel channels of the output image.
+enum MapChannel { kChannelMax = 0, kChannelMean = 1, kChannelLogit = 2 };
+
+class MapJob {
+ public:
+  // texWidth/texHeight are clamped to the region's size (a texel never covers less than a
+  // cell). flopsPerStrip sets how much work one recordNext() records.
+  MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+         const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
+         double flopsPerStrip = 4e9);
+
+  bool done() const { return nextRow_ >= region_.rowEnd; }
+  double progress() const;
+  // Records the next strip (the first call also clears the image). Image and buffers are in
+  // GENERAL layout and complete for compute/transfer reads after the last strip's barrier.
+  void recordNext(Recording& rec);
+
+  const Image& image() const { return image_; }
+  Image& image() { return image_; }
+  uint32_t width() const { return image_.width(); }
+  uint32_t height() const { return image_.height(); }
+  const MapRegion& region() const { return region_; }
+  // Cells a texel covers along each axis, as bounds: texel x covers keys
+  // [colBounds()[x], colBounds()[x+1]).
+  const std::vector<uint32_t>& colBounds() const { return cols_.host; }
+  const std::vector<uint32_t>& rowBounds() const { return rowBoundsHost_; }
+  // Floating-point work the job does in total (2 d per unmasked cell, per pass over it).
+  double totalFlops() const { return totalFlops_; }
+
+ private:
+  Context& ctx_;
+  Kernels& kernels_;
+  const HeadData& head_;
+  AttentionSpec spec_;
+  MapRegion region_;
+  bool coversAllKeys_;
+  uint32_t stripRows_;
+  uint64_t nextRow_;
+  bool started_ = false;
+  double totalFlops_ = 0;
+  ColumnBlocks cols_;
+  std::vector<uint32_t> rowBoundsHost_;
+  Buffer rowBounds_;
+  Buffer partials_;
+  Buffer stats_;
+  Image image_;
+  std::unique_ptr<RowStatsPass> rowStats_;
+};
+
+// Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,
+// row-major, 4 floats per texel. Blocking: for render, export and tests.
+std::vector<float> readbackImage(Context& ctx, const Image& image);
+
+}  // namespace attnscope

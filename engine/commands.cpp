@@ -1,0 +1,101 @@
+#include "engine/commands.h"
+
+#include "engine/context.h"
+#include "engine/error.h"
+
+namespace attnscope {
+
+GpuTimer::GpuTimer(Context& ctx, uint32_t capacity) : ctx_(ctx), capacity_(capacity) {
+  if (!ctx.caps().timestamps) return;
+  VkQueryPoolCreateInfo ci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+  ci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  ci.queryCount = capacity;
+  VK_CHECK(vkCreateQueryPool(ctx.device(), &ci, nullptr, &pool_));
+}
+
+GpuTimer::~GpuTimer() {
+  if (pool_) vkDestroyQueryPool(ctx_.device(), pool_, nullptr);
+}
+
+void GpuTimer::reset(VkCommandBuffer cmd) {
+  used_ = 0;
+  pending_.clear();
+  if (pool_) vkCmdResetQueryPool(cmd, pool_, 0, capacity_);
+}
+
+int GpuTimer::begin(VkCommandBuffer cmd) {
+  if (!pool_ || used_ + 2 > capacity_) return -1;
+  uint32_t q = used_;
+  used_ += 2;
+  vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pool_, q);
+  return int(q);
+}
+
+void GpuTimer::end(VkCommandBuffer cmd, int token, const std::string& label) {
+  if (!pool_ || token < 0) return;
+  vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool_, uint32_t(token) + 1);
+  pending_.push_back({label, uint32_t(token)});
+}
+
+void GpuTimer::collect() {
+  if (!pool_ || used_ == 0) return;
+  std::vector<uint64_t> stamps(used_);
+  VK_CHECK(vkGetQueryPoolResults(ctx_.device(), pool_, 0, used_, stamps.size() * 8, stamps.data(),
+                                 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  double period = ctx_.caps().limits.timestampPeriod;  // ns per tick
+  for (auto& [label, q] : pending_)
+    totals_[label] += double(stamps[q + 1] - stamps[q]) * period * 1e-6;
+  pending_.clear();
+  used_ = 0;
+}
+
+CommandStream::CommandStream(Context& ctx, bool timestamps)
+    : ctx_(ctx), arena_(ctx), timer_(ctx), timestamps_(timestamps && timer_.enabled()) {
+  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pci.queueFamilyIndex = ctx.queueFamily();
+  VK_CHECK(vkCreateCommandPool(ctx.device(), &pci, nullptr, &pool_));
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = pool_;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  try {
+    VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, &cmd_));
+    VK_CHECK(vkCreateFence(ctx.device(), &fci, nullptr, &fence_));
+  } catch (...) {
+    vkDestroyCommandPool(ctx.device(), pool_, nullptr);
+    throw;
+  }
+}
+
+CommandStream::~CommandStream() {
+  if (recording_) vkEndCommandBuffer(cmd_);
+  if (fence_) vkDestroyFence(ctx_.device(), fence_, nullptr);
+  if (pool_) vkDestroyCommandPool(ctx_.device(), pool_, nullptr);
+}
+
+Recording CommandStream::begin() {
+  arena_.reset();
+  VK_CHECK(vkResetCommandBuffer(cmd_, 0));
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
+  recording_ = true;
+  if (timestamps_) timer_.reset(cmd_);
+  return Recording{ctx_, cmd_, arena_, timestamps_ ? &timer_ : nullptr};
+}
+
+void CommandStream::submitAndWait() {
+  recording_ = false;
+  VK_CHECK(vkEndCommandBuffer(cmd_));
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd_;
+  VK_CHECK(vkQueueSubmit(ctx_.queue(), 1, &si, fence_));
+  VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX));
+  VK_CHECK(vkResetFences(ctx_.device(), 1, &fence_));
+  if (timestamps_) timer_.collect();
+}
+
+}  // namespace attnscope

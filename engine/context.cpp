@@ -1,0 +1,363 @@
+#include "engine/context.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "engine/error.h"
+
+namespace attnscope {
+
+namespace {
+
+std::atomic<uint64_t> gValidationMessages{0};
+std::mutex gLastMessageMutex;
+std::string gLastMessage;
+
+VKAPI_ATTR VkBool32 VKAPI_CALL debugCallback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                             VkDebugUtilsMessageTypeFlagsEXT,
+                                             const VkDebugUtilsMessengerCallbackDataEXT* data,
+                                             void*) {
+  if (severity < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) return VK_FALSE;
+  ++gValidationMessages;
+  const char* text = data && data->pMessage ? data->pMessage : "(no message)";
+  std::fprintf(stderr, "attnscope: validation: %s\n", text);
+  std::lock_guard<std::mutex> lock(gLastMessageMutex);
+  gLastMessage = text;
+  return VK_FALSE;
+}
+
+int typeRank(VkPhysicalDeviceType t) {
+  switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
+    default: return 4;
+  }
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool hasLayer(const char* name) {
+  uint32_t count = 0;
+  vkEnumerateInstanceLayerProperties(&count, nullptr);
+  std::vector<VkLayerProperties> layers(count);
+  vkEnumerateInstanceLayerProperties(&count, layers.data());
+  for (auto& l : layers)
+    if (std::strcmp(l.layerName, name) == 0) return true;
+  return false;
+}
+
+bool hasInstanceExtension(const char* name) {
+  uint32_t count = 0;
+  vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr);
+  std::vector<VkExtensionProperties> exts(count);
+  vkEnumerateInstanceExtensionProperties(nullptr, &count, exts.data());
+  for (auto& e : exts)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* deviceTypeName(VkPhysicalDeviceType type) {
+  switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+    default: return "other";
+  }
+}
+
+uint64_t Context::validationMessageCount() { return gValidationMessages.load(); }
+
+std::string Context::lastValidationMessage() {
+  std::lock_guard<std::mutex> lock(gLastMessageMutex);
+  return gLastMessage;
+}
+
+Context::Context(const ContextOptions& options) {
+  validate_ = options.validate;
+  if (volkInitialize() != VK_SUCCESS)
+    throw Error(
+        "no Vulkan loader found (libvulkan.so.1): install libvulkan1 and a driver, e.g. "
+        "'apt-get install libvulkan1 mesa-vulkan-drivers' for the CPU device lavapipe");
+  try {
+    createInstance(options.validate);
+    chooseDevice(options.device);
+    readCaps(options.forcePortable);
+    createDevice();
+  } catch (...) {
+    release();  // members are destroyed by the unwinding; only the handles need freeing
+    throw;
+  }
+}
+
+Context::~Context() { release(); }
+
+void Context::release() {
+  if (device_) {
+    vkDeviceWaitIdle(device_);
+    if (immediateFence_) vkDestroyFence(device_, immediateFence_, nullptr);
+    if (immediatePool_) vkDestroyCommandPool(device_, immediatePool_, nullptr);
+    vkDestroyDevice(device_, nullptr);
+    device_ = VK_NULL_HANDLE;
+  }
+  if (messenger_) {
+    vkDestroyDebugUtilsMessengerEXT(instance_, messenger_, nullptr);
+    messenger_ = VK_NULL_HANDLE;
+  }
+  if (instance_) {
+    vkDestroyInstance(instance_, nullptr);
+    instance_ = VK_NULL_HANDLE;
+  }
+}
+
+void Context::createInstance(bool validate) {
+  uint32_t loaderVersion = volkGetInstanceVersion();
+  if (loaderVersion < VK_API_VERSION_1_2)
+    throw Error("the Vulkan loader supports only Vulkan " +
+                std::to_string(VK_API_VERSION_MAJOR(loaderVersion)) + "." +
+                std::to_string(VK_API_VERSION_MINOR(loaderVersion)) +
+                "; attnscope needs 1.2: update libvulkan1");
+
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "attnscope";
+  app.applicationVersion = VK_MAKE_API_VERSION(0, 0, 1, 0);
+  app.pEngineName = "attnscope";
+  app.apiVersion = VK_API_VERSION_1_2;
+
+  std::vector<const char*> layers, extensions;
+  if (validate) {
+    if (!hasLayer("VK_LAYER_KHRONOS_validation"))
+      throw Error(
+          "validation was asked for but VK_LAYER_KHRONOS_validation is not installed: "
+          "'apt-get install vulkan-validationlayers'");
+    layers.push_back("VK_LAYER_KHRONOS_validation");
+    if (!hasInstanceExtension(VK_EXT_DEBUG_UTILS_EXTENSION_NAME))
+      throw Error("validation needs VK_EXT_debug_utils, which this Vulkan loader lacks");
+    extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+  }
+  // Window-system extensions are added by the viewer (next layer up) in a later issue.
+
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+  ci.enabledLayerCount = uint32_t(layers.size());
+  ci.ppEnabledLayerNames = layers.data();
+  ci.enabledExtensionCount = uint32_t(extensions.size());
+  ci.ppEnabledExtensionNames = extensions.data();
+
+  VkDebugUtilsMessengerCreateInfoEXT dm{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  dm.messageSeverity =
+      VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  // Performance advice (e.g. "GENERAL layout is slower for copies") is not a correctness
+  // message: the storage image lives in GENERAL on purpose, read by compute, copies and
+  // fragment shaders alike.
+  dm.messageType =
+      VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT;
+  dm.pfnUserCallback = debugCallback;
+  if (validate) ci.pNext = &dm;  // also catches messages from vkCreateInstance itself
+
+  VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+    throw Error(
+        "no Vulkan driver found: install one, e.g. 'apt-get install mesa-vulkan-drivers' for "
+        "the CPU device lavapipe, or your GPU vendor's Vulkan driver");
+  VK_CHECK(r);
+  volkLoadInstanceOnly(instance_);
+  if (validate) VK_CHECK(vkCreateDebugUtilsMessengerEXT(instance_, &dm, nullptr, &messenger_));
+}
+
+void Context::chooseDevice(const std::string& selector) {
+  uint32_t count = 0;
+  VK_CHECK(vkEnumeratePhysicalDevices(instance_, &count, nullptr));
+  if (count == 0)
+    throw Error(
+        "no Vulkan device found: install a driver, e.g. 'apt-get install mesa-vulkan-drivers' "
+        "for the CPU device lavapipe");
+  physicalHandles_.resize(count);
+  VK_CHECK(vkEnumeratePhysicalDevices(instance_, &count, physicalHandles_.data()));
+  for (uint32_t i = 0; i < count; ++i) {
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties(physicalHandles_[i], &p);
+    allDevices_.push_back({i, p.deviceName, p.deviceType, p.apiVersion});
+  }
+
+  auto usable = [&](uint32_t i) { return allDevices_[i].apiVersion >= VK_API_VERSION_1_2; };
+  auto listing = [&] {
+    std::string s;
+    for (auto& d : allDevices_)
+      s += (s.empty() ? "" : ", ") + std::to_string(d.index) + ": " + d.name;
+    return s;
+  };
+
+  int chosen = -1;
+  if (!selector.empty()) {
+    bool numeric = std::all_of(selector.begin(), selector.end(), ::isdigit);
+    if (numeric) {
+      unsigned long idx = std::stoul(selector);
+      if (idx < count) chosen = int(idx);
+    } else {
+      for (auto& d : allDevices_)
+        if (lower(d.name).find(lower(selector)) != std::string::npos) {
+          chosen = int(d.index);
+          break;
+        }
+    }
+    if (chosen < 0)
+      throw Error("unknown device '" + selector + "': the devices are " + listing() +
+                  " (see 'attnscope info')");
+    if (!usable(uint32_t(chosen)))
+      throw Error("device '" + allDevices_[chosen].name +
+                  "' supports only Vulkan " +
+                  std::to_string(VK_API_VERSION_MAJOR(allDevices_[chosen].apiVersion)) + "." +
+                  std::to_string(VK_API_VERSION_MINOR(allDevices_[chosen].apiVersion)) +
+                  "; attnscope needs 1.2");
+  } else {
+    for (auto& d : allDevices_) {
+      if (!usable(d.index)) continue;
+      if (chosen < 0 || typeRank(d.type) < typeRank(allDevices_[chosen].type)) chosen = int(d.index);
+    }
+    if (chosen < 0)
+      throw Error("no Vulkan 1.2 device found among " + listing() +
+                  ": update the driver (mesa-vulkan-drivers for lavapipe)");
+  }
+  chosenIndex_ = uint32_t(chosen);
+  physical_ = physicalHandles_[chosen];
+}
+
+void Context::readCaps(bool forcePortable) {
+  VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  subgroup.pNext = &driver;
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &subgroup;
+  vkGetPhysicalDeviceProperties2(physical_, &props);
+
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  f11.pNext = &f12;
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  feats.pNext = &f11;
+  vkGetPhysicalDeviceFeatures2(physical_, &feats);
+
+  caps_.name = props.properties.deviceName;
+  caps_.type = props.properties.deviceType;
+  caps_.apiVersion = props.properties.apiVersion;
+  caps_.driverVersion = props.properties.driverVersion;
+  caps_.driverName = driver.driverName;
+  caps_.driverInfo = driver.driverInfo;
+  caps_.limits = props.properties.limits;
+  caps_.subgroupSize = subgroup.subgroupSize;
+  bool computeSubgroups = subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT;
+  caps_.subgroupShuffle = !forcePortable && computeSubgroups &&
+                          (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  caps_.subgroupArithmetic = !forcePortable && computeSubgroups &&
+                             (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  caps_.storage16Bit = !forcePortable && f11.storageBuffer16BitAccess;
+  caps_.shaderFloat16 = !forcePortable && f12.shaderFloat16;
+
+  vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
+  for (uint32_t h = 0; h < memory_.memoryHeapCount; ++h)
+    if (memory_.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      caps_.deviceLocalBytes = std::max<uint64_t>(caps_.deviceLocalBytes, memory_.memoryHeaps[h].size);
+}
+
+void Context::createDevice() {
+  uint32_t count = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &count, nullptr);
+  std::vector<VkQueueFamilyProperties> families(count);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &count, families.data());
+  // One queue that does graphics and compute: the render pass samples what compute wrote,
+  // and a single queue keeps the ordering explicit (barriers, no ownership transfers).
+  int family = -1;
+  for (uint32_t i = 0; i < count; ++i) {
+    VkQueueFlags need = VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT;
+    if ((families[i].queueFlags & need) == need) {
+      family = int(i);
+      break;
+    }
+  }
+  if (family < 0)
+    throw Error("device '" + caps_.name + "' has no queue that does both graphics and compute");
+  queueFamily_ = uint32_t(family);
+  caps_.timestamps = families[family].timestampValidBits > 0 && caps_.limits.timestampPeriod > 0;
+
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qci.queueFamilyIndex = queueFamily_;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &priority;
+
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  f11.storageBuffer16BitAccess = caps_.storage16Bit;
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  f12.shaderFloat16 = caps_.shaderFloat16;
+  f11.pNext = &f12;
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  feats.pNext = &f11;
+
+  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dci.pNext = &feats;
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  VK_CHECK(vkCreateDevice(physical_, &dci, nullptr, &device_));
+  volkLoadDevice(device_);
+  vkGetDeviceQueue(device_, queueFamily_, 0, &queue_);
+
+  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pci.queueFamilyIndex = queueFamily_;
+  VK_CHECK(vkCreateCommandPool(device_, &pci, nullptr, &immediatePool_));
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VK_CHECK(vkCreateFence(device_, &fci, nullptr, &immediateFence_));
+}
+
+uint32_t Context::findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
+                                 VkMemoryPropertyFlags preferred) const {
+  int fallback = -1;
+  for (uint32_t i = 0; i < memory_.memoryTypeCount; ++i) {
+    if (!(typeBits & (1u << i))) continue;
+    VkMemoryPropertyFlags f = memory_.memoryTypes[i].propertyFlags;
+    if ((f & required) != required) continue;
+    if ((f & preferred) == preferred) return i;
+    if (fallback < 0) fallback = int(i);
+  }
+  if (fallback < 0) throw Error("device '" + caps_.name + "' has no suitable memory type");
+  return uint32_t(fallback);
+}
+
+void Context::immediate(const std::function<void(VkCommandBuffer)>& record) {
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = immediatePool_;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkCommandBuffer cmd;
+  VK_CHECK(vkAllocateCommandBuffers(device_, &ai, &cmd));
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  try {
+    VK_CHECK(vkBeginCommandBuffer(cmd, &bi));
+    record(cmd);
+    VK_CHECK(vkEndCommandBuffer(cmd));
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd;
+    VK_CHECK(vkQueueSubmit(queue_, 1, &si, immediateFence_));
+    VK_CHECK(vkWaitForFences(device_, 1, &immediateFence_, VK_TRUE, UINT64_MAX));
+    VK_CHECK(vkResetFences(device_, 1, &immediateFence_));
+  } catch (...) {
+    vkFreeCommandBuffers(device_, immediatePool_, 1, &cmd);
+    throw;
+  }
+  vkFreeCommandBuffers(device_, immediatePool_, 1, &cmd);
+}
+
+}  // namespace attnscope

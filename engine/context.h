@@ -1,0 +1,99 @@
+// The Vulkan instance, the chosen physical device, its logical device and queue.
+// Everything above this layer gets its device from a Context; nothing else creates one.
+#pragma once
+#include <volk.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+struct ContextOptions {
+  bool validate = false;       // Khronos validation layer + debug messenger
+  std::string device;          // "" = best device; otherwise an index or a name substring
+  bool forcePortable = false;  // ignore optional features (subgroup shuffle, 16-bit storage)
+};
+
+// What a device can do, read once at start-up. Optional features are used only when
+// present, and forcePortable turns them off so tests can run the portable path on purpose.
+struct DeviceCaps {
+  std::string name;
+  VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  uint32_t apiVersion = 0;
+  uint32_t driverVersion = 0;
+  std::string driverName;
+  std::string driverInfo;
+  VkPhysicalDeviceLimits limits{};
+  uint32_t subgroupSize = 1;
+  bool subgroupShuffle = false;     // compute stage, GL_KHR_shader_subgroup_shuffle
+  bool subgroupArithmetic = false;  // compute stage
+  bool storage16Bit = false;        // storageBuffer16BitAccess
+  bool shaderFloat16 = false;
+  bool timestamps = false;
+  uint64_t deviceLocalBytes = 0;
+};
+
+struct PhysicalDeviceEntry {
+  uint32_t index;
+  std::string name;
+  VkPhysicalDeviceType type;
+  uint32_t apiVersion;
+};
+
+const char* deviceTypeName(VkPhysicalDeviceType type);
+
+class Context {
+ public:
+  explicit Context(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  VkInstance instance() const { return instance_; }
+  VkPhysicalDevice physicalDevice() const { return physical_; }
+  VkDevice device() const { return device_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queueFamily() const { return queueFamily_; }
+  const DeviceCaps& caps() const { return caps_; }
+  const std::vector<PhysicalDeviceEntry>& allDevices() const { return allDevices_; }
+  uint32_t chosenIndex() const { return chosenIndex_; }
+  bool validationEnabled() const { return validate_; }
+
+  uint32_t findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
+                          VkMemoryPropertyFlags preferred = 0) const;
+
+  // Records a one-shot command buffer, submits it and waits: for uploads and setup,
+  // never on a per-frame path.
+  void immediate(const std::function<void(VkCommandBuffer)>& record);
+
+  // Validation messages seen since start (errors and warnings). Tests assert it stays 0.
+  static uint64_t validationMessageCount();
+  static std::string lastValidationMessage();
+
+ private:
+  void release();
+  void createInstance(bool validate);
+  void chooseDevice(const std::string& selector);
+  void readCaps(bool forcePortable);
+  void createDevice();
+
+  bool validate_ = false;
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queueFamily_ = 0;
+  uint32_t chosenIndex_ = 0;
+  VkCommandPool immediatePool_ = VK_NULL_HANDLE;
+  VkFence immediateFence_ = VK_NULL_HANDLE;
+  DeviceCaps caps_;
+  VkPhysicalDeviceMemoryProperties memory_{};
+  std::vector<PhysicalDeviceEntry> allDevices_;
+  std::vector<VkPhysicalDevice> physicalHandles_;
+};
+
+}  // namespace attnscope

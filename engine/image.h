@@ -1,0 +1,53 @@
+// A 2D VkImage with its memory and one view. Move-only, like Buffer.
+#pragma once
+#include <volk.h>
+
+#include <cstdint>
+
+namespace attnscope {
+
+class Context;
+
+class Image {
+ public:
+  Image() = default;
+  Image(Context& ctx, uint32_t width, uint32_t height, VkFormat format, VkImageUsageFlags usage,
+        const char* debugName = nullptr);
+  ~Image();
+  Image(Image&& o) noexcept;
+  Image& operator=(Image&& o) noexcept;
+  Image(const Image&) = delete;
+  Image& operator=(const Image&) = delete;
+
+  VkImage handle() const { return image_; }
+  VkImageView view() const { return view_; }
+  VkFormat format() const { return format_; }
+  uint32_t width() const { return width_; }
+  uint32_t height() const { return height_; }
+  explicit operator bool() const { return image_ != VK_NULL_HANDLE; }
+
+ private:
+  void destroy();
+  Context* ctx_ = nullptr;
+  VkImage image_ = VK_NULL_HANDLE;
+  VkImageView view_ = VK_NULL_HANDLE;
+  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  VkFormat format_ = VK_FORMAT_UNDEFINED;
+  uint32_t width_ = 0, height_ = 0;
+};
+
+class Sampler {
+ public:
+  Sampler() = default;
+  Sampler(Context& ctx, VkFilter filter);
+  ~Sampler();
+  Sampler(Sampler&& o) noexcept;
+  Sampler& operator=(Sampler&& o) noexcept;
+  VkSampler handle() const { return sampler_; }
+
+ private:
+  Context* ctx_ = nullptr;
+  VkSampler sampler_ = VK_NULL_HANDLE;
+};
+
+}  // namespace attnscope

@@ -1,0 +1,33 @@
+// Constants and helpers every attnscope compute shader shares.
+#ifndef ATTNSCOPE_COMMON_GLSL
+#define ATTNSCOPE_COMMON_GLSL
+
+// The "no key seen yet" maximum. Finite, so that exp(m_old - m_new) is 0 or 1, never NaN.
+const float NO_MAX = -3.402823466e38;
+
+// Keys that query i may attend to form one contiguous range for every mask we have:
+// returns [lo, hi). The map is square (n queries, n keys).
+uvec2 keyRange(uint i, uint n, uint kind, uint W) {
+  uint lo = 0u, hi = n;
+  if (kind == MASK_CAUSAL) {
+    hi = min(i + 1u, n);
+  } else if (kind == MASK_WINDOW_CAUSAL) {
+    hi = min(i + 1u, n);
+    lo = (i + 1u > W) ? i + 1u - W : 0u;
+  } else if (kind == MASK_WINDOW_BOTH) {
+    lo = (i + 1u > W) ? i + 1u - W : 0u;
+    hi = (W > n - i) ? n : i + W;
+  }
+  return uvec2(lo, hi);
+}
+
+// Merges two online-softmax states (max, sum of exp(x - max)).
+// An empty state (sum 0) is the identity whatever its max says, so buffers can start as zeros.
+vec2 mergeStats(vec2 a, vec2 b) {
+  if (a.y == 0.0) return b;
+  if (b.y == 0.0) return a;
+  float m = max(a.x, b.x);
+  return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+}
+
+#endif

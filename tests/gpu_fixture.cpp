@@ -1,0 +1,57 @@
+#include "tests/gpu_fixture.h"
+
+#include <cstdlib>
+
+#include "compute/row_stats_pass.h"
+#include "engine/commands.h"
+
+namespace attnscope::test {
+
+static Gpu make(bool portable) {
+  ContextOptions o;
+  o.validate = true;  // tests always run with the Khronos validation layer
+  if (const char* dev = std::getenv("ATTNSCOPE_TEST_DEVICE")) o.device = dev;
+  o.forcePortable = portable;
+  Gpu g;
+  g.ctx = std::make_unique<Context>(o);
+  g.compiler = std::make_unique<ShaderCompiler>();
+  g.kernels = std::make_unique<Kernels>(*g.ctx, *g.compiler);
+  return g;
+}
+
+Gpu& gpu() {
+  static Gpu g = make(false);
+  return g;
+}
+
+Gpu& portableGpu() {
+  static Gpu g = make(true);
+  return g;
+}
+
+MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,
+                   uint32_t width, uint32_t height, double flopsPerStrip) {
+  MapJob job(*g.ctx, *g.kernels, head, spec, region, width, height, flopsPerStrip);
+  CommandStream stream(*g.ctx);
+  while (!job.done()) {
+    Recording rec = stream.begin();
+    job.recordNext(rec);
+    stream.submitAndWait();
+  }
+  return {job.width(), job.height(), job.rowBounds(), job.colBounds(), readbackImage(*g.ctx, job.image())};
+}
+
+std::vector<float> rowStats(Gpu& g, const HeadData& head, const AttentionSpec& spec, uint32_t a,
+                            uint32_t b) {
+  Buffer stats(*g.ctx, uint64_t(b - a) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "test stats");
+  RowStatsPass pass(*g.ctx, *g.kernels, spec.n);
+  CommandStream stream(*g.ctx);
+  Recording rec = stream.begin();
+  pass.record(rec, head, spec, a, b, stats, a);
+  stream.submitAndWait();
+  std::vector<float> out(size_t(b - a) * 2);
+  stats.download(out.data(), out.size() * 4);
+  return out;
+}
+
+}  // namespace attnscope::test
