@@ -136,7 +136,7 @@ HeadWeights makeHeadWeights(const SyntheticSpec& spec, uint32_t head) {
   Preset p = spec.preset;
   uint32_t variant = head % 4;
   if (p == Preset::Local) {
-    band(5.0f, 1, bandCols);
+    band(9.0f, 1, bandCols);
     addNoise(h.wq, h.dModel, d, h.dp, 0.3f, seed, 1);
     addNoise(h.wk, h.dModel, d, h.dp, 0.3f, seed, 2);
   } else if (p == Preset::Sink) {

@@ -102,5 +102,107 @@ INSTANTIATE_TEST_SUITE_P(Sizes, SizeSweep,
                                   std::to_string(std::get<1>(info.param));
                          });
 
+
+AttentionSpec makeSpec(uint32_t n, uint32_t d, MaskKind mask, uint32_t window = 0) {
+  AttentionSpec s;
+  s.n = n;
+  s.d = d;
+  s.mask = mask;
+  s.window = window;
+  return s;
+}
+
+class Attention : public GpuTest {};
+
+TEST_F(Attention, EveryMaskAndWindowMatchesReference) {
+  Gpu& g = gpu();
+  const uint32_t n = 300, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 11), k = ref::randomMatrix(n, d, 2.0, 12);
+  for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::WindowCausal, MaskKind::WindowBoth})
+    for (uint32_t w : {1u, 5u, 64u, 1000u}) {
+      if ((mask == MaskKind::None || mask == MaskKind::Causal) && w != 1) continue;
+      SCOPED_TRACE(std::string(maskName(mask)) + " window " + std::to_string(w));
+      int failures = 0;
+      checkRowsExact(g, q, k, makeSpec(n, d, mask, w), 0, n, failures);
+    }
+}
+
+TEST_F(Attention, WindowOfOneKeepsOnlyTheDiagonal) {
+  Gpu& g = gpu();
+  ref::Matrix q = ref::randomMatrix(50, 8, 2.0, 21), k = ref::randomMatrix(50, 8, 2.0, 22);
+  HeadData head = upload(g, q, k);
+  MapResult r = evaluate(g, head, makeSpec(50, 8, MaskKind::WindowCausal, 1), {0, 50, 0, 50}, 50, 50);
+  for (uint32_t i = 0; i < 50; ++i)
+    for (uint32_t j = 0; j < 50; ++j) EXPECT_EQ(r.at(j, i, kChannelMean), i == j ? 1.0f : 0.0f);
+}
+
+TEST_F(Attention, ScaleAndTemperature) {
+  Gpu& g = gpu();
+  const uint32_t n = 200, d = 32;
+  ref::Matrix q = ref::randomMatrix(n, d, 1.0, 31), k = ref::randomMatrix(n, d, 1.0, 32);
+  for (double temperature : {0.25, 0.7, 1.0, 3.0})
+    for (double scale : {-1.0, 0.05, 0.5}) {  // -1: the default 1/sqrt(d)
+      AttentionSpec spec = makeSpec(n, d, MaskKind::Causal);
+      spec.temperature = temperature;
+      if (scale > 0) spec.scale = scale;
+      SCOPED_TRACE("T=" + std::to_string(temperature) + " scale=" + std::to_string(scale));
+      int failures = 0;
+      checkRowsExact(g, q, k, spec, 0, n, failures);
+    }
+}
+
+TEST_F(Attention, MaxAndMeanAggregationAreExact) {
+  Gpu& g = gpu();
+  const uint32_t n = 1000, d = 64;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 41), k = ref::randomMatrix(n, d, 2.0, 42);
+  HeadData head = upload(g, q, k);
+  struct Case { MapRegion region; uint32_t w, h; MaskKind mask; };
+  for (Case c : {Case{{0, n, 0, n}, 37, 53, MaskKind::Causal}, Case{{0, n, 0, n}, 256, 256, MaskKind::None},
+                 Case{{100, 433, 250, 999}, 61, 29, MaskKind::Causal},
+                 Case{{0, n, 0, n}, 1, 1, MaskKind::WindowBoth}}) {
+    AttentionSpec spec = makeSpec(n, d, c.mask, 40);
+    MapResult r = evaluate(g, head, spec, c.region, c.w, c.h);
+    ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+    for (uint32_t y = 0; y < r.height; ++y)
+      for (uint32_t x = 0; x < r.width; ++x) {
+        size_t t = size_t(y) * r.width + x;
+        ASSERT_TRUE(probClose(r.at(x, y, kChannelMax), a.max[t])) << "max at texel " << x << "," << y;
+        ASSERT_TRUE(probClose(r.at(x, y, kChannelMean), a.mean[t])) << "mean at texel " << x << "," << y;
+        ASSERT_GE(r.at(x, y, kChannelMax), r.at(x, y, kChannelMean)) << "max >= mean at " << x << "," << y;
+      }
+  }
+}
+
+TEST_F(Attention, ManyStripsAndKeyChunksGiveTheSameMap) {
+  // Small strips and 256-key chunks exercise merging across dispatches on a small input.
+  Gpu& g = gpu();
+  const uint32_t n = 1100, d = 12;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 51), k = ref::randomMatrix(n, d, 2.0, 52);
+  HeadData head = upload(g, q, k);
+  head.setKeysPerChunkForTesting(256);
+  for (MaskKind mask : {MaskKind::Causal, MaskKind::WindowBoth}) {
+    AttentionSpec spec = makeSpec(n, d, mask, 300);
+    for (MapRegion region : {MapRegion{0, n, 0, n}, MapRegion{200, 900, 100, 700}}) {
+      MapResult r = evaluate(g, head, spec, region, 77, 45, 1.0 /* one workgroup of rows a strip */);
+      ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+      for (size_t t = 0; t < a.max.size(); ++t) {
+        ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMax], a.max[t])) << "texel " << t;
+        ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMean], a.mean[t])) << "texel " << t;
+      }
+    }
+  }
+}
+
+TEST_F(Attention, PortablePathMatchesReference) {
+  // Shared-memory key tiles instead of subgroup shuffles: the path for devices without them.
+  Gpu& g = portableGpu();
+  ASSERT_FALSE(g.kernels->usesShuffle());
+  for (uint32_t d : {3u, 64u, 200u}) {
+    const uint32_t n = 333;
+    ref::Matrix q = ref::randomMatrix(n, d, 1.0, 61 + d), k = ref::randomMatrix(n, d, 1.0, 62 + d);
+    int failures = 0;
+    checkRowsExact(g, q, k, makeSpec(n, d, MaskKind::Causal), 0, n, failures);
+  }
+}
 }  // namespace
 }  // namespace attnscope::test
