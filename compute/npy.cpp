@@ -65,7 +65,7 @@ std::string dictValue(const std::string& header, const std::string& key, const s
 
 }  // namespace
 
-NpyMatrix readNpyMatrix(const std::string& path, const std::string& what) {
+NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool allowNonFinite) {
   std::string where = what + " file '" + path + "'";
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(where + " does not exist");
@@ -162,7 +162,7 @@ NpyMatrix readNpyMatrix(const std::string& path, const std::string& what) {
     in.read(reinterpret_cast<char*>(m.data.data()), std::streamsize(dataBytes));
   }
   if (!in) throw Error(where + " could not be read completely");
-  for (uint64_t i = 0; i < m.data.size(); ++i)
+  for (uint64_t i = 0; !allowNonFinite && i < m.data.size(); ++i)
     if (!std::isfinite(m.data[i]))
       throw Error(where + " holds " + (std::isnan(m.data[i]) ? "NaN" : "Inf") + " at row " +
                   std::to_string(i / cols) + ", column " + std::to_string(i % cols) +

@@ -16,7 +16,8 @@ struct NpyMatrix {
 
 // Reads a 2-D float32 (or float16, widened) C-order .npy file. `what` names the input in
 // error messages ("Q", "K"). NaN or Inf values are an error naming the row and column.
-NpyMatrix readNpyMatrix(const std::string& path, const std::string& what);
+NpyMatrix readNpyMatrix(const std::string& path, const std::string& what,
+                        bool allowNonFinite = false);
 
 class NpyWriter {
  public:

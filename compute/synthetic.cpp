@@ -148,10 +148,10 @@ HeadWeights makeHeadWeights(const SyntheticSpec& spec, uint32_t head) {
     addNoise(h.wk, h.dModel, d, h.dp, 1.0f, seed, 2);
   } else {  // Mixed: each head a different blend, as in a real layer
     switch (variant) {
-      case 0: band(4.0f, 1, bandCols); sink(8.0f); break;           // previous tokens + sink
-      case 1: sink(12.0f); break;                                   // mostly sink
-      case 2: band(2.5f, 0, bandCols); sink(6.0f); break;           // wide local + sink
-      case 3: sink(9.0f); break;                                    // content + sink
+      case 0: band(10.0f, 1, bandCols); sink(12.0f); break;  // previous tokens + sink
+      case 1: sink(14.0f); break;                            // mostly sink
+      case 2: band(7.0f, 0, bandCols); sink(11.0f); break;   // wide local + sink
+      case 3: sink(12.0f); break;                            // content + sink
     }
     float content = variant == 3 ? 1.6f : 0.6f;
     addNoise(h.wq, h.dModel, d, h.dp, content, seed, 1);
@@ -215,7 +215,10 @@ HeadData generateHead(Context& ctx, Kernels& kernels, const SyntheticSpec& spec,
   }
   // Rows per chunk: X stays under 32 MiB and a chunk's Q stays inside one binding.
   uint32_t chunkRows = uint32_t(std::max<uint64_t>(256, (uint64_t(32) << 20) / (uint64_t(dm) * 4)));
-  chunkRows = std::min({chunkRows, spec.n, head.rowsPerWindow()});
+  // embed.comp runs one invocation per (row, frequency pair) in 64-wide groups along x.
+  uint32_t maxGroups = ctx.caps().limits.maxComputeWorkGroupCount[0];
+  uint32_t byGroups = uint32_t(std::min<uint64_t>(uint64_t(maxGroups) * 64 / (dm / 2), UINT32_MAX)) / 256 * 256;
+  chunkRows = std::min({chunkRows, spec.n, head.rowsPerWindow(), std::max(byGroups, 1u)});
   Buffer x(ctx, uint64_t(chunkRows) * dm * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "X");
   CommandStream stream(ctx, false);
   for (uint32_t r0 = 0; r0 < spec.n; r0 += chunkRows) {
@@ -248,7 +251,8 @@ std::vector<float> computePositionalEncoding(Context& ctx, Kernels& kernels, uin
   if (end <= begin) throw Error("empty position range");
   if (dModel < 2 || dModel % 2) throw Error("the encoding width must be even (got " + std::to_string(dModel) + ")");
   uint64_t count = uint64_t(end - begin) * dModel;
-  if (count * 4 > ctx.caps().limits.maxStorageBufferRange)
+  if (count * 4 > ctx.caps().limits.maxStorageBufferRange ||
+      count / 2 / 64 >= ctx.caps().limits.maxComputeWorkGroupCount[0])
     throw Error("positional encodings of " + std::to_string(end - begin) + " x " +
                 std::to_string(dModel) + " are too large to compute at once");
   Buffer turns = uploadTurns(ctx, dModel);

@@ -1,8 +1,10 @@
 #include "engine/image.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 
+#include "engine/barriers.h"
 #include "engine/buffer.h"
 #include "engine/context.h"
 #include "engine/error.h"
@@ -77,6 +79,27 @@ Image& Image::operator=(Image&& o) noexcept {
     height_ = o.height_;
   }
   return *this;
+}
+
+void uploadImage(Context& ctx, Image& image, const void* pixels, uint64_t bytes) {
+  Buffer staging(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, MemoryUse::Upload, "texture upload");
+  std::memcpy(staging.mapped(), pixels, bytes);
+  staging.flush();
+  ctx.immediate([&](VkCommandBuffer cmd) {
+    // New image -> copy destination; nothing was in it before.
+    barrier::imageLayout(cmd, image.handle(), VK_IMAGE_LAYOUT_UNDEFINED,
+                         VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+    VkBufferImageCopy c{};
+    c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+    c.imageExtent = {image.width(), image.height(), 1};
+    vkCmdCopyBufferToImage(cmd, staging.handle(), image.handle(), VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &c);
+    // The copy lands before any fragment shader samples the texture.
+    barrier::imageLayout(cmd, image.handle(), VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                         VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT,
+                         VK_ACCESS_SHADER_READ_BIT);
+  });
 }
 
 Sampler::Sampler(Context& ctx, VkFilter filter) : ctx_(&ctx) {

@@ -36,6 +36,10 @@ class Image {
   uint32_t width_ = 0, height_ = 0;
 };
 
+// Fills a whole image from tightly packed host pixels and leaves it in
+// SHADER_READ_ONLY_OPTIMAL for fragment sampling. Blocking; for textures made once.
+void uploadImage(Context& ctx, Image& image, const void* pixels, uint64_t bytes);
+
 class Sampler {
  public:
   Sampler() = default;

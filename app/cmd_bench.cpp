@@ -1,0 +1,28 @@
+#include <cstdio>
+
+#include "app/commands.h"
+#include "bench/attn_bench.h"
+
+namespace attnscope {
+
+void addBenchCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure the passes and print JSON (GFLOP/s, ms, % of the device's FMA peak)");
+  struct Opts {
+    DeviceOptions device;
+    BenchOptions bench;
+    bool noOverview = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->device.add(*cmd);
+  cmd->add_flag("--quick", o->bench.quick, "Small sizes (a smoke run)");
+  cmd->add_flag("--no-overview", o->noOverview, "Skip the 100 000-token whole-map overview");
+  cmd->add_option("--overview-tokens", o->bench.overviewTokens, "Tokens of the overview")->capture_default_str();
+  cmd->callback([o] {
+    o->bench.overview = !o->noOverview;
+    Session s(o->device);
+    nlohmann::json j = runBenchmarks(*s.ctx, *s.kernels, o->bench);
+    std::printf("%s\n", j.dump(2).c_str());
+  });
+}
+
+}  // namespace attnscope

@@ -1,0 +1,148 @@
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "app/commands.h"
+#include "app/progress.h"
+#include "engine/error.h"
+#include "viz/figure_renderer.h"
+
+namespace attnscope {
+
+static std::string fmtCount(double v) {
+  char buf[32];
+  if (v >= 1e12) std::snprintf(buf, sizeof buf, "%.2f T", v / 1e12);
+  else if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0f ", v);
+  return buf;
+}
+
+RenderedFigure renderRegionPng(Session& s, const LoadedInput& in, const MapRegion& region,
+                               const HeatmapStyle& style, uint32_t width, uint32_t height,
+                               const std::string& path, bool quiet) {
+  auto t0 = std::chrono::steady_clock::now();
+  FigureLayout layout = layoutFigure(width, height);
+  MapJob job(*s.ctx, *s.kernels, in.head, in.spec, region, uint32_t(layout.plot.w), uint32_t(layout.plot.h));
+  runMapJob(s, job, "attention map", quiet);
+  std::vector<float> texels = readbackImage(*s.ctx, job.image());
+
+  const AttentionSpec& sp = in.spec;
+  FigureSpec fig;
+  fig.width = width;
+  fig.height = height;
+  fig.region = region;
+  fig.style = style;
+  fig.title = "attention  " + in.description;
+  char sub[400];
+  double cellsX = double(region.cols()) / job.width(), cellsY = double(region.rows()) / job.height();
+  std::string scale = sp.scale ? std::to_string(*sp.scale) : "1/sqrt(d)";
+  std::string maskText = maskName(sp.mask);
+  if (sp.mask == MaskKind::WindowCausal || sp.mask == MaskKind::WindowBoth)
+    maskText += " W=" + std::to_string(sp.window);
+  std::snprintf(sub, sizeof sub, "n = %u, d = %u, %s mask, scale %s, T = %g  |  %s  |  %s per pixel of %.3g x %.3g cells",
+                sp.n, sp.d, maskText.c_str(), scale.c_str(), sp.temperature, describeRegion(region, sp.n).c_str(),
+                style.channel == kChannelMax ? "max" : "mean", cellsY, cellsX);
+  fig.subtitle = sub;
+  ValueRange range = renderFigurePng(*s.ctx, *s.compiler, fig, job.image(), texels, path);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet)
+    std::fprintf(stderr, "  %s cells, %sFLOP in %.1f s\n", fmtCount(double(region.rows()) * double(region.cols())).c_str(),
+                 fmtCount(job.totalFlops()).c_str(), secs);
+  return {path, range, job.width(), job.height(), secs};
+}
+
+void addRenderCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("render", "Render (a rectangle of) an attention map to PNG");
+  struct Opts {
+    DeviceOptions device;
+    InputOptions input;
+    AttentionOptions attention;
+    RegionOptions region;
+    StyleOptions style;
+    std::string out = "attention.png";
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->device.add(*cmd);
+  o->input.add(*cmd, 4096);
+  o->attention.add(*cmd);
+  o->region.add(*cmd);
+  o->style.add(*cmd);
+  cmd->add_option("-o,--out", o->out, "PNG file to write")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
+  cmd->callback([o] {
+    HeatmapStyle style = o->style.style();
+    if (o->input.fromFiles()) {
+      // Shapes come from the files; everything else is checked before the GPU starts.
+      Session s(o->device);
+      LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
+      MapRegion region = o->region.resolve(in.spec.n);
+      RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);
+      std::printf("wrote %s (%ux%u, %ux%u texels)\n", r.path.c_str(), o->style.width, o->style.height, r.texWidth, r.texHeight);
+      return;
+    }
+    attentionSpecFor(o->attention, o->input.tokens, o->input.dim);
+    MapRegion region = o->region.resolve(o->input.tokens);
+    Session s(o->device);
+    LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
+    RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);
+    std::printf("wrote %s (%ux%u, %ux%u texels)\n", r.path.c_str(), o->style.width, o->style.height, r.texWidth, r.texHeight);
+  });
+}
+
+void addDemoCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("demo", "The built-in demo: a 100 000-token causal map as a whole and zoomed in, to PNG");
+  struct Opts {
+    DeviceOptions device;
+    std::string outDir = "attnscope-demo";
+    uint32_t tokens = 100000;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->device.add(*cmd);
+  cmd->add_option("--out-dir", o->outDir, "Folder for the PNGs")->capture_default_str();
+  cmd->add_option("-n,--tokens", o->tokens, "Tokens")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
+  cmd->callback([o] {
+    namespace fs = std::filesystem;
+    if (o->tokens < 1000) throw Error("the demo needs at least 1000 tokens");
+    std::error_code ec;
+    fs::create_directories(o->outDir, ec);
+    if (ec) throw Error("cannot create folder '" + o->outDir + "': " + ec.message());
+    Session s(o->device);
+    std::printf("attnscope demo on %s\n", s.ctx->caps().name.c_str());
+    InputOptions input;
+    input.preset = "mixed";
+    input.tokens = o->tokens;
+    AttentionOptions attention;  // causal
+    LoadedInput in = loadInput(s, input, attention, false, o->quiet);
+    uint32_t n = o->tokens;
+    std::printf("%u tokens, d = 64, causal mask: %.3g cells, a dense float32 map would take %.1f GB\n", n,
+                double(n) * n, double(n) * n * 4 / 1e9);
+
+    struct View { const char* file; const char* what; MapRegion region; HeatmapStyle style; };
+    uint32_t mid = n / 5 * 2;
+    HeatmapStyle overview;            // log scale, mean per pixel
+    HeatmapStyle peaks = overview;    // max per pixel keeps single sharp weights visible
+    peaks.channel = kChannelMax;
+    HeatmapStyle cells = overview;
+    View views[] = {
+        {"overview.png", "the whole map (mean per pixel)", {0, n, 0, n}, overview},
+        {"overview-max.png", "the whole map (max per pixel)", {0, n, 0, n}, peaks},
+        {"zoom-diagonal.png", "zoom on the diagonal, cells as pixel blocks", {mid, mid + 128, mid - 64, mid + 128}, cells},
+        {"zoom-start.png", "the first 1000 tokens: the sink column", {0, 1000, 0, 1000}, overview},
+    };
+    for (const View& v : views) {
+      std::string path = (fs::path(o->outDir) / v.file).string();
+      std::printf("rendering %s ...\n", v.what);
+      std::fflush(stdout);
+      RenderedFigure r = renderRegionPng(s, in, v.region, v.style, 1024, 1024, path, o->quiet);
+      std::printf("  wrote %s  (%.1f s)\n", fs::absolute(r.path).c_str(), r.seconds);
+    }
+    std::printf("done: open the PNGs in %s\n", fs::absolute(o->outDir).c_str());
+  });
+}
+
+}  // namespace attnscope

@@ -1,0 +1,27 @@
+// The attnscope subcommands. Each registers itself on the CLI11 app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "app/options.h"
+
+namespace attnscope {
+
+void addInfoCommand(CLI::App& app);
+void addRenderCommand(CLI::App& app);
+void addExportCommand(CLI::App& app);
+void addDemoCommand(CLI::App& app);
+void addBenchCommand(CLI::App& app);
+
+struct RenderedFigure {
+  std::string path;
+  ValueRange range;
+  uint32_t texWidth, texHeight;
+  double seconds;
+};
+
+// Evaluates the region into a texture the size of the figure's plot and writes the PNG.
+RenderedFigure renderRegionPng(Session& s, const LoadedInput& in, const MapRegion& region,
+                               const HeatmapStyle& style, uint32_t width, uint32_t height,
+                               const std::string& path, bool quiet);
+
+}  // namespace attnscope

@@ -1,0 +1,41 @@
+// attnscope: attention maps and positional encodings on any Vulkan device.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/commands.h"
+#include "app/progress.h"
+#include "engine/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "attnscope: attention maps (softmax(QK^T/sqrt(d)) with masks, heads, temperature) computed by Vulkan "
+      "compute shaders on any GPU or CPU, drawn as zoomable heatmaps.",
+      "attnscope"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "attnscope 0.1.0");
+  attnscope::addDemoCommand(app);
+  attnscope::addRenderCommand(app);
+  attnscope::addExportCommand(app);
+  attnscope::addInfoCommand(app);
+  attnscope::addBenchCommand(app);
+  attnscope::installCancelHandler();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const attnscope::Cancelled&) {
+    std::fprintf(stderr, "\nattnscope: cancelled; nothing was written\n");
+    return 130;
+  } catch (const attnscope::Error& e) {
+    std::fprintf(stderr, "attnscope: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "attnscope: error: out of host memory: use fewer tokens or a smaller output\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attnscope: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

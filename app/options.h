@@ -1,0 +1,91 @@
+// Command-line options shared by the subcommands, and what they turn into: a device, an
+// input head, an attention spec, a region and a figure style.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "compute/attention_spec.h"
+#include "compute/head_data.h"
+#include "compute/kernels.h"
+#include "compute/map_job.h"
+#include "compute/synthetic.h"
+#include "engine/context.h"
+#include "engine/shader_compiler.h"
+#include "viz/figure.h"
+
+namespace attnscope {
+
+struct DeviceOptions {
+  std::string device;
+  bool validate = false;
+  bool portable = false;
+  void add(CLI::App& app);
+  ContextOptions context() const;
+};
+
+struct InputOptions {
+  std::string preset = "mixed";
+  uint32_t tokens = 4096;
+  uint32_t dim = 64;
+  uint32_t heads = 4;
+  uint32_t head = 0;
+  uint32_t dModel = 128;
+  uint32_t seed = 1;
+  std::string qPath, kPath, vPath;
+  void add(CLI::App& app, uint32_t defaultTokens);
+  bool fromFiles() const { return !qPath.empty() || !kPath.empty(); }
+};
+
+struct AttentionOptions {
+  std::string mask = "causal";
+  std::optional<uint32_t> window;
+  std::optional<double> scale;
+  double temperature = 1.0;
+  void add(CLI::App& app);
+};
+
+struct RegionOptions {
+  std::string rows, cols;  // "a:b", empty = whole map
+  void add(CLI::App& app);
+  MapRegion resolve(uint32_t n) const;
+};
+
+struct StyleOptions {
+  uint32_t width = 1024, height = 1024;
+  std::string aggregation = "mean";
+  std::string colormap = "viridis";
+  std::string colorScale = "log";
+  std::optional<double> vmin, vmax;
+  void add(CLI::App& app);
+  HeatmapStyle style() const;  // validates names
+};
+
+// The GPU objects every command needs.
+struct Session {
+  std::unique_ptr<Context> ctx;
+  std::unique_ptr<ShaderCompiler> compiler;
+  std::unique_ptr<Kernels> kernels;
+  explicit Session(const DeviceOptions& o);
+};
+
+struct LoadedInput {
+  HeadData head;
+  AttentionSpec spec;
+  std::string description;  // for titles
+};
+
+// Validates everything that can be checked before any GPU work, then loads or generates the
+// head with a progress bar.
+AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d);
+LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,
+                      bool needV, bool quiet);
+
+// Runs a MapJob to completion with a progress bar; throws Cancelled on Ctrl-C.
+void runMapJob(Session& s, MapJob& job, const std::string& label, bool quiet);
+
+std::string describeRegion(const MapRegion& r, uint32_t n);
+
+}  // namespace attnscope

@@ -1,0 +1,188 @@
+// The attnscope command as a user runs it: bad input gets one clear line and a non-zero
+// exit (never a crash), and `export` writes probabilities that match the reference.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "compute/npy.h"
+#include "tests/reference.h"
+
+namespace fs = std::filesystem;
+
+namespace attnscope::test {
+namespace {
+
+struct CliRun {
+  int exitCode;
+  std::string out, err;
+};
+
+fs::path scratch() {
+  fs::path p = fs::temp_directory_path() / ("attnscope-cli-test-" + std::to_string(::getpid()));
+  fs::create_directories(p);
+  return p;
+}
+
+CliRun run(const std::string& args, const std::string& env = "") {
+  fs::path errFile = scratch() / "stderr.txt";
+  std::string cmd = env + " " + ATTNSCOPE_BINARY + " " + args + " 2>" + errFile.string();
+  CliRun r{};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(errFile);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+void writeNpy(const fs::path& path, const ref::Matrix& m) {
+  std::ofstream out(path, std::ios::binary);
+  std::string h = npyHeader({m.rows, m.cols});
+  out.write(h.data(), std::streamsize(h.size()));
+  out.write(reinterpret_cast<const char*>(m.v.data()), std::streamsize(m.v.size() * 4));
+}
+
+// One line, naming the problem, exit code 1 (not a signal, not 0).
+void expectCleanError(const std::string& args, const std::string& needle, const std::string& env = "") {
+  CliRun r = run(args, env);
+  EXPECT_EQ(r.exitCode, 1) << args << "\nstderr: " << r.err;
+  EXPECT_NE(r.err.find("attnscope: error: "), std::string::npos) << args << "\nstderr: " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nexpected '" << needle << "' in: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line only: " << r.err;
+}
+
+TEST(Cli, BadArgumentsGetOneClearLine) {
+  expectCleanError("render --tokens 0 -q", "at least 1 (got 0)");
+  expectCleanError("render --dim 0 -q", "head dimension must be at least 1");
+  expectCleanError("render --dim 300 -q", "larger than the supported 256");
+  expectCleanError("render --mask window --window 0 -q", "window must be at least 1");
+  expectCleanError("render --mask window -q", "needs --window");
+  expectCleanError("render --tokens 100 --rows 0:5000 -q", "outside the 100 x 100 map");
+  expectCleanError("render --tokens 100 --cols 50:20 -q", "is empty");
+  expectCleanError("render --tokens 100 --rows abc -q", "BEGIN:END");
+  expectCleanError("render --colormap rainbow -q", "unknown colormap 'rainbow'");
+  expectCleanError("render --preset nope -q", "unknown preset 'nope'");
+  expectCleanError("render --mask diagonal -q", "unknown mask 'diagonal'");
+  expectCleanError("render --agg median -q", "unknown aggregation");
+  expectCleanError("render --temperature 0 -q", "temperature must be a positive");
+  expectCleanError("render --head 4 --heads 4 -q", "head 4 does not exist");
+  expectCleanError("render --tokens 64 --device no-such-gpu -q", "unknown device 'no-such-gpu'");
+  expectCleanError("render --tokens 64 -o /no/such/folder/x.png -q", "does not exist");
+}
+
+TEST(Cli, NoVulkanDriverSaysWhatToInstall) {
+  expectCleanError("info", "mesa-vulkan-drivers", "VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json");
+}
+
+TEST(Cli, HostileNpyFilesAreRejected) {
+  fs::path dir = scratch();
+  ref::Matrix q = ref::randomMatrix(10, 4, 1.0, 1), k = ref::randomMatrix(10, 4, 1.0, 2);
+  writeNpy(dir / "q.npy", q);
+  writeNpy(dir / "k.npy", k);
+  std::string qk = " --q " + (dir / "q.npy").string() + " --k " + (dir / "k.npy").string();
+
+  {  // truncated data
+    std::ifstream in(dir / "q.npy", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(dir / "short.npy", std::ios::binary) << all.substr(0, all.size() - 7);
+    expectCleanError("export --q " + (dir / "short.npy").string() + " --k " + (dir / "k.npy").string() + " -q -o " +
+                         (dir / "p.npy").string(),
+                     "truncated");
+    std::ofstream(dir / "magic.npy", std::ios::binary) << "GIF89a" + all.substr(6);
+    expectCleanError("export --q " + (dir / "magic.npy").string() + " --k " + (dir / "k.npy").string() + " -q",
+                     "wrong magic");
+    std::string lying = all;
+    lying.replace(lying.find("(10, 4)"), 7, "(99, 4)");
+    std::ofstream(dir / "lying.npy", std::ios::binary) << lying;
+    expectCleanError("export --q " + (dir / "lying.npy").string() + " --k " + (dir / "k.npy").string() + " -q",
+                     "truncated");
+    std::string f8 = all;
+    f8.replace(f8.find("<f4"), 3, "<f8");
+    std::ofstream(dir / "f8.npy", std::ios::binary) << f8;
+    expectCleanError("export --q " + (dir / "f8.npy").string() + " --k " + (dir / "k.npy").string() + " -q", "'<f8'");
+    std::string huge = all;
+    huge.replace(huge.find("(10, 4)"), 7, "(99999999999, 999999999999)");
+    std::ofstream(dir / "huge.npy", std::ios::binary) << huge;
+    expectCleanError("export --q " + (dir / "huge.npy").string() + " --k " + (dir / "k.npy").string() + " -q",
+                     "overflows 64 bits");
+  }
+  ref::Matrix k5 = ref::randomMatrix(10, 5, 1.0, 3);
+  writeNpy(dir / "k5.npy", k5);
+  expectCleanError("export --q " + (dir / "q.npy").string() + " --k " + (dir / "k5.npy").string() + " -q",
+                   "their last dimensions must match");
+  ref::Matrix bad = q;
+  bad.v[2 * 4 + 3] = std::numeric_limits<float>::quiet_NaN();
+  writeNpy(dir / "nan.npy", bad);
+  expectCleanError("export --q " + (dir / "nan.npy").string() + " --k " + (dir / "k.npy").string() + " -q",
+                   "NaN at row 2, column 3");
+  expectCleanError("export --q " + (dir / "missing.npy").string() + " --k " + (dir / "k.npy").string() + " -q",
+                   "does not exist");
+  expectCleanError("export" + qk + " --rows 0:11 -q", "outside the 10 x 10 map");
+  EXPECT_FALSE(fs::exists(dir / "p.npy")) << "a failed export must not leave a file behind";
+}
+
+TEST(Cli, ExportMatchesReference) {
+  // The example: causal window 64, temperature 0.7, the whole map.
+  fs::path dir = scratch();
+  const uint32_t n = 300, d = 32;
+  ref::Matrix q = ref::randomMatrix(n, d, 1.5, 91), k = ref::randomMatrix(n, d, 1.5, 92);
+  writeNpy(dir / "q.npy", q);
+  writeNpy(dir / "k.npy", k);
+  std::string base = "export --q " + (dir / "q.npy").string() + " --k " + (dir / "k.npy").string() +
+                     " --mask causal --window 64 --temperature 0.7 -q";
+  CliRun r = run(base + " --out " + (dir / "p.npy").string());
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  CliRun rl = run(base + " --logits --rows 10:250 --cols 5:200 --out " + (dir / "s.npy").string());
+  ASSERT_EQ(rl.exitCode, 0) << rl.err;
+
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::WindowCausal;
+  spec.window = 64;
+  spec.temperature = 0.7;
+  NpyMatrix p = readNpyMatrix((dir / "p.npy").string(), "exported p");
+  ASSERT_EQ(p.rows, n);
+  ASSERT_EQ(p.cols, n);
+  double worstRel = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::vector<double> want = ref::probabilityRow(q, k, spec, i);
+    for (uint32_t j = 0; j < n; ++j) {
+      double got = p.data[size_t(i) * n + j];
+      if (want[j] == 0) {
+        ASSERT_EQ(got, 0.0) << "masked cell " << i << "," << j;
+      } else if (want[j] > 1e-30) {
+        worstRel = std::max(worstRel, std::abs(got - want[j]) / want[j]);
+      }
+    }
+  }
+  EXPECT_LE(worstRel, 1e-5) << "export must match the reference to 1e-5 relative";
+
+  NpyMatrix s = readNpyMatrix((dir / "s.npy").string(), "exported logits", true);
+  ASSERT_EQ(s.rows, 240u);
+  ASSERT_EQ(s.cols, 195u);
+  for (uint32_t i = 10; i < 250; ++i)
+    for (uint32_t j = 5; j < 200; ++j) {
+      double got = s.data[size_t(i - 10) * 195 + (j - 5)];
+      if (!ref::unmasked(spec, i, j)) {
+        ASSERT_TRUE(std::isinf(got) && got < 0) << "masked logit " << i << "," << j;
+      } else {
+        double want = ref::logit(q, k, spec, i, j);
+        ASSERT_NEAR(got, want, 1e-5 * std::max(1.0, std::abs(want)));
+      }
+    }
+}
+
+}  // namespace
+}  // namespace attnscope::test

@@ -1,0 +1,246 @@
+#include "viz/figure_renderer.h"
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/barriers.h"
+#include "engine/context.h"
+#include "engine/error.h"
+#include "shaders/include/viz_params.h"
+#include "viz/colormap.h"
+
+namespace attnscope {
+
+static_assert(sizeof(gpu::HeatmapParams) == 16 * 4);
+static_assert(sizeof(gpu::OverlayParams) == 4 * 4);
+
+FigureRenderer::FigureRenderer(Context& ctx, ShaderCompiler& compiler, VkFormat colorFormat,
+                               VkImageLayout finalLayout)
+    : ctx_(ctx), nearest_(ctx, VK_FILTER_NEAREST), linear_(ctx, VK_FILTER_LINEAR) {
+  VkAttachmentDescription att{};
+  att.format = colorFormat;
+  att.samples = VK_SAMPLE_COUNT_1_BIT;
+  att.loadOp = VK_ATTACHMENT_LOAD_OP_CLEAR;
+  att.storeOp = VK_ATTACHMENT_STORE_OP_STORE;
+  att.stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE;
+  att.stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
+  att.initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
+  att.finalLayout = finalLayout;
+  VkAttachmentReference ref{0, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL};
+  VkSubpassDescription sub{};
+  sub.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS;
+  sub.colorAttachmentCount = 1;
+  sub.pColorAttachments = &ref;
+  // Compute writes to the tile image happen before the fragment shader samples it; the
+  // attachment's previous use (a copy out, or presentation) finishes before it is cleared.
+  VkSubpassDependency deps[2]{};
+  deps[0].srcSubpass = VK_SUBPASS_EXTERNAL;
+  deps[0].dstSubpass = 0;
+  deps[0].srcStageMask = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
+  deps[0].srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  deps[0].dstStageMask = VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT | VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
+  deps[0].dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT;
+  // The attachment is written before a copy reads it out.
+  deps[1].srcSubpass = 0;
+  deps[1].dstSubpass = VK_SUBPASS_EXTERNAL;
+  deps[1].srcStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
+  deps[1].srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT;
+  deps[1].dstStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  deps[1].dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
+  VkRenderPassCreateInfo rp{VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO};
+  rp.attachmentCount = 1;
+  rp.pAttachments = &att;
+  rp.subpassCount = 1;
+  rp.pSubpasses = &sub;
+  rp.dependencyCount = 2;
+  rp.pDependencies = deps;
+  VK_CHECK(vkCreateRenderPass(ctx.device(), &rp, nullptr, &renderPass_));
+
+  try {
+    heatmap_ = std::make_unique<GraphicsPipeline>(
+        ctx, compiler,
+        GraphicsPipelineDesc{"heatmap.vert", "heatmap.frag", {}, 0, false, 2,
+                             sizeof(gpu::HeatmapParams), renderPass_, "heatmap"});
+    overlay_ = std::make_unique<GraphicsPipeline>(
+        ctx, compiler,
+        GraphicsPipelineDesc{"overlay.vert",
+                             "overlay.frag",
+                             {{0, 0, VK_FORMAT_R32G32_SFLOAT, 0},
+                              {1, 0, VK_FORMAT_R32G32_SFLOAT, 8},
+                              {2, 0, VK_FORMAT_R8G8B8A8_UNORM, 16}},
+                             sizeof(OverlayVertex),
+                             true,
+                             1,
+                             sizeof(gpu::OverlayParams),
+                             renderPass_,
+                             "overlay"});
+    fontImage_ = Image(ctx, font_.width(), font_.height(), VK_FORMAT_R8_UNORM,
+                       VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT, "font atlas");
+    uploadImage(ctx, fontImage_, font_.pixels().data(), font_.pixels().size());
+    const Colormaps& maps = Colormaps::get();
+    colormapImage_ = Image(ctx, 256, uint32_t(maps.names().size()), VK_FORMAT_R8G8B8A8_UNORM,
+                           VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT, "colormaps");
+    uploadImage(ctx, colormapImage_, maps.texture().data(), maps.texture().size());
+  } catch (...) {
+    heatmap_.reset();
+    overlay_.reset();
+    vkDestroyRenderPass(ctx.device(), renderPass_, nullptr);
+    throw;
+  }
+}
+
+FigureRenderer::~FigureRenderer() {
+  heatmap_.reset();
+  overlay_.reset();
+  if (renderPass_) vkDestroyRenderPass(ctx_.device(), renderPass_, nullptr);
+}
+
+void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
+                            const Image& tiles, const ValueRange& range, uint32_t slot) {
+  VkCommandBuffer cmd = rec.cmd;
+  FigureLayout layout = layoutFigure(spec.width, spec.height);
+  OverlayBuilder overlay(font_);
+  buildFigureOverlay(overlay, spec, layout, range);
+  const auto& verts = overlay.vertices();
+  if (vertexBuffers_.size() <= slot) vertexBuffers_.resize(slot + 1);
+  Buffer& vb = vertexBuffers_[slot];
+  uint64_t bytes = std::max<uint64_t>(verts.size() * sizeof(OverlayVertex), 64);
+  if (!vb || vb.size() < bytes)
+    vb = Buffer(ctx_, bytes * 2, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, MemoryUse::Upload, "overlay vertices");
+  std::memcpy(vb.mapped(), verts.data(), verts.size() * sizeof(OverlayVertex));
+  vb.flush();
+
+  TimedScope timed(rec, "draw");
+  VkClearValue clear{};
+  clear.color = {{1.0f, 1.0f, 1.0f, 1.0f}};
+  VkRenderPassBeginInfo bi{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
+  bi.renderPass = renderPass_;
+  bi.framebuffer = framebuffer;
+  bi.renderArea = {{0, 0}, {spec.width, spec.height}};
+  bi.clearValueCount = 1;
+  bi.pClearValues = &clear;
+  vkCmdBeginRenderPass(cmd, &bi, VK_SUBPASS_CONTENTS_INLINE);
+  VkViewport vp{0, 0, float(spec.width), float(spec.height), 0, 1};
+  VkRect2D scissor{{0, 0}, {spec.width, spec.height}};
+  vkCmdSetViewport(cmd, 0, 1, &vp);
+  vkCmdSetScissor(cmd, 0, 1, &scissor);
+
+  // Heatmap and colour bar.
+  VkDescriptorSet hs = rec.arena.allocate(heatmap_->setLayout());
+  rec.arena.write(hs, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                  {Binding::sampled(tiles.view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
+                   Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                  "heatmap");
+  vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
+  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &hs, 0, nullptr);
+  gpu::HeatmapParams hp{};
+  hp.fbW = float(spec.width);
+  hp.fbH = float(spec.height);
+  hp.texW = tiles.width();
+  hp.texH = tiles.height();
+  hp.channel = spec.style.channel == kChannelMax ? 0 : 1;
+  hp.logScale = spec.style.logScale ? 1 : 0;
+  hp.colormapRow = Colormaps::get().index(spec.style.colormap);
+  hp.vmin = float(range.vmin);
+  hp.vmax = float(range.vmax);
+  hp.maskedRGBA = kMaskedColor;
+  auto drawRect = [&](const Rect& r, uint32_t mode) {
+    hp.rectX = r.x;
+    hp.rectY = r.y;
+    hp.rectW = r.w;
+    hp.rectH = r.h;
+    hp.mode = mode;
+    vkCmdPushConstants(cmd, heatmap_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
+                       sizeof hp, &hp);
+    vkCmdDraw(cmd, 6, 1, 0, 0);
+  };
+  drawRect(layout.plot, HEATMAP_MODE_MAP);
+  drawRect(layout.colorbar, HEATMAP_MODE_COLORBAR);
+
+  // Overlay.
+  if (!verts.empty()) {
+    VkDescriptorSet os = rec.arena.allocate(overlay_->setLayout());
+    rec.arena.write(os, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                    {Binding::sampled(fontImage_.view(), linear_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                    "overlay");
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->pipeline());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->layout(), 0, 1, &os, 0, nullptr);
+    gpu::OverlayParams op{float(spec.width), float(spec.height), 0, 0};
+    vkCmdPushConstants(cmd, overlay_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
+                       sizeof op, &op);
+    VkDeviceSize offset = 0;
+    VkBuffer vbh = vb.handle();
+    vkCmdBindVertexBuffers(cmd, 0, 1, &vbh, &offset);
+    vkCmdDraw(cmd, uint32_t(verts.size()), 1, 0, 0);
+  }
+  vkCmdEndRenderPass(cmd);
+}
+
+void writePng(const std::string& path, uint32_t width, uint32_t height, const uint8_t* rgba) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::absolute(path).parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw Error("cannot write '" + path + "': folder " + dir.string() + " does not exist");
+  std::string partial = path + ".partial";
+  if (!stbi_write_png(partial.c_str(), int(width), int(height), 4, rgba, int(width * 4))) {
+    std::remove(partial.c_str());
+    throw Error("cannot write '" + path + "': " + std::strerror(errno));
+  }
+  fs::rename(partial, path, ec);
+  if (ec) throw Error("cannot rename '" + partial + "' to '" + path + "': " + ec.message());
+}
+
+ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
+                           const Image& tiles, const std::vector<float>& texels,
+                           const std::string& path) {
+  ValueRange range = chooseRange(texels, spec.style);
+  if (spec.style.logScale && !(range.vmin > 0))
+    throw Error("a log scale needs a positive lower bound (got vmin = " + formatValue(range.vmin) + ")");
+  if (!(range.vmax > range.vmin))
+    throw Error("the colour range needs vmin < vmax (got " + formatValue(range.vmin) + " .. " +
+                formatValue(range.vmax) + ")");
+  const VkFormat format = VK_FORMAT_R8G8B8A8_UNORM;
+  FigureRenderer renderer(ctx, compiler, format, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
+  Image target(ctx, spec.width, spec.height, format,
+               VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "figure");
+  VkImageView view = target.view();
+  VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
+  fi.renderPass = renderer.renderPass();
+  fi.attachmentCount = 1;
+  fi.pAttachments = &view;
+  fi.width = spec.width;
+  fi.height = spec.height;
+  fi.layers = 1;
+  VkFramebuffer fb;
+  VK_CHECK(vkCreateFramebuffer(ctx.device(), &fi, nullptr, &fb));
+  uint64_t bytes = uint64_t(spec.width) * spec.height * 4;
+  std::vector<uint8_t> pixels(bytes);
+  try {
+    Buffer readback(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "figure readback");
+    CommandStream stream(ctx, false);
+    Recording rec = stream.begin();
+    renderer.record(rec, fb, spec, tiles, range);
+    VkBufferImageCopy c{};
+    c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+    c.imageExtent = {spec.width, spec.height, 1};
+    vkCmdCopyImageToBuffer(rec.cmd, target.handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, readback.handle(), 1, &c);
+    // The copy finishes before the host reads the pixels.
+    barrier::transferToHost(rec.cmd);
+    stream.submitAndWait();
+    readback.invalidate();
+    std::memcpy(pixels.data(), readback.mapped(), bytes);
+  } catch (...) {
+    vkDestroyFramebuffer(ctx.device(), fb, nullptr);
+    throw;
+  }
+  vkDestroyFramebuffer(ctx.device(), fb, nullptr);
+  writePng(path, spec.width, spec.height, pixels.data());
+  return range;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,53 @@
+// Draws a figure with Vulkan: the heatmap texture through a colormap on a lin or log scale,
+// the colour bar, and the overlay (axes, ticks, labels in a real font). One render pass;
+// the same renderer draws into an offscreen image here and into a swapchain in the viewer.
+#pragma once
+#include <memory>
+
+#include "engine/buffer.h"
+#include "engine/commands.h"
+#include "engine/graphics_pipeline.h"
+#include "engine/image.h"
+#include "viz/figure.h"
+#include "viz/font.h"
+
+namespace attnscope {
+
+class FigureRenderer {
+ public:
+  // finalLayout: what the colour attachment is left in (TRANSFER_SRC for PNG output,
+  // PRESENT_SRC for a swapchain).
+  FigureRenderer(Context& ctx, ShaderCompiler& compiler, VkFormat colorFormat,
+                 VkImageLayout finalLayout);
+  ~FigureRenderer();
+  FigureRenderer(const FigureRenderer&) = delete;
+  FigureRenderer& operator=(const FigureRenderer&) = delete;
+
+  VkRenderPass renderPass() const { return renderPass_; }
+
+  // Records the figure into `framebuffer` (spec.width x spec.height). `tiles` is an RGBA32F
+  // MapJob image in GENERAL layout whose compute writes are complete (MapJob's last barrier).
+  // `slot` picks one of the renderer's vertex buffers, which must not be in flight.
+  void record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
+              const Image& tiles, const ValueRange& range, uint32_t slot = 0);
+
+ private:
+  Context& ctx_;
+  VkRenderPass renderPass_ = VK_NULL_HANDLE;
+  std::unique_ptr<GraphicsPipeline> heatmap_, overlay_;
+  FontAtlas font_;
+  Image fontImage_, colormapImage_;
+  Sampler nearest_, linear_;
+  std::vector<Buffer> vertexBuffers_;
+};
+
+// Renders a figure to a PNG file, blocking: render pass into an offscreen RGBA8 image, copy
+// to host memory, stb_image_write. Returns the value range that was used.
+ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
+                           const Image& tiles, const std::vector<float>& texels,
+                           const std::string& path);
+
+// Writes RGBA8 pixels to a PNG (through a temporary file renamed into place).
+void writePng(const std::string& path, uint32_t width, uint32_t height, const uint8_t* rgba);
+
+}  // namespace attnscope

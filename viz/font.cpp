@@ -1,0 +1,93 @@
+#include "viz/font.h"
+
+#define STB_TRUETYPE_IMPLEMENTATION
+#include <stb_truetype.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace attnscope {
+
+namespace {
+
+constexpr float kPixelSizes[2] = {13.0f, 17.0f};
+constexpr int kFirst = 32, kCount = 95;
+
+std::string findFont() {
+  if (const char* env = std::getenv("ATTNSCOPE_FONT"); env && *env) {
+    if (!std::filesystem::exists(env))
+      throw Error(std::string("ATTNSCOPE_FONT=") + env + " does not exist: point it at a .ttf file");
+    return env;
+  }
+  for (const char* p : {"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                        "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                        "/usr/local/share/fonts/DejaVuSans.ttf"})
+    if (std::filesystem::exists(p)) return p;
+  throw Error("no font found for labels: 'apt-get install fonts-dejavu-core' or set ATTNSCOPE_FONT to a .ttf file");
+}
+
+}  // namespace
+
+FontAtlas::FontAtlas() {
+  std::string path = findFont();
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string ttf = ss.str();
+  if (ttf.empty()) throw Error("cannot read font " + path);
+
+  const uint32_t packHeight = 256;
+  height_ = packHeight + 4;
+  pixels_.assign(size_t(width_) * height_, 0);
+  stbtt_pack_context pc;
+  if (!stbtt_PackBegin(&pc, pixels_.data(), int(width_), int(packHeight), int(width_), 1, nullptr))
+    throw Error("cannot pack font " + path);
+  stbtt_PackSetOversampling(&pc, 2, 2);
+  stbtt_packedchar packed[2][kCount];
+  for (int s = 0; s < 2; ++s)
+    if (!stbtt_PackFontRange(&pc, reinterpret_cast<const unsigned char*>(ttf.data()), 0, kPixelSizes[s],
+                             kFirst, kCount, packed[s]))
+      throw Error("font " + path + " could not be baked (is it a TrueType font?)");
+  stbtt_PackEnd(&pc);
+
+  stbtt_fontinfo info;
+  stbtt_InitFont(&info, reinterpret_cast<const unsigned char*>(ttf.data()), 0);
+  int asc, desc, gap;
+  stbtt_GetFontVMetrics(&info, &asc, &desc, &gap);
+  for (int s = 0; s < 2; ++s) {
+    float scale = stbtt_ScaleForPixelHeight(&info, kPixelSizes[s]);
+    ascent_[s] = asc * scale;
+    lineHeight_[s] = (asc - desc + gap) * scale;
+    for (int c = 0; c < kCount; ++c) {
+      float x = 0, y = 0;
+      stbtt_aligned_quad q;
+      stbtt_GetPackedQuad(packed[s], int(width_), int(packHeight), c, &x, &y, &q, 0);
+      // The atlas texture is taller than the packed area: rescale v.
+      float vs = float(packHeight) / float(height_);
+      glyphs_[s].push_back({q.x0, q.y0, q.x1, q.y1, q.s0, q.t0 * vs, q.s1, q.t1 * vs, x});
+    }
+  }
+  // A white patch below the packed glyphs for solid quads.
+  for (uint32_t y = packHeight; y < height_; ++y)
+    for (uint32_t x = 0; x < 4; ++x) pixels_[size_t(y) * width_ + x] = 255;
+  whiteU_ = 2.0f / width_;
+  whiteV_ = (packHeight + 2.0f) / height_;
+}
+
+const Glyph& FontAtlas::glyph(TextSize size, char c) const {
+  int i = int(static_cast<unsigned char>(c)) - kFirst;
+  if (i < 0 || i >= kCount) i = '?' - kFirst;
+  return glyphs_[int(size)][size_t(i)];
+}
+
+float FontAtlas::measure(TextSize size, const std::string& text) const {
+  float w = 0;
+  for (char c : text) w += glyph(size, c).advance;
+  return w;
+}
+
+}  // namespace attnscope
