@@ -2,6 +2,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <memory>
+
 #include "app/options.h"
 
 namespace attnscope {
@@ -18,6 +20,18 @@ struct RenderedFigure {
   uint32_t texWidth, texHeight;
   double seconds;
 };
+
+struct EvaluatedRegion {
+  MapRegion region;
+  std::unique_ptr<MapJob> job;
+  std::vector<float> texels;
+  double seconds = 0;
+};
+EvaluatedRegion evaluateRegion(Session& s, const LoadedInput& in, const MapRegion& region,
+                               uint32_t width, uint32_t height, bool quiet);
+RenderedFigure writeFigure(Session& s, const LoadedInput& in, const EvaluatedRegion& e,
+                           const HeatmapStyle& style, uint32_t width, uint32_t height,
+                           const std::string& path);
 
 // Evaluates the region into a texture the size of the figure's plot and writes the PNG.
 RenderedFigure renderRegionPng(Session& s, const LoadedInput& in, const MapRegion& region,

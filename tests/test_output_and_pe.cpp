@@ -140,6 +140,29 @@ TEST_F(OutputAndEncoding, PresetsShowTheirPatterns) {
   EXPECT_LT(top, 10.0f / (i + 1)) << "the broad head spreads its weight";
 }
 
+TEST_F(OutputAndEncoding, HundredThousandTokenRowsMatchReference) {
+  // A real-size map: rows where the overview shows a sharp horizontal change, aggregated
+  // over all 100 000 keys, against the reference built from the very Q and K on the GPU.
+  Gpu& g = gpu();
+  SyntheticSpec s;
+  s.n = 100000;
+  s.d = 64;
+  s.withV = false;
+  HeadData head = generateHead(*g.ctx, *g.kernels, s);
+  ref::Matrix q{s.n, s.d, head.download(head.q())}, k{s.n, s.d, head.download(head.k())};
+  AttentionSpec spec;
+  spec.n = s.n;
+  spec.d = s.d;
+  spec.mask = MaskKind::Causal;
+  MapRegion region{23640, 23760, 0, s.n};
+  MapResult r = evaluate(g, head, spec, region, 500, 12);
+  ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+  for (size_t t = 0; t < a.max.size(); ++t) {
+    ASSERT_NEAR(r.texels[t * 4 + kChannelMax], a.max[t], 2e-5 * a.max[t] + 1e-9) << "max, texel " << t;
+    ASSERT_NEAR(r.texels[t * 4 + kChannelMean], a.mean[t], 2e-5 * a.mean[t] + 1e-9) << "mean, texel " << t;
+  }
+}
+
 TEST_F(OutputAndEncoding, ThinkingMachinesWorkedExample) {
   // ../shared/seeds/004: tokens "Thinking", "Machines", d_k = 3, no mask.
   Gpu& g = gpu();

@@ -1,0 +1,84 @@
+// Engine behaviour a user relies on: shader compile errors name the file and line, compiled
+// SPIR-V is cached on disk so a second run compiles nothing, and editing a shared include
+// can never leave a stale binary behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/error.h"
+#include "engine/paths.h"
+#include "engine/shader_compiler.h"
+
+namespace fs = std::filesystem;
+
+namespace attnscope::test {
+namespace {
+
+struct ShaderTree {
+  fs::path root, shaders, cache;
+  ShaderTree() {
+    root = fs::temp_directory_path() / ("attnscope-engine-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root);
+    shaders = root / "shaders";
+    cache = root / "cache";
+    fs::create_directories(shaders / "include");
+    write("include/common.glsl", "const float K = 1.0;\n");
+    write("ok.comp",
+          "#version 450\n#extension GL_GOOGLE_include_directive : require\n#include \"common.glsl\"\n"
+          "layout(local_size_x = 1) in;\nlayout(binding = 0) buffer B { float v[]; };\n"
+          "void main() { v[0] = K * VALUE; }\n");
+    write("broken.comp", "#version 450\nlayout(local_size_x = 1) in;\nvoid main() {\n  float x = ;\n}\n");
+  }
+  ~ShaderTree() { fs::remove_all(root); }
+  void write(const std::string& name, const std::string& text) { std::ofstream(shaders / name) << text; }
+};
+
+TEST(ShaderCompiler, CompileErrorNamesFileAndLine) {
+  ShaderTree t;
+  ShaderCompiler c(t.shaders, t.cache);
+  try {
+    c.compile("broken.comp");
+    FAIL() << "expected a compile error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("broken.comp:4"), std::string::npos) << msg;
+  }
+}
+
+TEST(ShaderCompiler, SecondRunIsServedFromTheDiskCache) {
+  ShaderTree t;
+  {
+    ShaderCompiler first(t.shaders, t.cache);
+    auto a = first.compile("ok.comp", {{"VALUE", "2.0"}});
+    EXPECT_EQ(first.compiles(), 1u);
+    EXPECT_EQ(a[0], 0x07230203u);
+  }
+  ShaderCompiler second(t.shaders, t.cache);  // a new process, in effect
+  second.compile("ok.comp", {{"VALUE", "2.0"}});
+  EXPECT_EQ(second.compiles(), 0u);
+  EXPECT_EQ(second.cacheHits(), 1u);
+  second.compile("ok.comp", {{"VALUE", "3.0"}});  // other defines: another variant
+  EXPECT_EQ(second.compiles(), 1u);
+}
+
+TEST(ShaderCompiler, EditingAnIncludeInvalidatesTheCache) {
+  ShaderTree t;
+  { ShaderCompiler(t.shaders, t.cache).compile("ok.comp", {{"VALUE", "2.0"}}); }
+  t.write("include/common.glsl", "const float K = 5.0;\n");
+  ShaderCompiler after(t.shaders, t.cache);
+  after.compile("ok.comp", {{"VALUE", "2.0"}});
+  EXPECT_EQ(after.compiles(), 1u) << "a changed include must be recompiled";
+}
+
+TEST(Paths, ShadersAreFoundWhateverTheWorkingDirectory) {
+  fs::path before = fs::current_path();
+  fs::current_path(fs::temp_directory_path());
+  EXPECT_TRUE(fs::exists(shaderDir() / "block_stats.comp"));
+  EXPECT_TRUE(fs::exists(dataDir() / "colormaps.json"));
+  fs::current_path(before);
+}
+
+}  // namespace
+}  // namespace attnscope::test
