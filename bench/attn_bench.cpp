@@ -55,7 +55,7 @@ double timedMs(CommandStream& stream, const char* label, double wallMs) {
   return it != totals.end() ? it->second : wallMs;
 }
 
-nlohmann::json rowStatsFigure(Context& ctx, Kernels& kernels, uint32_t n, uint32_t d, double peak) {
+nlohmann::json rowStatsFigure(Context& ctx, Kernels& kernels, uint32_t n, uint32_t d, double peak, MaskKind mask = MaskKind::None) {
   std::mt19937 rng(n);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<float> q(size_t(n) * d), k(size_t(n) * d);
@@ -65,7 +65,8 @@ nlohmann::json rowStatsFigure(Context& ctx, Kernels& kernels, uint32_t n, uint32
   AttentionSpec spec;
   spec.n = n;
   spec.d = d;
-  RowStatsPass pass(ctx, kernels, n);
+  spec.mask = mask;
+  RowStatsPass pass(ctx, kernels, n, n, head.dp());
   Buffer stats(ctx, uint64_t(n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "bench stats");
   CommandStream stream(ctx);
   double best = 1e300;
@@ -80,12 +81,13 @@ nlohmann::json rowStatsFigure(Context& ctx, Kernels& kernels, uint32_t n, uint32
   }
   double flops = 2.0 * d * double(spec.unmaskedCells(0, n, 0, n));
   double gflops = flops / (best / 1e3) / 1e9;
-  return {{"n", n}, {"d", d}, {"mask", "none"}, {"ms", round3(best)}, {"gflops", round3(gflops)},
+  return {{"n", n}, {"d", d}, {"mask", maskName(mask)}, {"ms", round3(best)}, {"gflops", round3(gflops)},
           {"percent_of_peak", round3(100.0 * gflops / peak)}};
 }
 
 struct JobTiming {
   double wallSeconds, gpuMs, rowStatsMs, flops;
+  nlohmann::json byPass;
 };
 
 JobTiming runJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
@@ -102,7 +104,9 @@ JobTiming runJob(Context& ctx, Kernels& kernels, const HeadData& head, const Att
   auto& totals = stream.timer().totalsMs();
   double gpu = totals.count("tile_pass") ? totals.at("tile_pass") : wall * 1e3;
   double rs = totals.count("row_stats") ? totals.at("row_stats") : 0.0;
-  return {wall, gpu, rs, job.totalFlops()};
+  nlohmann::json byPass;
+  for (auto& [label, ms] : totals) byPass[label] = round3(ms);
+  return {wall, gpu, rs, job.totalFlops(), byPass};
 }
 
 }  // namespace
@@ -120,6 +124,8 @@ nlohmann::json runBenchmarks(Context& ctx, Kernels& kernels, const BenchOptions&
   nlohmann::json rows = nlohmann::json::array();
   for (uint32_t n : o.quick ? std::vector<uint32_t>{512} : std::vector<uint32_t>{4096, 16384})
     rows.push_back(rowStatsFigure(ctx, kernels, n, d, peak));
+  // Causal: the work grows along the grid, which tests load balance across threads/SMs.
+  rows.push_back(rowStatsFigure(ctx, kernels, o.quick ? 512 : 16384, d, peak, MaskKind::Causal));
   j["row_stats"] = rows;
 
   // A 1280 x 720 view at one cell per texel near the middle of a long causal map: the row
@@ -150,7 +156,7 @@ nlohmann::json runBenchmarks(Context& ctx, Kernels& kernels, const BenchOptions&
   j["tile_pass_view"] = {{"n", n}, {"d", d}, {"mask", "causal"}, {"texels", {vw, vh}}, {"cells_per_texel", 1},
                          {"ms", round3(best.gpuMs)}, {"row_stats_ms", round3(best.rowStatsMs)},
                          {"wall_ms", round3(best.wallSeconds * 1e3)}, {"gflops", round3(gf)},
-                         {"percent_of_peak", round3(100.0 * gf / peak)}};
+                         {"percent_of_peak", round3(100.0 * gf / peak)}, {"gpu_ms_by_pass", best.byPass}};
 
   if (o.overview) {
     uint32_t on = o.quick ? 4000 : o.overviewTokens;
@@ -165,7 +171,7 @@ nlohmann::json runBenchmarks(Context& ctx, Kernels& kernels, const BenchOptions&
     j["overview"] = {{"n", on}, {"d", d}, {"mask", "causal"}, {"texels", {texels, texels}},
                      {"aggregation", "max and mean, exact"}, {"seconds", round3(t.wallSeconds)},
                      {"gpu_seconds", round3(t.gpuMs / 1e3)}, {"gflops", round3(ogf)},
-                     {"percent_of_peak", round3(100.0 * ogf / peak)}};
+                     {"percent_of_peak", round3(100.0 * ogf / peak)}, {"gpu_ms_by_pass", t.byPass}};
   }
   j["flop_convention"] = "2*d per unmasked cell per pass over it";
   return j;

@@ -10,8 +10,8 @@
 
 namespace attnscope {
 
-AttnOutputPass::AttnOutputPass(Context& ctx, Kernels& kernels, uint32_t n)
-    : kernels_(kernels), rowStats_(ctx, kernels, n) {}
+AttnOutputPass::AttnOutputPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp)
+    : kernels_(kernels), rowStats_(ctx, kernels, n, maxRows, dp) {}
 
 void AttnOutputPass::record(Recording& rec, const HeadData& head, const AttentionSpec& spec,
                             uint32_t rowBegin, uint32_t rowEnd, const Buffer& stats,
@@ -67,7 +67,7 @@ std::vector<float> computeAttentionOutput(Context& ctx, Kernels& kernels, const 
   uint32_t rows = rowEnd - rowBegin, dp = head.dp(), d = head.d();
   Buffer stats(ctx, uint64_t(rows) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "output stats");
   Buffer out(ctx, uint64_t(rows) * dp * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "attention output");
-  AttnOutputPass pass(ctx, kernels, spec.n);
+  AttnOutputPass pass(ctx, kernels, spec.n, rows, dp);
   CommandStream stream(ctx, false);
   Recording rec = stream.begin();
   pass.record(rec, head, spec, rowBegin, rowEnd, stats, out);

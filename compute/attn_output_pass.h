@@ -6,7 +6,7 @@ namespace attnscope {
 
 class AttnOutputPass {
  public:
-  AttnOutputPass(Context& ctx, Kernels& kernels, uint32_t n);
+  AttnOutputPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp);
 
   // Computes the rows' statistics into `stats` (vec2 per row) and then O into `out`
   // ([rows][dp] floats, row i at i - rowBegin). The head must have V.

@@ -3,7 +3,7 @@
 #include "shaders/include/params.h"
 
 namespace attnscope::gpu {
-static_assert(sizeof(BlockStatsParams) == 16 * 4);
+static_assert(sizeof(BlockStatsParams) == 20 * 4);
 static_assert(sizeof(StatsMergeParams) == 4 * 4);
 static_assert(sizeof(TileReduceParams) == 8 * 4);
 static_assert(sizeof(AttnOutputParams) == 16 * 4);

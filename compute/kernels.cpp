@@ -18,6 +18,14 @@ const ComputePipeline& Kernels::get(const std::string& key, const ComputePipelin
   return *cache_.emplace(key, std::move(p)).first->second;
 }
 
+uint32_t Kernels::minParallelGroups() const {
+  return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 256 : 1024;
+}
+
+double Kernels::flopsPerStrip() const {
+  return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4e9 : 2e11;
+}
+
 uint32_t Kernels::blockStatsRowsPerGroup(uint32_t dp) const {
   return workgroup_ * rowsPerInvocation(dp);
 }

@@ -21,6 +21,11 @@ class Kernels {
   // Query rows one block_stats workgroup covers (workgroup size x rows per invocation).
   uint32_t blockStatsRowsPerGroup(uint32_t dp) const;
   bool usesShuffle() const { return shuffle_; }
+  // Workgroups a dispatch should offer to keep the device busy: a CPU device (lavapipe) has
+  // a handful of threads, a GPU dozens of multiprocessors each wanting several groups.
+  uint32_t minParallelGroups() const;
+  // Work one recorded strip should hold: ~0.1 s on lavapipe, a few ms on a GPU.
+  double flopsPerStrip() const;
 
   const ComputePipeline& statsMerge();
   const ComputePipeline& tileReduce();

@@ -53,6 +53,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   double keysPerRow = double(region.cols()) + (coversAllKeys_ ? 0.0 : double(spec.n));
   double flopsPerRow = 2.0 * head.dp() * keysPerRow;
   uint32_t group = kernels.blockStatsRowsPerGroup(head.dp());
+  if (flopsPerStrip <= 0) flopsPerStrip = kernels.flopsPerStrip();
   uint64_t rows = uint64_t(flopsPerStrip / std::max(flopsPerRow, 1.0));
   // Partials stay under 64 MiB; a strip is a whole number of workgroups.
   rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * 8));
@@ -63,7 +64,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
                      MemoryUse::DeviceLocal, "block partials");
   stats_ = Buffer(ctx, uint64_t(stripRows_) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                   MemoryUse::DeviceLocal, "row stats");
-  if (!coversAllKeys_) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n);
+  if (!coversAllKeys_) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp());
 
   double regionCells = double(spec.unmaskedCells(region.rowBegin, region.rowEnd, region.colBegin, region.colEnd));
   double statCells = coversAllKeys_ ? 0.0 : double(spec.unmaskedCells(region.rowBegin, region.rowEnd, 0, spec.n));
@@ -114,6 +115,7 @@ void MapJob::recordNext(Recording& rec) {
     // The partials are complete before the row statistics are merged from them.
     barrier::computeToCompute(cmd);
     gpu::StatsMergeParams p{b - a, w, 0, 0};
+    TimedScope mergeTimed(rec, "stats_merge");
     dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(),
              {Binding::storage(partials_), Binding::storage(stats_)}, p, groupsFor(b - a, 64));
     // Row statistics are written before the tile pass reads them.
@@ -135,6 +137,7 @@ void MapJob::recordNext(Recording& rec) {
   tp.rowEnd = b;
   tp.partRow0 = a;
   tp.statsRow0 = a;
+  TimedScope reduceTimed(rec, "tile_reduce");
   dispatch(ctx_, cmd, rec.arena, kernels_.tileReduce(),
            {Binding::storage(partials_), Binding::storage(stats_), Binding::storage(rowBounds_),
             Binding::storage(cols_.device), Binding::storageImage(image_.view())},

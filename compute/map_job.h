@@ -35,10 +35,11 @@ enum MapChannel { kChannelMax = 0, kChannelMean = 1, kChannelLogit = 2 };
 class MapJob {
  public:
   // texWidth/texHeight are clamped to the region's size (a texel never covers less than a
-  // cell). flopsPerStrip sets how much work one recordNext() records.
+  // cell). flopsPerStrip sets how much work one recordNext() records (0: the device's
+  // default, Kernels::flopsPerStrip()).
   MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
          const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
-         double flopsPerStrip = 4e9);
+         double flopsPerStrip = 0);
 
   bool done() const { return nextRow_ >= region_.rowEnd; }
   double progress() const;

@@ -1,30 +1,56 @@
 #include "compute/row_stats_pass.h"
 
+#include <algorithm>
+
+#include "compute/gpu_params.h"
 #include "compute/kernels.h"
 #include "engine/barriers.h"
+#include "engine/error.h"
 
 namespace attnscope {
 
-RowStatsPass::RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n)
-    : kernels_(kernels), whole_(makeColumnBlocks(ctx, {0u, n})) {}
+static uint32_t chooseSplits(Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp) {
+  const uint32_t minGroups = kernels.minParallelGroups(), minKeysPerSplit = 2048;
+  uint32_t rowGroups = groupsFor(std::max(maxRows, 1u), kernels.blockStatsRowsPerGroup(dp));
+  uint32_t wanted = (minGroups + rowGroups - 1) / rowGroups;
+  return std::clamp(wanted, 1u, std::max(1u, n / minKeysPerSplit));
+}
+
+RowStatsPass::RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp)
+    : kernels_(kernels), maxRows_(maxRows),
+      splits_(makeColumnBlocks(ctx, evenBounds(0, n, chooseSplits(kernels, n, maxRows, dp)))) {
+  if (splits_.count() > 1)
+    partials_ = Buffer(ctx, uint64_t(maxRows) * splits_.count() * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                       MemoryUse::DeviceLocal, "row stats partials");
+}
 
 void RowStatsPass::record(Recording& rec, const HeadData& head, const AttentionSpec& spec,
                           uint32_t rowBegin, uint32_t rowEnd, const Buffer& stats,
                           uint32_t statsRow0) {
+  if (rowEnd - rowBegin > maxRows_) throw Error("internal: RowStatsPass given more rows than it was made for");
   TimedScope timed(rec, "row_stats");
-  // Earlier reads of the stats (a previous strip's tile pass) finish before the fill.
+  uint32_t splits = splits_.count(), rows = rowEnd - rowBegin;
+  const Buffer& target = splits > 1 ? partials_ : stats;
+  uint64_t offset = splits > 1 ? 0 : uint64_t(rowBegin - statsRow0) * 8;
+  uint32_t partRow0 = splits > 1 ? rowBegin : statsRow0;
+  // Earlier reads of these buffers (a previous strip's passes) finish before the fill.
   barrier::computeToTransferWrite(rec.cmd);
-  vkCmdFillBuffer(rec.cmd, stats.handle(), uint64_t(rowBegin - statsRow0) * 8,
-                  uint64_t(rowEnd - rowBegin) * 8, 0);
-  // The zero fill lands before the first merge reads it.
+  vkCmdFillBuffer(rec.cmd, target.handle(), offset, uint64_t(rows) * splits * 8, 0);
+  // The zero fill (the merge's identity) lands before the first merge reads it.
   barrier::transferToCompute(rec.cmd);
   bool first = true;
   for (const KeyChunk& chunk : head.chunks(0, spec.n)) {
-    // Each chunk merges into the same stats: read-after-write between chunks.
+    // Each chunk merges into the same partials: read-after-write between chunks.
     if (!first) barrier::computeToCompute(rec.cmd);
     first = false;
-    recordBlockStats(rec, kernels_, head, spec,
-                     {rowBegin, rowEnd, &whole_, chunk, &stats, statsRow0});
+    recordBlockStats(rec, kernels_, head, spec, {rowBegin, rowEnd, &splits_, chunk, &target, partRow0});
+  }
+  if (splits > 1) {
+    // The split partials are complete before they are merged into row statistics.
+    barrier::computeToCompute(rec.cmd);
+    gpu::StatsMergeParams p{rows, splits, 0, rowBegin - statsRow0};
+    dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.statsMerge(),
+             {Binding::storage(partials_), Binding::storage(stats)}, p, groupsFor(rows, 64));
   }
   // The stats are complete before their consumer (tile pass, output pass) reads them.
   barrier::computeToCompute(rec.cmd);

@@ -1,5 +1,7 @@
 // Row statistics: m_i = max_j s_ij and l_i = sum_j exp(s_ij - m_i) over unmasked keys, for
 // a range of query rows, by online softmax over every key chunk. Never stores n^2 values.
+// For few rows (a zoomed view) the keys are split into blocks handled by separate
+// workgroups and merged, so a handful of rows still keeps every core busy.
 #pragma once
 #include "compute/block_stats_pass.h"
 
@@ -7,16 +9,21 @@ namespace attnscope {
 
 class RowStatsPass {
  public:
-  RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n);
+  // maxRows: the most rows one record() call will be given.
+  RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp);
 
-  // Writes vec2(m_i, l_i) for rows [rowBegin, rowEnd) into stats[i - statsRow0]. The stats
-  // range is zeroed first (the merge's identity). Ends with the stats ready for compute reads.
+  // Writes vec2(m_i, l_i) for rows [rowBegin, rowEnd) into stats[i - statsRow0]. Ends with
+  // the stats ready for compute reads.
   void record(Recording& rec, const HeadData& head, const AttentionSpec& spec, uint32_t rowBegin,
               uint32_t rowEnd, const Buffer& stats, uint32_t statsRow0);
 
+  uint32_t splits() const { return splits_.count(); }
+
  private:
   Kernels& kernels_;
-  ColumnBlocks whole_;  // one block spanning every key
+  uint32_t maxRows_;
+  ColumnBlocks splits_;  // key blocks merged into one row statistic
+  Buffer partials_;      // [maxRows][splits] when splits > 1
 };
 
 }  // namespace attnscope

@@ -32,12 +32,13 @@ shared vec4 ks[KT * D4];
 
 void main() {
   const uint WG = gl_WorkGroupSize.x;
-  const uint block = P.blockFirst + gl_WorkGroupID.y;
   const uint rowEnd = P.rowBegin + P.rowCount;
-  const uint rowBase = P.rowBegin + gl_WorkGroupID.x * WG * ROWS;
+  const uvec2 group = balancedGroupId();
+  const uint rowBase = P.rowBegin + group.x * WG * ROWS;
 
+  // Query rows are loaded once and reused for every block this workgroup walks through:
+  // reloading them per block cost more memory traffic than the keys themselves.
   vec4 qv[ROWS * D4];
-  float m[ROWS], l[ROWS];
   uint lo[ROWS], hi[ROWS];
   bool valid[ROWS];
   [[unroll]] for (uint r = 0; r < ROWS; ++r) {
@@ -47,70 +48,79 @@ void main() {
     uvec2 range = keyRange(i, P.n, P.maskKind, P.window);
     lo[r] = range.x;
     hi[r] = range.y;
-    m[r] = NO_MAX;
-    l[r] = 0.0;
     uint qOff = P.qSkip / 4u + (i - P.rowBegin) * D4;
     [[unroll]] for (uint c = 0; c < D4; ++c) qv[r * D4 + c] = q[qOff + c];
   }
-
   // Keys any row of this workgroup may see: key ranges grow with the row for every mask.
   uint lastRow = min(rowBase + WG * ROWS, rowEnd) - 1u;
-  uint jLo = max(max(blockCol[block], P.colBegin), keyRange(rowBase, P.n, P.maskKind, P.window).x);
-  uint jHi = min(min(blockCol[block + 1u], P.colEnd), keyRange(lastRow, P.n, P.maskKind, P.window).y);
+  uint groupLo = max(P.colBegin, keyRange(rowBase, P.n, P.maskKind, P.window).x);
+  uint groupHi = min(P.colEnd, keyRange(lastRow, P.n, P.maskKind, P.window).y);
   const uint kBase = P.kSkip / 4u;
 
+  uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
+  uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
+  for (uint block = firstBlock; block < lastBlock; ++block) {
+    float m[ROWS], l[ROWS];
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+      m[r] = NO_MAX;
+      l[r] = 0.0;
+    }
+    uint jLo = max(blockCol[block], groupLo);
+    uint jHi = min(blockCol[block + 1u], groupHi);
+
 #if USE_SHUFFLE
-  const uint lanes = gl_SubgroupSize;
-  for (uint jb = jLo; jb < jHi; jb += lanes) {
-    uint mine = min(jb + gl_SubgroupInvocationID, jHi - 1u);
-    vec4 kv[D4];
-    uint kOff = kBase + (mine - P.kCol0) * D4;
-    [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
-    uint count = min(lanes, jHi - jb);
-    for (uint t = 0; t < count; ++t) {
-      float s[ROWS];
-      [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
-      [[unroll]] for (uint c = 0; c < D4; ++c) {
-        vec4 kc = subgroupShuffle(kv[c], t);
-        [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
-      }
-      uint j = jb + t;
+    const uint lanes = gl_SubgroupSize;
+    for (uint jb = jLo; jb < jHi; jb += lanes) {
+      uint mine = min(jb + gl_SubgroupInvocationID, jHi - 1u);
+      vec4 kv[D4];
+      uint kOff = kBase + (mine - P.kCol0) * D4;
+      [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
+      uint count = min(lanes, jHi - jb);
+      for (uint t = 0; t < count; ++t) {
+        float s[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
+        [[unroll]] for (uint c = 0; c < D4; ++c) {
+          vec4 kc = subgroupShuffle(kv[c], t);
+          [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
+        }
+        uint j = jb + t;
 #else
-  for (uint jb = jLo; jb < jHi; jb += KT) {
-    uint count = min(KT, jHi - jb);
-    barrier();  // the previous tile is no longer being read
-    for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
-      ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
-    barrier();  // the tile is complete before anyone reads it
-    for (uint t = 0; t < count; ++t) {
-      float s[ROWS];
-      [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
-      [[unroll]] for (uint c = 0; c < D4; ++c) {
-        vec4 kc = ks[t * D4 + c];
-        [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
-      }
-      uint j = jb + t;
+    for (uint jb = jLo; jb < jHi; jb += KT) {
+      uint count = min(KT, jHi - jb);
+      barrier();  // the previous tile is no longer being read
+      for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
+        ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
+      barrier();  // the tile is complete before anyone reads it
+      for (uint t = 0; t < count; ++t) {
+        float s[ROWS];
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
+        [[unroll]] for (uint c = 0; c < D4; ++c) {
+          vec4 kc = ks[t * D4 + c];
+          [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
+        }
+        uint j = jb + t;
 #endif
-      [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-        if (j >= lo[r] && j < hi[r]) {
-          float x = s[r] * P.logitScale;
-          if (x > m[r]) {
-            l[r] = l[r] * exp(m[r] - x) + 1.0;
-            m[r] = x;
-          } else {
-            l[r] += exp(x - m[r]);
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+          if (j >= lo[r] && j < hi[r]) {
+            float x = s[r] * P.logitScale;
+            if (x > m[r]) {
+              l[r] = l[r] * exp(m[r] - x) + 1.0;
+              m[r] = x;
+            } else {
+              l[r] += exp(x - m[r]);
+            }
           }
         }
       }
     }
-  }
 
-  [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-    if (!valid[r]) continue;
-    uint i = rowBase + r * WG + gl_LocalInvocationID.x;
-    uint idx = (i - P.partRow0) * P.blockCount + block;
-    vec2 st = vec2(m[r], l[r]);
-    if (P.accumulate != 0u) st = mergeStats(part[idx], st);
-    part[idx] = st;
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+      if (!valid[r]) continue;
+      uint i = rowBase + r * WG + gl_LocalInvocationID.x;
+      uint idx = (i - P.partRow0) * P.blockCount + block;
+      vec2 st = vec2(m[r], l[r]);
+      if (P.accumulate != 0u) st = mergeStats(part[idx], st);
+      part[idx] = st;
+    }
   }
 }

@@ -51,7 +51,7 @@ struct MapResult {
   float at(uint32_t x, uint32_t y, int ch) const { return texels[(size_t(y) * width + x) * 4 + ch]; }
 };
 MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,
-                   uint32_t width, uint32_t height, double flopsPerStrip = 4e9);
+                   uint32_t width, uint32_t height, double flopsPerStrip = 0);
 
 // Row statistics (m, l) for rows [a, b) through RowStatsPass.
 std::vector<float> rowStats(Gpu& g, const HeadData& head, const AttentionSpec& spec, uint32_t a,

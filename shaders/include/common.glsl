@@ -30,4 +30,15 @@ vec2 mergeStats(vec2 a, vec2 b) {
   return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
 }
 
+// Workgroup ids folded so that any contiguous run of dispatch order pairs a group from the
+// start of the grid with its mirror from the end. Mesa's lavapipe hands each CPU thread a
+// contiguous run of groups; with causal masks the work grows along the grid, and unfolded
+// ids leave one core idle for half the time. On GPUs the fold is harmless.
+uvec2 balancedGroupId() {
+  uint gx = gl_NumWorkGroups.x, total = gx * gl_NumWorkGroups.y;
+  uint linear = gl_WorkGroupID.y * gx + gl_WorkGroupID.x;
+  uint logical = (linear & 1u) == 0u ? linear >> 1u : total - 1u - (linear >> 1u);
+  return uvec2(logical % gx, logical / gx);
+}
+
 #endif

@@ -26,7 +26,7 @@ struct BlockStatsParams {
   uint kSkip;       // floats from the K binding's start to key kCol0
   uint colBegin;    // this dispatch sees keys [colBegin, colEnd) only (a chunk of K)
   uint colEnd;
-  uint blockFirst;  // workgroup y = block blockFirst + gl_WorkGroupID.y
+  uint blockFirst;  // workgroup y covers blocks blockFirst + y * blocksPerGroup, ...
   uint blockCount;  // blocks per row: the partials' row stride
   uint partRow0;    // partial row of query i is i - partRow0
   uint accumulate;  // 1: merge with what the partials hold; 0: overwrite
@@ -34,7 +34,9 @@ struct BlockStatsParams {
   uint window;
   uint n;           // keys in the whole map
   float logitScale; // scale / temperature
-  uint pad0;
+  uint blockEnd;    // one past the last block of this dispatch
+  uint blocksPerGroup;  // blocks one workgroup walks through with its query rows loaded once
+  uint pad0, pad1, pad2;
 };
 
 // stats_merge.comp: row max and row sum from a row's partials over all its blocks.
