@@ -132,6 +132,16 @@ TEST(Cli, HostileNpyFilesAreRejected) {
   EXPECT_FALSE(fs::exists(dir / "p.npy")) << "a failed export must not leave a file behind";
 }
 
+TEST(Cli, CtrlCCancelsLongWorkAndWritesNothing) {
+  fs::path out = scratch() / "cancelled.png";
+  // SIGINT after 2 s, well inside a 100 000-token whole-map render (about 20 s on lavapipe).
+  CliRun r = run("render --tokens 100000 -q -o " + out.string(), "timeout --preserve-status -s INT 2");
+  EXPECT_EQ(r.exitCode, 130) << r.err;
+  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out.string() + ".partial"));
+}
+
 TEST(Cli, ExportMatchesReference) {
   // The example: causal window 64, temperature 0.7, the whole map.
   fs::path dir = scratch();
