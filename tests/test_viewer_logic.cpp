@@ -1,0 +1,161 @@
+// The viewer's camera and tile scheduling, without a window: zoom about the cursor keeps the
+// cell under it fixed (also at n = 10^6 and 64 pixels per cell), the visible tile set, parent
+// fallback, LRU eviction under a budget, and invalidation when a parameter changes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "viz/camera.h"
+#include "viz/tile_pyramid.h"
+
+namespace attnscope::test {
+namespace {
+
+TEST(Camera, ZoomAboutTheCursorKeepsTheCellUnderIt) {
+  Camera cam;
+  cam.setViewport(1280, 720);
+  cam.setMapSize(1000000);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> px(0, 1280), py(0, 720);
+  // From the whole map down to 64 pixels per cell around one cursor position.
+  double x = 913.25, y = 377.5;
+  double cx = cam.cellX(x), cy = cam.cellY(y);
+  for (int step = 0; step < 400 && cam.cellsPerPixel() > cam.minCellsPerPixel(); ++step) {
+    cam.zoomAbout(x, y, 1.1);
+    ASSERT_NEAR(cam.cellX(x), cx, 1e-6) << "step " << step;
+    ASSERT_NEAR(cam.cellY(y), cy, 1e-6) << "step " << step;
+  }
+  EXPECT_DOUBLE_EQ(cam.cellsPerPixel(), cam.minCellsPerPixel());
+  // At 64 pixels per cell, cell edges land on exact pixel positions.
+  double edge = std::ceil(cam.cellX(0));
+  EXPECT_NEAR(cam.pixelX(edge + 1) - cam.pixelX(edge), Camera::kMaxPixelsPerCell, 1e-6);
+  // And back out, wandering with the cursor: every step keeps its own cursor cell fixed.
+  for (int step = 0; step < 300; ++step) {
+    double qx = px(rng), qy = py(rng);
+    double before = cam.cellX(qx), beforeY = cam.cellY(qy);
+    double cpp = cam.cellsPerPixel();
+    cam.zoomAbout(qx, qy, 0.93);
+    bool clamped = cam.cellsPerPixel() != cpp / 0.93 || cam.cellX(qx) != cam.cellX(qx);
+    if (!clamped && std::abs(cam.cellX(qx) - before) > 1e-6 * std::max(1.0, cam.cellsPerPixel())) {
+      // Only the "centre stays on the map" clamp may move the view.
+      CellRect v = cam.visible();
+      double mx = (v.x0 + v.x1) / 2, my = (v.y0 + v.y1) / 2;
+      EXPECT_TRUE(mx <= 0 || mx >= 1e6 || my <= 0 || my >= 1e6) << "drift at step " << step;
+    }
+    (void)beforeY;
+  }
+}
+
+TEST(Camera, PanFollowsThePointerAndIsReversible) {
+  Camera cam;
+  cam.setViewport(800, 600);
+  cam.setMapSize(100000);
+  cam.lookAt(50000.5, 50000.5, 0.25);
+  double a = cam.cellX(100), b = cam.cellY(200);
+  cam.pan(37, -12);
+  EXPECT_NEAR(cam.cellX(137), a, 1e-9);
+  EXPECT_NEAR(cam.cellY(188), b, 1e-9);
+  cam.pan(-37, 12);
+  EXPECT_NEAR(cam.cellX(100), a, 1e-9);
+}
+
+TEST(Camera, ZoomIsLimitedAndTheMapStaysInView) {
+  Camera cam;
+  cam.setViewport(1000, 1000);
+  cam.setMapSize(5000);
+  cam.zoomAbout(500, 500, 1e-6);  // far out: limited to the whole map
+  EXPECT_LE(cam.cellsPerPixel(), cam.maxCellsPerPixel() + 1e-12);
+  cam.zoomAbout(500, 500, 1e9);  // far in: limited to 64 pixels per cell
+  EXPECT_DOUBLE_EQ(cam.cellsPerPixel(), 1.0 / 64);
+  cam.pan(1e9, 1e9);  // flung away: the centre stays on the map
+  CellRect v = cam.visible();
+  EXPECT_LE(v.x0, 5000.0);
+  EXPECT_GE(v.x1, 0.0);
+  cam.zoomToBox(100, 100, 300, 200);
+  EXPECT_GE(cam.cellsPerPixel(), 1.0 / 64);
+}
+
+TEST(TilePyramid, LevelsAndRegions) {
+  EXPECT_EQ(coarsestLevel(256), 0u);
+  EXPECT_EQ(coarsestLevel(257), 1u);
+  EXPECT_EQ(coarsestLevel(100000), 9u);  // 256 * 2^9 = 131072
+  EXPECT_EQ(coarsestLevel(1000000), 12u);
+  EXPECT_EQ(levelForZoom(0.1, 9), 0u);
+  EXPECT_EQ(levelForZoom(1.0, 9), 0u);
+  EXPECT_EQ(levelForZoom(3.9, 9), 1u);
+  EXPECT_EQ(levelForZoom(4.0, 9), 2u);
+  EXPECT_EQ(levelForZoom(1e6, 9), 9u);
+  MapRegion r = tileRegion({9, 0, 0}, 100000);
+  EXPECT_EQ(r.rowEnd, 100000u);
+  EXPECT_EQ(tileTexelsX({9, 0, 0}, 100000), 196u);  // ceil(100000 / 512)
+  MapRegion edge = tileRegion({0, 390, 1}, 100000);
+  EXPECT_EQ(edge.colBegin, 99840u);
+  EXPECT_EQ(edge.colEnd, 100000u);
+  EXPECT_EQ(tileTexelsX({0, 390, 1}, 100000), 160u);
+}
+
+TEST(TilePyramid, VisibleSetCoversTheViewNearestFirst) {
+  Camera cam;
+  cam.setViewport(1280, 720);
+  cam.setMapSize(100000);
+  cam.lookAt(40000, 40000, 1.0);  // one cell per pixel: level 0, 256-cell tiles
+  uint32_t level = levelForZoom(cam.cellsPerPixel(), coarsestLevel(100000));
+  EXPECT_EQ(level, 0u);
+  auto tiles = visibleTiles(cam.visible(), level, 100000);
+  // 1280 x 720 cells span 6 or 7 tiles across and 3 or 4 down.
+  EXPECT_GE(tiles.size(), 18u);
+  EXPECT_LE(tiles.size(), 28u);
+  CellRect v = cam.visible();
+  for (const TileKey& t : tiles) {
+    MapRegion r = tileRegion(t, 100000);
+    EXPECT_LT(double(r.colBegin), v.x1);
+    EXPECT_GT(double(r.colEnd), v.x0);
+  }
+  MapRegion first = tileRegion(tiles[0], 100000);
+  EXPECT_LE(double(first.colBegin), 40000.0);
+  EXPECT_GE(double(first.colEnd), 40000.0);
+  // The whole map at the coarsest level is one tile.
+  cam.fit();
+  EXPECT_EQ(visibleTiles(cam.visible(), 9, 100000).size(), 1u);
+}
+
+TEST(TileCache, ParentFallbackEvictionAndInvalidation) {
+  TileCache<int> cache(3 * 100);
+  const uint32_t top = 3;
+  uint64_t gen = cache.generation();
+  cache.insert({3, 0, 0}, 30, 100, gen);
+  TileKey got;
+  // A fine tile not computed yet falls back to the nearest cached ancestor.
+  ASSERT_NE(cache.readyAncestor({0, 5, 6}, top, got), nullptr);
+  EXPECT_EQ(got, (TileKey{3, 0, 0}));
+  cache.insert({1, 1, 1}, 11, 100, gen);
+  ASSERT_NE(cache.readyAncestor({0, 2, 3}, top, got), nullptr);
+  EXPECT_EQ(got, (TileKey{1, 1, 1}));
+
+  // Over budget: the least recently used goes, unless it is pinned (visible now).
+  cache.insert({0, 9, 9}, 99, 100, gen);
+  ASSERT_NE(cache.find({3, 0, 0}), nullptr);  // touch the top tile
+  cache.insert({0, 8, 8}, 88, 100, gen);        // evicts {1,1,1}, the least recently used
+  EXPECT_FALSE(cache.contains({1, 1, 1}));
+  EXPECT_TRUE(cache.contains({3, 0, 0}));
+  EXPECT_LE(cache.bytesUsed(), 300u);
+  cache.insert({0, 7, 7}, 77, 100, gen, [](const TileKey& k) { return k.level == 0 && k.tx == 9; });
+  EXPECT_TRUE(cache.contains({0, 9, 9})) << "pinned tiles stay";
+  EXPECT_LE(cache.bytesUsed(), 300u);
+
+  // A parameter change: nothing old is ever shown again, and results computed for the old
+  // parameters are dropped on arrival.
+  cache.invalidate();
+  EXPECT_EQ(cache.find({3, 0, 0}), nullptr);
+  EXPECT_EQ(cache.readyAncestor({0, 0, 0}, top, got), nullptr);
+  cache.insert({2, 0, 0}, 20, 100, gen);  // computed before the change
+  EXPECT_FALSE(cache.contains({2, 0, 0}));
+  cache.insert({2, 0, 0}, 21, 100, cache.generation());
+  ASSERT_NE(cache.find({2, 0, 0}), nullptr);
+  EXPECT_EQ(*cache.find({2, 0, 0}), 21);
+  EXPECT_LE(cache.bytesUsed(), 300u);
+}
+
+}  // namespace
+}  // namespace attnscope::test
