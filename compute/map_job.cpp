@@ -25,16 +25,38 @@ void validateRegion(const MapRegion& r, uint32_t n) {
                 std::to_string(n) + " map: indices run from 0 to " + std::to_string(n));
 }
 
+static std::vector<uint32_t> alignedBounds(uint64_t begin, uint64_t end, uint32_t cellsPerTexel, uint32_t texels) {
+  std::vector<uint32_t> b(texels + 1);
+  for (uint32_t t = 0; t <= texels; ++t) b[t] = uint32_t(std::min<uint64_t>(begin + uint64_t(t) * cellsPerTexel, end));
+  return b;
+}
+
 MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
                double flopsPerStrip)
-    : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec), region_(region) {
+    : MapJob(ctx, kernels, head, spec, region, texWidth, texHeight, MapJobOptions{flopsPerStrip}) {}
+
+MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+               const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
+               const MapJobOptions& options)
+    : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec), region_(region),
+      sharedStats_(options.rowStats), sharedStatsReady_(options.rowStatsReady) {
+  double flopsPerStrip = options.flopsPerStrip;
   spec_.validate();
   validateRegion(region, spec.n);
   if (head.n() != spec.n || head.d() != spec.d)
     throw Error("internal: head data does not match the attention spec");
-  uint32_t w = uint32_t(std::min<uint64_t>(std::max(texWidth, 1u), region.cols()));
-  uint32_t h = uint32_t(std::min<uint64_t>(std::max(texHeight, 1u), region.rows()));
+  uint32_t w, h;
+  if (options.cellsPerTexel > 0) {
+    uint64_t k = options.cellsPerTexel;
+    w = uint32_t((region.cols() + k - 1) / k);
+    h = uint32_t((region.rows() + k - 1) / k);
+  } else {
+    w = uint32_t(std::min<uint64_t>(std::max(texWidth, 1u), region.cols()));
+    h = uint32_t(std::min<uint64_t>(std::max(texHeight, 1u), region.rows()));
+  }
+  if (sharedStats_ && sharedStats_->size() < uint64_t(spec.n) * 8)
+    throw Error("internal: shared row statistics hold fewer than n rows");
   coversAllKeys_ = region.colBegin == 0 && region.colEnd == spec.n;
   nextRow_ = region.rowBegin;
 
@@ -42,15 +64,18 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
                  VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
                      VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT,
                  "attention tiles");
-  cols_ = makeColumnBlocks(ctx, evenBounds(region.colBegin, region.colEnd, w));
-  rowBoundsHost_ = evenBounds(region.rowBegin, region.rowEnd, h);
+  cols_ = makeColumnBlocks(ctx, options.cellsPerTexel ? alignedBounds(region.colBegin, region.colEnd, options.cellsPerTexel, w)
+                                                     : evenBounds(region.colBegin, region.colEnd, w));
+  rowBoundsHost_ = options.cellsPerTexel ? alignedBounds(region.rowBegin, region.rowEnd, options.cellsPerTexel, h)
+                                         : evenBounds(region.rowBegin, region.rowEnd, h);
   rowBounds_ = Buffer(ctx, rowBoundsHost_.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                       MemoryUse::DeviceLocal, "row bounds");
   rowBounds_.upload(rowBoundsHost_.data(), rowBoundsHost_.size() * 4);
 
   // Work per query row: the region's keys, plus all keys again for the row statistics when
   // the region does not cover them (the partials then give the statistics for free).
-  double keysPerRow = double(region.cols()) + (coversAllKeys_ ? 0.0 : double(spec.n));
+  bool needStats = !coversAllKeys_ && !sharedStatsReady_;
+  double keysPerRow = double(region.cols()) + (needStats ? double(spec.n) : 0.0);
   double flopsPerRow = 2.0 * head.dp() * keysPerRow;
   uint32_t group = kernels.blockStatsRowsPerGroup(head.dp());
   if (flopsPerStrip <= 0) flopsPerStrip = kernels.flopsPerStrip();
@@ -64,10 +89,10 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
                      MemoryUse::DeviceLocal, "block partials");
   stats_ = Buffer(ctx, uint64_t(stripRows_) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                   MemoryUse::DeviceLocal, "row stats");
-  if (!coversAllKeys_) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp());
+  if (needStats) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp());
 
   double regionCells = double(spec.unmaskedCells(region.rowBegin, region.rowEnd, region.colBegin, region.colEnd));
-  double statCells = coversAllKeys_ ? 0.0 : double(spec.unmaskedCells(region.rowBegin, region.rowEnd, 0, spec.n));
+  double statCells = needStats ? double(spec.unmaskedCells(region.rowBegin, region.rowEnd, 0, spec.n)) : 0.0;
   totalFlops_ = 2.0 * spec.d * (regionCells + statCells);
 }
 
@@ -111,18 +136,25 @@ void MapJob::recordNext(Recording& rec) {
     first = false;
     recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, chunk, &partials_, a});
   }
-  if (coversAllKeys_) {
+  // Where this strip's row statistics live: the shared whole-map buffer (index = row) or
+  // this job's strip buffer (index = row - a).
+  const Buffer& stats = sharedStats_ ? *sharedStats_ : stats_;
+  uint32_t statsRow0 = sharedStats_ ? 0 : a;
+  if (sharedStats_ && sharedStatsReady_) {
+    // Statistics computed earlier (by the overview sweep); only the partials were needed.
+    barrier::computeToCompute(cmd);  // the partials are complete before the tile pass reads them
+  } else if (coversAllKeys_) {
     // The partials are complete before the row statistics are merged from them.
     barrier::computeToCompute(cmd);
-    gpu::StatsMergeParams p{b - a, w, 0, 0};
+    gpu::StatsMergeParams p{b - a, w, 0, a - statsRow0};
     TimedScope mergeTimed(rec, "stats_merge");
     dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(),
-             {Binding::storage(partials_), Binding::storage(stats_)}, p, groupsFor(b - a, 64));
+             {Binding::storage(partials_), Binding::storage(stats)}, p, groupsFor(b - a, 64));
     // Row statistics are written before the tile pass reads them.
     barrier::computeToCompute(cmd);
   } else {
     // RowStatsPass ends with its own barrier; this one orders the partials as well.
-    rowStats_->record(rec, head_, spec_, a, b, stats_, a);
+    rowStats_->record(rec, head_, spec_, a, b, stats, statsRow0);
   }
 
   // Texel rows that intersect [a, b).
@@ -136,10 +168,10 @@ void MapJob::recordNext(Recording& rec) {
   tp.rowBegin = a;
   tp.rowEnd = b;
   tp.partRow0 = a;
-  tp.statsRow0 = a;
+  tp.statsRow0 = statsRow0;
   TimedScope reduceTimed(rec, "tile_reduce");
   dispatch(ctx_, cmd, rec.arena, kernels_.tileReduce(),
-           {Binding::storage(partials_), Binding::storage(stats_), Binding::storage(rowBounds_),
+           {Binding::storage(partials_), Binding::storage(stats), Binding::storage(rowBounds_),
             Binding::storage(cols_.device), Binding::storageImage(image_.view())},
            tp, groupsFor(w, 16), groupsFor(tp.texRowCount, 8));
   // Texels of this strip are written before the next strip accumulates into them or a

@@ -26,6 +26,15 @@ struct MapRegion {
   uint64_t cols() const { return colEnd - colBegin; }
 };
 
+// How a MapJob lays out texels and where it gets row statistics.
+struct MapJobOptions {
+  double flopsPerStrip = 0;     // 0: the device's default (Kernels::flopsPerStrip())
+  uint32_t cellsPerTexel = 0;   // 0: spread the region evenly over the texels; k: texel t
+                                // covers cells [begin + t k, begin + (t+1) k), clipped (tiles)
+  Buffer* rowStats = nullptr;   // the whole map's row statistics, vec2 per row, if kept
+  bool rowStatsReady = false;   // true: read them instead of computing them again
+};
+
 // Throws Error when the region is empty or outside an n x n map.
 void validateRegion(const MapRegion& r, uint32_t n);
 
@@ -40,6 +49,12 @@ class MapJob {
   MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
          const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
          double flopsPerStrip = 0);
+  // With options: aligned texels and shared row statistics. When options.rowStats is given
+  // but not ready and the region covers every key, the job writes the statistics of its
+  // rows there as a by-product (the overview sweep fills them for every later tile).
+  MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+         const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
+         const MapJobOptions& options);
 
   bool done() const { return nextRow_ >= region_.rowEnd; }
   double progress() const;
@@ -77,6 +92,8 @@ class MapJob {
   Buffer stats_;
   Image image_;
   std::unique_ptr<RowStatsPass> rowStats_;
+  Buffer* sharedStats_ = nullptr;
+  bool sharedStatsReady_ = false;
 };
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,

@@ -193,6 +193,54 @@ TEST_F(Attention, ManyStripsAndKeyChunksGiveTheSameMap) {
   }
 }
 
+TEST_F(Attention, TilesReuseTheOverviewsRowStatistics) {
+  // The viewer's flow: the overview sweep leaves every row's statistics behind; tiles with
+  // texels aligned to 2^level cells then read them instead of recomputing.
+  Gpu& g = gpu();
+  const uint32_t n = 1000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 131), k = ref::randomMatrix(n, d, 2.0, 132);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec = makeSpec(n, d, MaskKind::Causal);
+  Buffer stats(*g.ctx, uint64_t(n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "shared stats");
+  auto run = [&](const MapRegion& region, const MapJobOptions& o) {
+    MapJob job(*g.ctx, *g.kernels, head, spec, region, 0, 0, o);
+    CommandStream stream(*g.ctx);
+    while (!job.done()) {
+      Recording rec = stream.begin();
+      job.recordNext(rec);
+      stream.submitAndWait();
+    }
+    return MapResult{job.width(), job.height(), job.rowBounds(), job.colBounds(), readbackImage(*g.ctx, job.image())};
+  };
+  MapJobOptions sweep;
+  sweep.cellsPerTexel = 4;  // level 2
+  sweep.rowStats = &stats;
+  sweep.flopsPerStrip = 1;  // many strips
+  MapResult overview = run({0, n, 0, n}, sweep);
+  EXPECT_EQ(overview.width, 250u);
+  std::vector<float> st(size_t(n) * 2);
+  stats.download(st.data(), st.size() * 4);
+  for (uint32_t i = 0; i < n; i += 37) {
+    ref::RowStats rs = ref::rowStats(q, k, spec, i);
+    ASSERT_NEAR(st[i * 2] + std::log(double(st[i * 2 + 1])), rs.max + std::log(rs.sum), 2e-5 * std::max(1.0, std::abs(rs.max)));
+  }
+  for (uint32_t cells : {1u, 2u, 8u}) {
+    MapJobOptions tile;
+    tile.cellsPerTexel = cells;
+    tile.rowStats = &stats;
+    tile.rowStatsReady = true;
+    MapRegion region{512, 768, 256, 512};
+    MapResult r = run(region, tile);
+    EXPECT_EQ(r.width, 256u / cells);
+    for (uint32_t t = 0; t < r.colBounds.size(); ++t) EXPECT_EQ(r.colBounds[t], 256u + t * cells);
+    ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+    for (size_t t = 0; t < a.max.size(); ++t) {
+      ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMax], a.max[t])) << "texel " << t << " at " << cells;
+      ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMean], a.mean[t])) << "texel " << t << " at " << cells;
+    }
+  }
+}
+
 TEST_F(Attention, PortablePathMatchesReference) {
   // Shared-memory key tiles instead of subgroup shuffles: the path for devices without them.
   Gpu& g = portableGpu();
