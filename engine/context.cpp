@@ -90,10 +90,10 @@ Context::Context(const ContextOptions& options) {
         "no Vulkan loader found (libvulkan.so.1): install libvulkan1 and a driver, e.g. "
         "'apt-get install libvulkan1 mesa-vulkan-drivers' for the CPU device lavapipe");
   try {
-    createInstance(options.validate);
+    createInstance(options.validate, options.instanceExtensions);
     chooseDevice(options.device);
     readCaps(options.forcePortable);
-    createDevice();
+    createDevice(options.swapchain);
   } catch (...) {
     release();  // members are destroyed by the unwinding; only the handles need freeing
     throw;
@@ -120,7 +120,7 @@ void Context::release() {
   }
 }
 
-void Context::createInstance(bool validate) {
+void Context::createInstance(bool validate, const std::vector<std::string>& wanted) {
   uint32_t loaderVersion = volkGetInstanceVersion();
   if (loaderVersion < VK_API_VERSION_1_2)
     throw Error("the Vulkan loader supports only Vulkan " +
@@ -145,7 +145,11 @@ void Context::createInstance(bool validate) {
       throw Error("validation needs VK_EXT_debug_utils, which this Vulkan loader lacks");
     extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
   }
-  // Window-system extensions are added by the viewer (next layer up) in a later issue.
+  for (const std::string& e : wanted) {
+    if (!hasInstanceExtension(e.c_str()))
+      throw Error("the Vulkan loader lacks instance extension " + e + ", which the window needs");
+    extensions.push_back(e.c_str());
+  }
 
   VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ci.pApplicationInfo = &app;
@@ -270,7 +274,7 @@ void Context::readCaps(bool forcePortable) {
       caps_.deviceLocalBytes = std::max<uint64_t>(caps_.deviceLocalBytes, memory_.memoryHeaps[h].size);
 }
 
-void Context::createDevice() {
+void Context::createDevice(bool swapchain) {
   uint32_t count = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(physical_, &count, nullptr);
   std::vector<VkQueueFamilyProperties> families(count);
@@ -304,11 +308,18 @@ void Context::createDevice() {
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   feats.pNext = &f11;
 
+  std::vector<const char*> deviceExtensions;
+  if (swapchain) deviceExtensions.push_back(VK_KHR_SWAPCHAIN_EXTENSION_NAME);
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.pNext = &feats;
+  dci.enabledExtensionCount = uint32_t(deviceExtensions.size());
+  dci.ppEnabledExtensionNames = deviceExtensions.data();
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
-  VK_CHECK(vkCreateDevice(physical_, &dci, nullptr, &device_));
+  VkResult r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+  if (r == VK_ERROR_EXTENSION_NOT_PRESENT)
+    throw Error("device '" + caps_.name + "' cannot present to windows (no VK_KHR_swapchain): use 'attnscope render' for PNGs");
+  VK_CHECK(r);
   volkLoadDevice(device_);
   vkGetDeviceQueue(device_, queueFamily_, 0, &queue_);
 

@@ -15,6 +15,8 @@ struct ContextOptions {
   bool validate = false;       // Khronos validation layer + debug messenger
   std::string device;          // "" = best device; otherwise an index or a name substring
   bool forcePortable = false;  // ignore optional features (subgroup shuffle, 16-bit storage)
+  std::vector<std::string> instanceExtensions;  // e.g. what GLFW needs for a window surface
+  bool swapchain = false;      // enable VK_KHR_swapchain on the device (the viewer)
 };
 
 // What a device can do, read once at start-up. Optional features are used only when
@@ -75,10 +77,10 @@ class Context {
 
  private:
   void release();
-  void createInstance(bool validate);
+  void createInstance(bool validate, const std::vector<std::string>& extensions);
   void chooseDevice(const std::string& selector);
   void readCaps(bool forcePortable);
-  void createDevice();
+  void createDevice(bool swapchain);
 
   bool validate_ = false;
   VkInstance instance_ = VK_NULL_HANDLE;

@@ -34,6 +34,7 @@ void main() {
     vec2 local = (gl_FragCoord.xy - vec2(P.rectX, P.rectY)) / vec2(P.rectW, P.rectH);
     ivec2 texel = clamp(ivec2(floor(local * vec2(P.texW, P.texH))), ivec2(0), ivec2(P.texW - 1u, P.texH - 1u));
     vec4 cell = texelFetch(tiles, texel, 0);
+    if (cell.w == 0.0) discard;  // not computed yet: whatever is drawn below shows through
     if (cell.z < MASKED_LOGIT) {
       color = unpackColor(P.maskedRGBA);
       return;

@@ -1,8 +1,8 @@
 // Texels from block partials and row statistics: for the cells a texel covers, the max of
 // p_ij and the mean of p_ij (masked cells count as 0), exactly, with no sampling. A texel
 // whose rows are split across dispatches is accumulated into. Channels: r = max p, g = mean p,
-// b = max logit over unmasked cells (the logit itself at one cell per texel). The image starts
-// cleared to (0, 0, NO_MAX, 0).
+// b = max logit over unmasked cells (the logit itself at one cell per texel), a = 1 once the
+// texel has been computed. The image starts cleared to (0, 0, NO_MAX, 0).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "params.h"
@@ -36,5 +36,5 @@ void main() {
   }
   float cells = float(texRow[ty + 1u] - texRow[ty]) * float(blockCol[tx + 1u] - blockCol[tx]);
   vec4 old = imageLoad(tiles, ivec2(tx, ty));
-  imageStore(tiles, ivec2(tx, ty), vec4(max(old.x, pMax), old.y + pSum / cells, max(old.z, sMax), 0.0));
+  imageStore(tiles, ivec2(tx, ty), vec4(max(old.x, pMax), old.y + pSum / cells, max(old.z, sMax), 1.0));
 }

@@ -25,18 +25,20 @@ static double niceStep(double raw) {
   return 10 * p;
 }
 
-std::vector<Tick> indexTicks(uint64_t begin, uint64_t end, float pixelStart, float pixelLength,
+std::vector<Tick> indexTicks(double begin, double end, float pixelStart, float pixelLength,
                              float minSpacing) {
   std::vector<Tick> ticks;
   if (end <= begin || pixelLength <= 0) return ticks;
-  double cells = double(end - begin);
+  double cells = end - begin;
   double perPixel = cells / pixelLength;
   double step = std::max(1.0, niceStep(perPixel * minSpacing));
   uint64_t s = uint64_t(step);
-  uint64_t first = (begin + s - 1) / s * s;
-  for (uint64_t t = first; t < end; t += s) {
-    float pos = pixelStart + float((double(t - begin) + 0.5) / cells * pixelLength);
-    ticks.push_back({pos, std::to_string(t)});
+  // Ticks sit at cell centres: index t is drawn where t + 0.5 is.
+  double firstCentre = std::max(0.0, std::ceil((begin - 0.5) / double(s)) * double(s));
+  for (double t = firstCentre; t + 0.5 < end; t += double(s)) {
+    if (t + 0.5 < begin) continue;
+    float pos = pixelStart + float((t + 0.5 - begin) / cells * pixelLength);
+    ticks.push_back({pos, std::to_string(uint64_t(t))});
   }
   return ticks;
 }
@@ -150,11 +152,15 @@ void buildFigureOverlay(OverlayBuilder& out, const FigureSpec& spec, const Figur
   frame(p);
   frame(l.colorbar);
 
-  for (const Tick& t : indexTicks(spec.region.colBegin, spec.region.colEnd, p.x, p.w, 80)) {
+  double vx0 = spec.useView ? spec.viewX0 : double(spec.region.colBegin);
+  double vx1 = spec.useView ? spec.viewX1 : double(spec.region.colEnd);
+  double vy0 = spec.useView ? spec.viewY0 : double(spec.region.rowBegin);
+  double vy1 = spec.useView ? spec.viewY1 : double(spec.region.rowEnd);
+  for (const Tick& t : indexTicks(vx0, vx1, p.x, p.w, 80)) {
     out.rect({std::round(t.pos), p.y + p.h + 1, 1, 5}, ink);
     out.text(t.label, t.pos, p.y + p.h + 16, TextSize::Small, ink, 1);
   }
-  for (const Tick& t : indexTicks(spec.region.rowBegin, spec.region.rowEnd, p.y, p.h, 40)) {
+  for (const Tick& t : indexTicks(vy0, vy1, p.y, p.h, 40)) {
     out.rect({p.x - 6, std::round(t.pos), 5, 1}, ink);
     out.text(t.label, p.x - 9, t.pos, TextSize::Small, ink, 2);
   }

@@ -28,6 +28,9 @@ struct FigureSpec {
   std::string xLabel = "key j", yLabel = "query i";
   MapRegion region;
   HeatmapStyle style;
+  // The viewer's fractional view in cell space; when set, ticks follow it instead of region.
+  bool useView = false;
+  double viewX0 = 0, viewY0 = 0, viewX1 = 0, viewY1 = 0;
 };
 
 struct FigureLayout {
@@ -41,7 +44,7 @@ struct Tick {
 };
 // Ticks at "nice" token indices (1, 2, 5 x 10^k steps) at cell centres, at least
 // minSpacing pixels apart.
-std::vector<Tick> indexTicks(uint64_t begin, uint64_t end, float pixelStart, float pixelLength,
+std::vector<Tick> indexTicks(double begin, double end, float pixelStart, float pixelLength,
                              float minSpacing);
 // Colour bar ticks between vmin and vmax; decades on a log scale. Pixels from the top.
 std::vector<Tick> valueTicks(double vmin, double vmax, bool logScale, float pixelStart,

@@ -3,7 +3,9 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -101,6 +103,13 @@ FigureRenderer::~FigureRenderer() {
 
 void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
                             const Image& tiles, const ValueRange& range, uint32_t slot) {
+  FigureLayout layout = layoutFigure(spec.width, spec.height);
+  record(rec, framebuffer, spec, {{&tiles, layout.plot}}, layout.plot, range, slot);
+}
+
+void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
+                            const std::vector<HeatmapLayer>& layers, const Rect& clip,
+                            const ValueRange& range, uint32_t slot) {
   VkCommandBuffer cmd = rec.cmd;
   FigureLayout layout = layoutFigure(spec.width, spec.height);
   OverlayBuilder overlay(font_);
@@ -129,26 +138,26 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   vkCmdSetViewport(cmd, 0, 1, &vp);
   vkCmdSetScissor(cmd, 0, 1, &scissor);
 
-  // Heatmap and colour bar.
-  VkDescriptorSet hs = rec.arena.allocate(heatmap_->setLayout());
-  rec.arena.write(hs, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
-                  {Binding::sampled(tiles.view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
-                   Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
-                  "heatmap");
+  // Heatmap layers and the colour bar.
   vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
-  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &hs, 0, nullptr);
   gpu::HeatmapParams hp{};
   hp.fbW = float(spec.width);
   hp.fbH = float(spec.height);
-  hp.texW = tiles.width();
-  hp.texH = tiles.height();
   hp.channel = spec.style.channel == kChannelMax ? 0 : 1;
   hp.logScale = spec.style.logScale ? 1 : 0;
   hp.colormapRow = Colormaps::get().index(spec.style.colormap);
   hp.vmin = float(range.vmin);
   hp.vmax = float(range.vmax);
   hp.maskedRGBA = kMaskedColor;
-  auto drawRect = [&](const Rect& r, uint32_t mode) {
+  auto drawRect = [&](const Image& image, const Rect& r, uint32_t mode) {
+    VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
+    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                    {Binding::sampled(image.view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
+                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                    "heatmap");
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
+    hp.texW = image.width();
+    hp.texH = image.height();
     hp.rectX = r.x;
     hp.rectY = r.y;
     hp.rectW = r.w;
@@ -158,8 +167,19 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
                        sizeof hp, &hp);
     vkCmdDraw(cmd, 6, 1, 0, 0);
   };
-  drawRect(layout.plot, HEATMAP_MODE_MAP);
-  drawRect(layout.colorbar, HEATMAP_MODE_COLORBAR);
+  auto setScissor = [&](const Rect& r) {
+    int32_t x0 = std::clamp(int32_t(std::floor(r.x)), 0, int32_t(spec.width));
+    int32_t y0 = std::clamp(int32_t(std::floor(r.y)), 0, int32_t(spec.height));
+    int32_t x1 = std::clamp(int32_t(std::ceil(r.x + r.w)), x0, int32_t(spec.width));
+    int32_t y1 = std::clamp(int32_t(std::ceil(r.y + r.h)), y0, int32_t(spec.height));
+    VkRect2D s{{x0, y0}, {uint32_t(x1 - x0), uint32_t(y1 - y0)}};
+    vkCmdSetScissor(cmd, 0, 1, &s);
+  };
+  setScissor(clip);
+  for (const HeatmapLayer& layer : layers)
+    if (layer.image && layer.px.w > 0 && layer.px.h > 0) drawRect(*layer.image, layer.px, HEATMAP_MODE_MAP);
+  vkCmdSetScissor(cmd, 0, 1, &scissor);
+  if (!layers.empty() && layers.front().image) drawRect(*layers.front().image, layout.colorbar, HEATMAP_MODE_COLORBAR);
 
   // Overlay.
   if (!verts.empty()) {

@@ -13,6 +13,12 @@
 
 namespace attnscope {
 
+// One image drawn into a pixel rectangle (a whole figure's map, or one tile of the viewer).
+struct HeatmapLayer {
+  const Image* image;
+  Rect px;
+};
+
 class FigureRenderer {
  public:
   // finalLayout: what the colour attachment is left in (TRANSFER_SRC for PNG output,
@@ -30,6 +36,10 @@ class FigureRenderer {
   // `slot` picks one of the renderer's vertex buffers, which must not be in flight.
   void record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
               const Image& tiles, const ValueRange& range, uint32_t slot = 0);
+  // Several layers, drawn in order and clipped to `clip` (the viewer's tiles).
+  void record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
+              const std::vector<HeatmapLayer>& layers, const Rect& clip, const ValueRange& range,
+              uint32_t slot);
 
  private:
   Context& ctx_;

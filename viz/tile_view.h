@@ -1,0 +1,70 @@
+// The viewer's tiles: what the camera needs, computed a budget at a time, cached, and drawn
+// with coarser stand-ins until they are ready. Compute only records; the viewer submits.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "compute/kernels.h"
+#include "compute/map_job.h"
+#include "viz/camera.h"
+#include "viz/tile_pyramid.h"
+
+namespace attnscope {
+
+struct DrawTile {
+  const Image* image;
+  CellRect cells;  // the cells its texel grid covers (may extend past the map's edge)
+  uint32_t level;
+  bool exact;      // the tile the view asked for (not a stand-in, not in progress)
+};
+
+class TileView {
+ public:
+  TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+           uint64_t cacheBytes);
+
+  // New parameters: every cached tile is stale at once and the sweep starts again.
+  void setSpec(const AttentionSpec& spec);
+  const AttentionSpec& spec() const { return spec_; }
+
+  // Call once a frame after the previous frame's submission has completed. Records compute
+  // for the camera's view worth about `flopBudget`. Returns true while work remains.
+  bool update(Recording& rec, const Camera& camera, double flopBudget);
+  // What to draw, coarse first, finer on top.
+  std::vector<DrawTile> drawList(const Camera& camera);
+  // Every tile the view asks for is computed exactly.
+  bool settled(const Camera& camera);
+
+  uint32_t targetLevel(const Camera& camera) const;
+  uint32_t coarsest() const { return coarsest_; }
+  double sweepProgress() const;  // the whole-map pass that also yields every row's statistics
+  bool rowStatsReady() const { return statsReady_; }
+  double flopsDone() const { return flopsDone_; }
+  size_t tilesCached() const { return cache_.size(); }
+  uint64_t cacheBytes() const { return cache_.bytesUsed(); }
+
+ private:
+  struct Active {
+    TileKey key;
+    uint64_t generation;
+    std::unique_ptr<MapJob> job;
+    bool sweep;
+  };
+  std::unique_ptr<MapJob> makeJob(const TileKey& key, bool sweep);
+  void finishActive();
+  bool wanted(const TileKey& key, const Camera& camera) const;
+
+  Context& ctx_;
+  Kernels& kernels_;
+  const HeadData& head_;
+  AttentionSpec spec_;
+  uint32_t coarsest_;
+  TileCache<std::shared_ptr<MapJob>> cache_;
+  Buffer rowStats_;
+  bool statsReady_ = false;
+  std::unique_ptr<Active> active_;
+  std::unique_ptr<Active> sweep_;  // a paused sweep, resumed when nothing visible is missing
+  double flopsDone_ = 0;
+};
+
+}  // namespace attnscope
