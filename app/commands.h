@@ -13,6 +13,7 @@ void addRenderCommand(CLI::App& app);
 void addExportCommand(CLI::App& app);
 void addDemoCommand(CLI::App& app);
 void addBenchCommand(CLI::App& app);
+void addViewCommand(CLI::App& app);
 
 struct RenderedFigure {
   std::string path;

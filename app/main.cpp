@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "attnscope 0.1.0");
   attnscope::addDemoCommand(app);
+  attnscope::addViewCommand(app);
   attnscope::addRenderCommand(app);
   attnscope::addExportCommand(app);
   attnscope::addInfoCommand(app);

@@ -7,8 +7,9 @@
 namespace attnscope {
 
 TileView::TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                   uint64_t cacheBytes)
-    : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec), coarsest_(coarsestLevel(spec.n)),
+                   uint64_t cacheBytes, double fitCellsPerPixel)
+    : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec),
+      sweepLevel_(levelForZoom(fitCellsPerPixel, coarsestLevel(spec.n))),
       cache_(cacheBytes),
       rowStats_(ctx, uint64_t(spec.n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
                 "viewer row stats") {}
@@ -19,13 +20,14 @@ void TileView::setSpec(const AttentionSpec& spec) {
   spec_ = spec;
   cache_.invalidate();
   statsReady_ = false;
+  sweepDone_.reset();
   // Jobs in flight hold the old parameters; they are dropped (their results would be stale).
   active_.reset();
   sweep_.reset();
 }
 
 uint32_t TileView::targetLevel(const Camera& camera) const {
-  return levelForZoom(camera.cellsPerPixel(), coarsest_);
+  return std::min(levelForZoom(camera.cellsPerPixel(), coarsestLevel(spec_.n)), sweepLevel_);
 }
 
 std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
@@ -39,7 +41,8 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
     o.rowStats = &rowStats_;
     o.rowStatsReady = true;
   }
-  return std::make_unique<MapJob>(ctx_, kernels_, head_, spec_, tileRegion(key, spec_.n), 0, 0, o);
+  MapRegion region = sweep ? MapRegion{0, spec_.n, 0, spec_.n} : tileRegion(key, spec_.n);
+  return std::make_unique<MapJob>(ctx_, kernels_, head_, spec_, region, 0, 0, o);
 }
 
 bool TileView::wanted(const TileKey& key, const Camera& camera) const {
@@ -52,7 +55,12 @@ bool TileView::wanted(const TileKey& key, const Camera& camera) const {
 void TileView::finishActive() {
   // The job's last strip was submitted in an earlier frame whose fence has been waited for.
   Active& a = *active_;
-  if (a.sweep) statsReady_ = true;
+  if (a.sweep) {
+    statsReady_ = true;
+    sweepDone_ = std::shared_ptr<MapJob>(std::move(a.job));
+    active_.reset();
+    return;
+  }
   uint64_t bytes = uint64_t(a.job->width()) * a.job->height() * 16;
   cache_.insert(a.key, std::shared_ptr<MapJob>(std::move(a.job)), bytes, a.generation);
   active_.reset();
@@ -62,41 +70,38 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
   if (active_ && active_->job->done()) finishActive();
 
   uint32_t level = targetLevel(camera);
-  std::vector<TileKey> visible = visibleTiles(camera.visible(), level, spec_.n);
+  std::vector<TileKey> visible;
+  if (level < sweepLevel_) visible = visibleTiles(camera.visible(), level, spec_.n);
   // A fine tile that scrolled out of view is dropped; the sweep is only paused.
   if (active_ && !active_->sweep && !wanted(active_->key, camera)) active_.reset();
 
+  auto missing = [&]() -> const TileKey* {
+    for (const TileKey& k : visible)
+      if (!cache_.contains(k)) return &k;
+    return nullptr;
+  };
   double spent = 0;
   while (spent < flopBudget) {
     if (!active_) {
-      const TileKey* next = nullptr;
-      for (const TileKey& k : visible)
-        if (!cache_.contains(k)) {
-          next = &k;
-          break;
-        }
-      if (next && next->level != coarsest_) {
+      if (const TileKey* next = missing()) {
         active_ = std::make_unique<Active>(Active{*next, cache_.generation(), makeJob(*next, false), false});
-      } else if (!statsReady_ || (next && next->level == coarsest_)) {
+      } else if (!statsReady_) {
         // The whole-map sweep: resumed if paused, else started.
         if (sweep_) {
           active_ = std::move(sweep_);
         } else {
-          TileKey top{coarsest_, 0, 0};
-          active_ = std::make_unique<Active>(Active{top, cache_.generation(), makeJob(top, true), true});
+          TileKey whole{sweepLevel_, 0, 0};
+          active_ = std::make_unique<Active>(Active{whole, cache_.generation(), makeJob(whole, true), true});
         }
       } else {
-        return false;  // everything visible is exact
+        return false;  // everything the view asks for is exact
       }
-    }
-    // A visible tile preempts the sweep between strips.
-    if (active_->sweep && statsReady_ == false) {
-      for (const TileKey& k : visible)
-        if (!cache_.contains(k) && k.level != coarsest_) {
-          sweep_ = std::move(active_);
-          active_ = std::make_unique<Active>(Active{k, cache_.generation(), makeJob(k, false), false});
-          break;
-        }
+    } else if (active_->sweep) {
+      // A visible tile preempts the sweep between strips.
+      if (const TileKey* next = missing()) {
+        sweep_ = std::move(active_);
+        active_ = std::make_unique<Active>(Active{*next, cache_.generation(), makeJob(*next, false), false});
+      }
     }
     MapJob& job = *active_->job;
     double before = job.progress();
@@ -112,32 +117,36 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
 std::vector<DrawTile> TileView::drawList(const Camera& camera) {
   std::vector<DrawTile> out;
   uint32_t level = targetLevel(camera);
-  std::vector<TileKey> visible = visibleTiles(camera.visible(), level, spec_.n);
   auto cellsOf = [&](const TileKey& k, const MapJob& job) {
     MapRegion r = tileRegion(k, spec_.n);
     double per = double(1u << k.level);
     return CellRect{double(r.colBegin), double(r.rowBegin), r.colBegin + job.width() * per,
                     r.rowBegin + job.height() * per};
   };
-  std::vector<TileKey> standIns;
-  std::vector<TileKey> exact;
-  bool needSweepImage = false;
+  auto wholeOf = [&](const MapJob& job) {
+    double per = double(1u << sweepLevel_);
+    return CellRect{0, 0, job.width() * per, job.height() * per};
+  };
+  // The sweep image, finished or still arriving row by row, is the bottom layer.
+  if (sweepDone_) {
+    out.push_back({&sweepDone_->image(), wholeOf(*sweepDone_), sweepLevel_, level == sweepLevel_});
+  } else {
+    const Active* s = active_ && active_->sweep ? active_.get() : sweep_.get();
+    if (s) out.push_back({&s->job->image(), wholeOf(*s->job), sweepLevel_, false});
+  }
+  if (level >= sweepLevel_) return out;
+
+  std::vector<TileKey> visible = visibleTiles(camera.visible(), level, spec_.n);
+  std::vector<TileKey> standIns, exact;
   for (const TileKey& k : visible) {
     if (cache_.contains(k)) {
       exact.push_back(k);
       continue;
     }
     TileKey anc;
-    if (k.level < coarsest_ && cache_.readyAncestor(parentOf(k), coarsest_, anc)) {
+    if (k.level + 1 < sweepLevel_ && cache_.readyAncestor(parentOf(k), sweepLevel_ - 1, anc))
       if (std::find(standIns.begin(), standIns.end(), anc) == standIns.end()) standIns.push_back(anc);
-    } else {
-      needSweepImage = true;
-    }
   }
-  // The sweep in progress shows its rows as they arrive: the picture refines.
-  Active* sweep = active_ && active_->sweep ? active_.get() : sweep_ ? sweep_.get() : nullptr;
-  if (needSweepImage && sweep)
-    out.push_back({&sweep->job->image(), cellsOf(sweep->key, *sweep->job), coarsest_, false});
   std::sort(standIns.begin(), standIns.end(), [](const TileKey& a, const TileKey& b) { return a.level > b.level; });
   for (const TileKey& k : standIns) {
     auto* job = cache_.find(k);
@@ -154,7 +163,9 @@ std::vector<DrawTile> TileView::drawList(const Camera& camera) {
 }
 
 bool TileView::settled(const Camera& camera) {
-  for (const TileKey& k : visibleTiles(camera.visible(), targetLevel(camera), spec_.n))
+  uint32_t level = targetLevel(camera);
+  if (level >= sweepLevel_) return statsReady_;
+  for (const TileKey& k : visibleTiles(camera.visible(), level, spec_.n))
     if (!cache_.contains(k)) return false;
   return true;
 }

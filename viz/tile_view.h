@@ -20,8 +20,10 @@ struct DrawTile {
 
 class TileView {
  public:
+  // fitCellsPerPixel: the zoom of the whole-map view; the sweep is computed at that level
+  // and serves every view that coarse, so the whole map is swept once, not twice.
   TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-           uint64_t cacheBytes);
+           uint64_t cacheBytes, double fitCellsPerPixel);
 
   // New parameters: every cached tile is stale at once and the sweep starts again.
   void setSpec(const AttentionSpec& spec);
@@ -36,7 +38,9 @@ class TileView {
   bool settled(const Camera& camera);
 
   uint32_t targetLevel(const Camera& camera) const;
-  uint32_t coarsest() const { return coarsest_; }
+  uint32_t sweepLevel() const { return sweepLevel_; }
+  // The finished whole-map sweep image (null until done): for the colour range.
+  const Image* sweepImage() const { return sweepDone_ ? &sweepDone_->image() : nullptr; }
   double sweepProgress() const;  // the whole-map pass that also yields every row's statistics
   bool rowStatsReady() const { return statsReady_; }
   double flopsDone() const { return flopsDone_; }
@@ -58,8 +62,9 @@ class TileView {
   Kernels& kernels_;
   const HeadData& head_;
   AttentionSpec spec_;
-  uint32_t coarsest_;
+  uint32_t sweepLevel_;
   TileCache<std::shared_ptr<MapJob>> cache_;
+  std::shared_ptr<MapJob> sweepDone_;
   Buffer rowStats_;
   bool statsReady_ = false;
   std::unique_ptr<Active> active_;

@@ -1,0 +1,79 @@
+#include <cstdio>
+
+#include "app/commands.h"
+#include "compute/npy.h"
+#include "engine/error.h"
+#include "viz/viewer.h"
+
+namespace attnscope {
+
+void addViewCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("view", "Open a window on the attention map: zoom from the whole map to single cells");
+  struct Opts {
+    DeviceOptions device;
+    InputOptions input;
+    AttentionOptions attention;
+    StyleOptions style;
+    ViewerOptions viewer;
+    uint64_t cacheMiB = 512;
+    bool noVsync = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->device.add(*cmd);
+  o->input.add(*cmd, 100000);
+  o->attention.add(*cmd);
+  o->style.add(*cmd);
+  cmd->add_option("--cache-mib", o->cacheMiB, "GPU memory for cached tiles, in MiB")->capture_default_str();
+  cmd->add_flag("--no-vsync", o->noVsync, "Present as fast as possible");
+  cmd->add_option("--screenshot", o->viewer.screenshot, "Wait until the view is exact, write it to this PNG and exit");
+  cmd->add_option("--script", o->viewer.script, "Replay a JSON camera path (zoom, pan, hover, keys, screenshots) and exit");
+  cmd->add_option("--flops-per-frame", o->viewer.flopsPerFrame, "Compute budget per frame (default by device)");
+  cmd->callback([o] {
+    o->style.width = std::max(o->style.width, 256u);
+    HeatmapStyle style = o->style.style();
+    o->viewer.style = style;
+    o->viewer.width = o->style.width == 1024 ? 1280 : o->style.width;
+    o->viewer.height = o->style.height == 1024 ? 800 : o->style.height;
+    o->viewer.vsync = !o->noVsync;
+    o->viewer.cacheBytes = o->cacheMiB << 20;
+    AttentionSpec spec;
+    HeadLoader loader;
+    if (o->input.fromFiles()) {
+      if (o->input.qPath.empty() || o->input.kPath.empty()) throw Error("give both --q and --k");
+      auto q = std::make_shared<NpyMatrix>(readNpyMatrix(o->input.qPath, "Q"));
+      auto k = std::make_shared<NpyMatrix>(readNpyMatrix(o->input.kPath, "K"));
+      if (q->cols != k->cols || q->rows != k->rows)
+        throw Error("Q and K must have the same shape [n, d] (got [" + std::to_string(q->rows) + ", " +
+                    std::to_string(q->cols) + "] and [" + std::to_string(k->rows) + ", " + std::to_string(k->cols) + "])");
+      spec = attentionSpecFor(o->attention, uint32_t(q->rows), uint32_t(q->cols));
+      o->viewer.title = "attention  Q " + o->input.qPath;
+      loader = [q, k, spec](Context& ctx, Kernels&, uint32_t) {
+        return HeadData::fromHost(ctx, spec.n, spec.d, q->data.data(), k->data.data(), nullptr);
+      };
+    } else {
+      SyntheticSpec syn;
+      syn.preset = parsePreset(o->input.preset);
+      syn.n = o->input.tokens;
+      syn.d = o->input.dim;
+      syn.heads = o->input.heads;
+      syn.head = o->input.head;
+      syn.dModel = o->input.dModel;
+      syn.seed = o->input.seed;
+      syn.withV = false;
+      syn.validate();
+      spec = attentionSpecFor(o->attention, syn.n, syn.d);
+      o->viewer.heads = syn.heads;
+      o->viewer.head = syn.head;
+      o->viewer.title = std::string("attention  preset ") + presetName(syn.preset);
+      loader = [syn](Context& ctx, Kernels& kernels, uint32_t head) {
+        SyntheticSpec s = syn;
+        s.head = head;
+        return generateHead(ctx, kernels, s);
+      };
+    }
+    int rc = runViewer(o->device.context(), spec, o->viewer, loader);
+    if (rc != 0) throw Error("the viewer stopped with code " + std::to_string(rc));
+  });
+}
+
+}  // namespace attnscope

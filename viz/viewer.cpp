@@ -1,0 +1,670 @@
+#include "viz/viewer.h"
+
+#define GLFW_INCLUDE_VULKAN
+#include <GLFW/glfw3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/barriers.h"
+#include "engine/commands.h"
+#include "engine/error.h"
+#include "viz/figure_renderer.h"
+#include "viz/swapchain.h"
+#include "viz/tile_view.h"
+#include "viz/window.h"
+
+namespace attnscope {
+
+std::vector<std::string> viewerInstanceExtensions() { return Window::requiredInstanceExtensions(); }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One step of a scripted session.
+struct ScriptStep {
+  std::string kind;  // frames, zoom, pan, box, lookat, fit, hover, key, settle, screenshot
+  double a = 0, b = 0, c = 0, d = 0;
+  int frames = 1;
+  std::string text;
+  double timeout = 120;
+};
+
+std::vector<ScriptStep> loadScript(const std::string& path, std::string& statsPath) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read script '" + path + "'");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("script '" + path + "' is not valid JSON: " + e.what());
+  }
+  std::vector<ScriptStep> steps;
+  try {
+    statsPath = j.value("stats", "");
+    for (const auto& s : j.at("steps")) {
+      ScriptStep st;
+      st.frames = s.value("frames", 1);
+      if (s.contains("zoom")) {
+        st.kind = "zoom";
+        st.a = s.at("zoom").get<double>();
+        st.b = s.at("at").at(0).get<double>();
+        st.c = s.at("at").at(1).get<double>();
+      } else if (s.contains("pan")) {
+        st.kind = "pan";
+        st.a = s.at("pan").at(0).get<double>();
+        st.b = s.at("pan").at(1).get<double>();
+      } else if (s.contains("box")) {
+        st.kind = "box";
+        st.a = s["box"].at(0);
+        st.b = s["box"].at(1);
+        st.c = s["box"].at(2);
+        st.d = s["box"].at(3);
+      } else if (s.contains("lookat")) {
+        st.kind = "lookat";
+        st.a = s["lookat"].at(0);
+        st.b = s["lookat"].at(1);
+        st.c = s["lookat"].at(2);
+      } else if (s.contains("fit")) {
+        st.kind = "fit";
+      } else if (s.contains("hover")) {
+        st.kind = "hover";
+        st.a = s["hover"].at(0);
+        st.b = s["hover"].at(1);
+      } else if (s.contains("key")) {
+        st.kind = "key";
+        st.text = s.at("key").get<std::string>();
+      } else if (s.contains("settle")) {
+        st.kind = "settle";
+        st.timeout = s.value("timeout_s", 120.0);
+      } else if (s.contains("screenshot")) {
+        st.kind = "screenshot";
+        st.text = s.at("screenshot").get<std::string>();
+      } else {
+        st.kind = "frames";
+      }
+      steps.push_back(st);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("script '" + path + "': " + e.what() + " (see the README for the step format)");
+  }
+  return steps;
+}
+
+int keyFromName(const std::string& name) {
+  static const std::pair<const char*, int> keys[] = {
+      {"Left", GLFW_KEY_LEFT}, {"Right", GLFW_KEY_RIGHT}, {"Up", GLFW_KEY_UP}, {"Down", GLFW_KEY_DOWN},
+      {"+", GLFW_KEY_EQUAL},   {"-", GLFW_KEY_MINUS},     {"R", GLFW_KEY_R},   {"[", GLFW_KEY_LEFT_BRACKET},
+      {"]", GLFW_KEY_RIGHT_BRACKET}, {"L", GLFW_KEY_L},   {"M", GLFW_KEY_M},   {"S", GLFW_KEY_S},
+      {"Escape", GLFW_KEY_ESCAPE}};
+  for (auto& [n, k] : keys)
+    if (name == n) return k;
+  throw Error("script: unknown key '" + name + "'");
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = size_t(std::clamp(p * (v.size() - 1), 0.0, double(v.size() - 1)) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+class Viewer {
+ public:
+  Viewer(const ContextOptions& device, const AttentionSpec& spec, const ViewerOptions& o, const HeadLoader& loader)
+      : o_(o), spec_(spec), loader_(loader), window_(o.width, o.height, "attnscope") {
+    ContextOptions co = device;
+    co.instanceExtensions = Window::requiredInstanceExtensions();
+    co.swapchain = true;
+    ctx_ = std::make_unique<Context>(co);
+    surface_ = window_.createSurface(ctx_->instance());
+    uint32_t w, h;
+    window_.framebufferSize(w, h);
+    swapchain_ = std::make_unique<Swapchain>(*ctx_, surface_, std::max(w, 1u), std::max(h, 1u), o.vsync);
+    compiler_ = std::make_unique<ShaderCompiler>();
+    kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
+    renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, swapchain_->format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
+    createFramebuffers();
+    createFrameSync();
+    arena_ = std::make_unique<DescriptorArena>(*ctx_);
+    timer_ = std::make_unique<GpuTimer>(*ctx_);
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, o.head));
+    headIndex_ = o.head;
+    resize();
+    camera_.setMapSize(spec.n);
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o.cacheBytes, camera_.cellsPerPixel());
+    readback_ = Buffer(*ctx_, 16 + 8, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "hover readback");
+    budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1.5e9 : 5e10);
+    // A provisional range until the whole-map tile is done: weights of about 1/n and up.
+    range_ = {std::max(1e-12, 0.01 / double(spec.n)), 1.0};
+    if (o.style.vmin) range_.vmin = *o.style.vmin;
+    if (o.style.vmax) range_.vmax = *o.style.vmax;
+    if (!o.style.logScale && !o.style.vmin) range_.vmin = 0;
+  }
+
+  ~Viewer() {
+    if (ctx_) vkDeviceWaitIdle(ctx_->device());
+    tiles_.reset();
+    head_.reset();
+    destroyFramebuffers();
+    if (ctx_) {
+      if (fence_) vkDestroyFence(ctx_->device(), fence_, nullptr);
+      if (acquired_) vkDestroySemaphore(ctx_->device(), acquired_, nullptr);
+      for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
+      if (pool_) vkDestroyCommandPool(ctx_->device(), pool_, nullptr);
+    }
+    renderer_.reset();
+    swapchain_.reset();
+    if (surface_) vkDestroySurfaceKHR(ctx_->instance(), surface_, nullptr);
+  }
+
+  int run() {
+    std::vector<ScriptStep> steps;
+    std::string statsPath;
+    if (!o_.script.empty()) steps = loadScript(o_.script, statsPath);
+    if (!o_.screenshot.empty()) {
+      steps.push_back({"settle"});
+      steps.push_back({"screenshot", 0, 0, 0, 0, 1, o_.screenshot});
+    }
+    bool scripted = !steps.empty();
+    size_t stepIndex = 0;
+    int stepFrames = 0;
+    Clock::time_point settleStart{};
+    bool settling = false;
+    nlohmann::json settles = nlohmann::json::array();
+    std::vector<double> frameMs, zoomFrameMs;
+
+    auto last = Clock::now();
+    while (!window_.closeRequested()) {
+      window_.poll();
+      if (window_.minimised()) {
+        glfwWaitEventsTimeout(0.1);
+        continue;
+      }
+      bool zooming = false;
+      // Scripted input: one step at a time, some over several frames.
+      if (scripted) {
+        if (stepIndex >= steps.size()) break;
+        const ScriptStep& st = steps[stepIndex];
+        bool advance = false;
+        if (st.kind == "zoom") {
+          camera_.zoomAbout(st.b - plot_.x, st.c - plot_.y, st.a);
+          zooming = true;
+          advance = ++stepFrames >= st.frames;
+        } else if (st.kind == "pan") {
+          camera_.pan(st.a, st.b);
+          zooming = true;
+          advance = ++stepFrames >= st.frames;
+        } else if (st.kind == "box") {
+          camera_.zoomToBox(st.a - plot_.x, st.b - plot_.y, st.c - plot_.x, st.d - plot_.y);
+          advance = true;
+        } else if (st.kind == "lookat") {
+          camera_.lookAt(st.a, st.b, st.c);
+          advance = true;
+        } else if (st.kind == "fit") {
+          camera_.fit();
+          advance = true;
+        } else if (st.kind == "hover") {
+          hoverX_ = st.a;
+          hoverY_ = st.b;
+          advance = true;
+        } else if (st.kind == "key") {
+          InputEvent e;
+          e.type = InputEvent::Key;
+          e.key = keyFromName(st.text);
+          handle(e);
+          advance = true;
+        } else if (st.kind == "settle") {
+          if (!settling) {
+            settling = true;
+            settleStart = Clock::now();
+          }
+          double waited = std::chrono::duration<double>(Clock::now() - settleStart).count();
+          if (tiles_->settled(camera_) && !busy_) {
+            settles.push_back(round3(waited));
+            settling = false;
+            advance = true;
+          } else if (waited > st.timeout) {
+            throw Error("script: the view did not settle within " + std::to_string(st.timeout) + " s");
+          }
+        } else if (st.kind == "screenshot") {
+          if (screenshotPath_.empty() && !screenshotRequested_ && !screenshotDone_) {
+            screenshotPath_ = st.text;
+            screenshotRequested_ = true;
+          }
+          if (screenshotDone_) {
+            screenshotDone_ = false;
+            advance = true;
+          }
+        } else {
+          advance = ++stepFrames >= st.frames;
+        }
+        if (advance) {
+          ++stepIndex;
+          stepFrames = 0;
+        }
+      }
+      for (const InputEvent& e : window_.drainEvents()) handle(e);
+
+      frame();
+      auto now = Clock::now();
+      double ms = std::chrono::duration<double, std::milli>(now - last).count();
+      last = now;
+      frameMs.push_back(ms);
+      if (zooming) zoomFrameMs.push_back(ms);
+    }
+    vkDeviceWaitIdle(ctx_->device());
+    if (!statsPath.empty()) {
+      nlohmann::json s;
+      s["device"] = ctx_->caps().name;
+      s["n"] = spec_.n;
+      s["d"] = spec_.d;
+      s["window"] = {extentW_, extentH_};
+      s["frames"] = frameMs.size();
+      auto stats = [&](const std::vector<double>& v) {
+        return nlohmann::json{{"p50_ms", round3(percentile(v, 0.5))}, {"p95_ms", round3(percentile(v, 0.95))},
+                              {"max_ms", round3(v.empty() ? 0 : *std::max_element(v.begin(), v.end()))},
+                              {"frames", v.size()}};
+      };
+      s["frame_time"] = stats(frameMs);
+      s["frame_time_while_moving"] = stats(zoomFrameMs);
+      s["seconds_to_exact_after_camera_stops"] = settles;
+      s["tiles_cached"] = tiles_->tilesCached();
+      s["flops"] = tiles_->flopsDone();
+      std::ofstream(statsPath) << s.dump(2) << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  static double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+  void createFramebuffers() {
+    for (uint32_t i = 0; i < swapchain_->imageCount(); ++i) {
+      VkImageView view = swapchain_->view(i);
+      VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
+      fi.renderPass = renderer_->renderPass();
+      fi.attachmentCount = 1;
+      fi.pAttachments = &view;
+      fi.width = swapchain_->extent().width;
+      fi.height = swapchain_->extent().height;
+      fi.layers = 1;
+      VkFramebuffer fb;
+      VK_CHECK(vkCreateFramebuffer(ctx_->device(), &fi, nullptr, &fb));
+      framebuffers_.push_back(fb);
+    }
+  }
+
+  void destroyFramebuffers() {
+    for (auto fb : framebuffers_) vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
+    framebuffers_.clear();
+  }
+
+  void createFrameSync() {
+    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = ctx_->queueFamily();
+    VK_CHECK(vkCreateCommandPool(ctx_->device(), &pci, nullptr, &pool_));
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = pool_;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VK_CHECK(vkAllocateCommandBuffers(ctx_->device(), &ai, &cmd_));
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    fci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
+    VK_CHECK(vkCreateFence(ctx_->device(), &fci, nullptr, &fence_));
+    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VK_CHECK(vkCreateSemaphore(ctx_->device(), &sci, nullptr, &acquired_));
+    recreateRenderedSemaphores();
+  }
+
+  void recreateRenderedSemaphores() {
+    for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
+    rendered_.clear();
+    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    for (uint32_t i = 0; i < swapchain_->imageCount(); ++i) {
+      VkSemaphore s;
+      VK_CHECK(vkCreateSemaphore(ctx_->device(), &sci, nullptr, &s));
+      rendered_.push_back(s);
+    }
+  }
+
+  void resize() {
+    extentW_ = swapchain_->extent().width;
+    extentH_ = swapchain_->extent().height;
+    FigureLayout l = layoutFigure(extentW_, extentH_);
+    plot_ = l.plot;
+    camera_.setViewport(plot_.w, plot_.h);
+  }
+
+  void recreateSwapchain() {
+    uint32_t w, h;
+    window_.framebufferSize(w, h);
+    if (w == 0 || h == 0) return;
+    vkDeviceWaitIdle(ctx_->device());
+    destroyFramebuffers();
+    swapchain_->recreate(w, h);
+    createFramebuffers();
+    recreateRenderedSemaphores();
+    resize();
+  }
+
+  void switchHead(int delta) {
+    if (o_.heads <= 1) return;
+    uint32_t next = uint32_t((int(headIndex_) + delta + int(o_.heads)) % int(o_.heads));
+    vkDeviceWaitIdle(ctx_->device());
+    tiles_.reset();
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, next));
+    headIndex_ = next;
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel());
+    rangeFromData_ = false;
+  }
+
+  void handle(const InputEvent& e) {
+    double px = e.x - plot_.x, py = e.y - plot_.y;
+    switch (e.type) {
+      case InputEvent::Scroll:
+        camera_.zoomAbout(px, py, std::pow(1.25, e.scroll));
+        break;
+      case InputEvent::ButtonDown:
+        if (e.button == 0) {
+          dragging_ = true;
+          boxing_ = e.mods & GLFW_MOD_SHIFT;
+          dragX_ = e.x;
+          dragY_ = e.y;
+          boxX_ = e.x;
+          boxY_ = e.y;
+        }
+        break;
+      case InputEvent::ButtonUp:
+        if (e.button == 0 && dragging_ && boxing_)
+          camera_.zoomToBox(boxX_ - plot_.x, boxY_ - plot_.y, e.x - plot_.x, e.y - plot_.y);
+        dragging_ = false;
+        boxing_ = false;
+        break;
+      case InputEvent::Move:
+        if (dragging_ && !boxing_) camera_.pan(e.x - dragX_, e.y - dragY_);
+        dragX_ = e.x;
+        dragY_ = e.y;
+        hoverX_ = e.x;
+        hoverY_ = e.y;
+        break;
+      case InputEvent::Key: {
+        double step = std::min(plot_.w, plot_.h) / 8;
+        switch (e.key) {
+          case GLFW_KEY_LEFT: camera_.pan(step, 0); break;
+          case GLFW_KEY_RIGHT: camera_.pan(-step, 0); break;
+          case GLFW_KEY_UP: camera_.pan(0, step); break;
+          case GLFW_KEY_DOWN: camera_.pan(0, -step); break;
+          case GLFW_KEY_EQUAL: case GLFW_KEY_KP_ADD: camera_.zoomAbout(plot_.w / 2, plot_.h / 2, 1.5); break;
+          case GLFW_KEY_MINUS: case GLFW_KEY_KP_SUBTRACT: camera_.zoomAbout(plot_.w / 2, plot_.h / 2, 1 / 1.5); break;
+          case GLFW_KEY_R: camera_.fit(); break;
+          case GLFW_KEY_RIGHT_BRACKET: switchHead(+1); break;
+          case GLFW_KEY_LEFT_BRACKET: switchHead(-1); break;
+          case GLFW_KEY_L: o_.style.logScale = !o_.style.logScale; rangeFromData_ = false; break;
+          case GLFW_KEY_M:
+            o_.style.channel = o_.style.channel == kChannelMax ? kChannelMean : kChannelMax;
+            rangeFromData_ = false;
+            break;
+          case GLFW_KEY_S: {
+            char name[64];
+            std::snprintf(name, sizeof name, "attnscope-screenshot-%d.png", ++screenshotCount_);
+            screenshotPath_ = name;
+            screenshotRequested_ = true;
+            break;
+          }
+          case GLFW_KEY_ESCAPE: case GLFW_KEY_Q: window_.requestClose(); break;
+          default: break;
+        }
+        break;
+      }
+    }
+  }
+
+  // The colour range from the finished whole-map tile, once (unless fixed by the user).
+  void updateRange() {
+    if (rangeFromData_ || (o_.style.vmin && o_.style.vmax)) return;
+    const Image* sweep = tiles_->sweepImage();
+    if (!sweep) return;
+    std::vector<float> texels = readbackImage(*ctx_, *sweep);
+    range_ = chooseRange(texels, o_.style);
+    rangeFromData_ = true;
+  }
+
+  Camera overviewCamera() const {
+    Camera c;
+    c.setViewport(plot_.w, plot_.h);
+    c.setMapSize(spec_.n);
+    return c;
+  }
+
+  void frame() {
+    VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX));
+    // The previous frame is complete: its timings, readback and screenshot can be read.
+    if (timer_->enabled()) {
+      timer_->collect();
+      lastGpu_ = timer_->totalsMs();
+      timer_->clearTotals();
+    }
+    if (screenshotPending_) {
+      screenshotPending_ = false;
+      shot_.invalidate();
+      std::vector<uint8_t> px(size_t(shotW_) * shotH_ * 4);
+      std::memcpy(px.data(), shot_.mapped(), px.size());
+      if (swapchain_->format() == VK_FORMAT_B8G8R8A8_UNORM)
+        for (size_t i = 0; i < px.size(); i += 4) std::swap(px[i], px[i + 2]);
+      for (size_t i = 3; i < px.size(); i += 4) px[i] = 255;
+      writePng(screenshotPath_, shotW_, shotH_, px.data());
+      std::printf("wrote %s\n", screenshotPath_.c_str());
+      std::fflush(stdout);
+      screenshotPath_.clear();
+      screenshotDone_ = true;
+    }
+    if (hoverPending_) {
+      hoverPending_ = false;
+      readback_.invalidate();
+      std::memcpy(hoverTexel_, readback_.mapped(), 16);
+      std::memcpy(hoverStats_, static_cast<char*>(readback_.mapped()) + 16, 8);
+      hoverValid_ = true;
+    }
+    updateRange();
+
+    uint32_t index;
+    if (!swapchain_->acquire(acquired_, index)) {
+      recreateSwapchain();
+      return;
+    }
+    VK_CHECK(vkResetFences(ctx_->device(), 1, &fence_));
+    arena_->reset();
+    VK_CHECK(vkResetCommandBuffer(cmd_, 0));
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
+    if (timer_->enabled()) timer_->reset(cmd_);
+    Recording rec{*ctx_, cmd_, *arena_, timer_->enabled() ? timer_.get() : nullptr};
+
+    {
+      TimedScope t(rec, "compute");
+      busy_ = tiles_->update(rec, camera_, budget_);
+    }
+    std::vector<DrawTile> draws = tiles_->drawList(camera_);
+    recordHover(rec, draws);
+
+    FigureSpec fig;
+    fig.width = extentW_;
+    fig.height = extentH_;
+    fig.region = {0, spec_.n, 0, spec_.n};
+    fig.style = o_.style;
+    CellRect v = camera_.visible();
+    fig.useView = true;
+    fig.viewX0 = v.x0;
+    fig.viewX1 = v.x1;
+    fig.viewY0 = v.y0;
+    fig.viewY1 = v.y1;
+    fig.title = o_.title + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "");
+    fig.subtitle = hud();
+    std::vector<HeatmapLayer> layers;
+    for (const DrawTile& t : draws)
+      layers.push_back({t.image, {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
+                                  float((t.cells.x1 - t.cells.x0) / camera_.cellsPerPixel()),
+                                  float((t.cells.y1 - t.cells.y0) / camera_.cellsPerPixel())}});
+    // Clip to the plot and to the map itself.
+    double mx0 = std::max(0.0, camera_.pixelX(0)), my0 = std::max(0.0, camera_.pixelY(0));
+    double mx1 = std::min(double(plot_.w), camera_.pixelX(double(spec_.n)));
+    double my1 = std::min(double(plot_.h), camera_.pixelY(double(spec_.n)));
+    Rect clip{float(plot_.x + mx0), float(plot_.y + my0), float(std::max(0.0, mx1 - mx0)), float(std::max(0.0, my1 - my0))};
+    renderer_->record(rec, framebuffers_[index], fig, layers, clip, range_, 0);
+
+    if (screenshotRequested_) {
+      screenshotRequested_ = false;
+      recordScreenshot(index);
+    }
+    VK_CHECK(vkEndCommandBuffer(cmd_));
+    VkPipelineStageFlags waitStage = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &acquired_;
+    si.pWaitDstStageMask = &waitStage;
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd_;
+    si.signalSemaphoreCount = 1;
+    si.pSignalSemaphores = &rendered_[index];
+    VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_));
+    if (!swapchain_->present(rendered_[index], index)) recreateSwapchain();
+  }
+
+  void recordScreenshot(uint32_t index) {
+    if (!swapchain_->copyable()) throw Error("this window system does not allow copying the window's image");
+    shotW_ = extentW_;
+    shotH_ = extentH_;
+    uint64_t bytes = uint64_t(shotW_) * shotH_ * 4;
+    if (!shot_ || shot_.size() < bytes)
+      shot_ = Buffer(*ctx_, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "screenshot");
+    VkImage img = swapchain_->image(index);
+    // The render pass left the image ready to present; copy it out and hand it back.
+    barrier::imageLayout(cmd_, img, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                         VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT, VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    VkBufferImageCopy c{};
+    c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+    c.imageExtent = {shotW_, shotH_, 1};
+    vkCmdCopyImageToBuffer(cmd_, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, shot_.handle(), 1, &c);
+    // The copy finishes before presentation and before the host reads the pixels.
+    barrier::imageLayout(cmd_, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT,
+                         VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0);
+    barrier::transferToHost(cmd_);
+    screenshotPending_ = true;
+  }
+
+  // Copies the texel under the pointer (and its row's statistics) for the readout next frame.
+  void recordHover(Recording& rec, const std::vector<DrawTile>& draws) {
+    hoverCell_ = false;
+    double px = hoverX_ - plot_.x, py = hoverY_ - plot_.y;
+    if (px < 0 || py < 0 || px >= plot_.w || py >= plot_.h) return;
+    double cx = camera_.cellX(px), cy = camera_.cellY(py);
+    if (cx < 0 || cy < 0 || cx >= spec_.n || cy >= spec_.n) return;
+    hoverCell_ = true;
+    hoverI_ = uint64_t(cy);
+    hoverJ_ = uint64_t(cx);
+    for (auto it = draws.rbegin(); it != draws.rend(); ++it) {  // the finest on top
+      const DrawTile& t = *it;
+      if (cx < t.cells.x0 || cx >= t.cells.x1 || cy < t.cells.y0 || cy >= t.cells.y1) continue;
+      double per = (t.cells.x1 - t.cells.x0) / t.image->width();
+      VkBufferImageCopy c{};
+      c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+      c.imageOffset = {int32_t((cx - t.cells.x0) / per), int32_t((cy - t.cells.y0) / per), 0};
+      c.imageExtent = {1, 1, 1};
+      // Compute writes of this frame are complete (MapJob's last barrier covers transfers).
+      vkCmdCopyImageToBuffer(rec.cmd, t.image->handle(), VK_IMAGE_LAYOUT_GENERAL, readback_.handle(), 1, &c);
+      hoverCellsPerTexel_ = per;
+      hoverPending_ = true;
+      break;
+    }
+    barrier::transferToHost(rec.cmd);
+  }
+
+  std::string hud() {
+    char buf[512];
+    double n = double(spec_.n);
+    std::string readout;
+    if (hoverCell_ && hoverValid_) {
+      char r[256];
+      if (hoverCellsPerTexel_ <= 1.0)
+        std::snprintf(r, sizeof r, "  |  i %llu, j %llu: p %.4g, logit %s", (unsigned long long)hoverI_,
+                      (unsigned long long)hoverJ_, hoverTexel_[1],
+                      hoverTexel_[2] < -1e38f ? "masked" : formatValue(hoverTexel_[2]).c_str());
+      else
+        std::snprintf(r, sizeof r, "  |  i %llu, j %llu: block of %.0f x %.0f cells, max p %.3g, mean p %.3g",
+                      (unsigned long long)hoverI_, (unsigned long long)hoverJ_, hoverCellsPerTexel_,
+                      hoverCellsPerTexel_, hoverTexel_[0], hoverTexel_[1]);
+      readout = r;
+    }
+    double gpuCompute = lastGpu_.count("compute") ? lastGpu_["compute"] : 0;
+    double gpuDraw = lastGpu_.count("draw") ? lastGpu_["draw"] : 0;
+    std::snprintf(buf, sizeof buf,
+                  "n %.0f: %.3g cells, %.3g GB as dense float32 | %.3g GFLOP so far | GPU %.1f ms compute, %.1f ms draw | "
+                  "%zu tiles | sweep %.0f%%%s",
+                  n, n * n, n * n * 4 / 1e9, tiles_->flopsDone() / 1e9, gpuCompute, gpuDraw, tiles_->tilesCached(),
+                  tiles_->sweepProgress() * 100, readout.c_str());
+    return buf;
+  }
+
+  ViewerOptions o_;
+  AttentionSpec spec_;
+  HeadLoader loader_;
+  Window window_;
+  std::unique_ptr<Context> ctx_;
+  VkSurfaceKHR surface_ = VK_NULL_HANDLE;
+  std::unique_ptr<Swapchain> swapchain_;
+  std::unique_ptr<ShaderCompiler> compiler_;
+  std::unique_ptr<Kernels> kernels_;
+  std::unique_ptr<FigureRenderer> renderer_;
+  std::vector<VkFramebuffer> framebuffers_;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  VkSemaphore acquired_ = VK_NULL_HANDLE;
+  std::vector<VkSemaphore> rendered_;
+  std::unique_ptr<DescriptorArena> arena_;
+  std::unique_ptr<GpuTimer> timer_;
+  std::map<std::string, double> lastGpu_;
+  std::unique_ptr<HeadData> head_;
+  uint32_t headIndex_ = 0;
+  std::unique_ptr<TileView> tiles_;
+  Camera camera_;
+  Rect plot_;
+  uint32_t extentW_ = 0, extentH_ = 0;
+  double budget_ = 1e9;
+  ValueRange range_{1e-6, 1};
+  bool rangeFromData_ = false;
+  bool busy_ = true;
+  bool dragging_ = false, boxing_ = false;
+  double dragX_ = 0, dragY_ = 0, boxX_ = 0, boxY_ = 0;
+  double hoverX_ = -1, hoverY_ = -1;
+  Buffer readback_;
+  bool hoverPending_ = false, hoverValid_ = false, hoverCell_ = false;
+  float hoverTexel_[4] = {0, 0, 0, 0}, hoverStats_[2] = {0, 0};
+  uint64_t hoverI_ = 0, hoverJ_ = 0;
+  double hoverCellsPerTexel_ = 1;
+  Buffer shot_;
+  uint32_t shotW_ = 0, shotH_ = 0;
+  bool screenshotRequested_ = false, screenshotPending_ = false, screenshotDone_ = false;
+  std::string screenshotPath_;
+  int screenshotCount_ = 0;
+};
+
+}  // namespace
+
+int runViewer(const ContextOptions& device, const AttentionSpec& spec, const ViewerOptions& options,
+              const HeadLoader& loadHead) {
+  Viewer viewer(device, spec, options, loadHead);
+  return viewer.run();
+}
+
+}  // namespace attnscope

@@ -1,0 +1,41 @@
+// `attnscope view`: a window on the attention map. The camera moves at once; tiles are
+// computed a budget at a time and refine what is shown, so the window keeps presenting
+// frames while work goes on, on lavapipe as on a GPU. Scripts replay camera paths for tests
+// and benchmarks, write screenshots and frame-time statistics, and exit.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "compute/head_data.h"
+#include "compute/kernels.h"
+#include "engine/context.h"
+#include "engine/shader_compiler.h"
+#include "viz/figure.h"
+
+namespace attnscope {
+
+struct ViewerOptions {
+  uint32_t width = 1280, height = 800;
+  bool vsync = true;
+  HeatmapStyle style;
+  uint64_t cacheBytes = uint64_t(512) << 20;
+  double flopsPerFrame = 0;   // 0: the device's default
+  std::string screenshot;     // write a PNG of the settled view and exit
+  std::string script;         // a JSON camera path (see docs in README)
+  std::string title;          // input description
+  uint32_t heads = 1, head = 0;
+};
+
+// Loads head h on the viewer's device (the head keys switch heads).
+using HeadLoader = std::function<HeadData(Context& ctx, Kernels& kernels, uint32_t head)>;
+
+// Creates the window and its own validated-or-not Vulkan context from `device` options.
+// Returns the process exit code.
+int runViewer(const ContextOptions& device, const AttentionSpec& spec, const ViewerOptions& options,
+              const HeadLoader& loadHead);
+
+// Window-system instance extensions, for the caller's Context (throws Error without a display).
+std::vector<std::string> viewerInstanceExtensions();
+
+}  // namespace attnscope
