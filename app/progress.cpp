@@ -1,6 +1,7 @@
 #include "app/progress.h"
 
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
@@ -8,9 +9,29 @@
 namespace attnscope {
 
 static std::atomic<int> gInterrupts{0};
+static std::atomic<int64_t> gFirstInterruptNs{0};
+
+static int64_t monotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 static void onSigint(int) {
-  if (gInterrupts.fetch_add(1) >= 1) std::_Exit(130);  // second Ctrl-C: stop now
+  int64_t now = monotonicNs();
+  if (gInterrupts.load() == 0) {
+    gFirstInterruptNs = now;
+    gInterrupts = 1;
+    return;
+  }
+  // Tools like timeout(1) deliver one request twice (to the process and its group): only a
+  // second Ctrl-C half a second or more after the first means "stop now".
+  if (now - gFirstInterruptNs.load() >= 500000000) {  // write() is async-signal-safe
+    static const char msg[] = "\nattnscope: interrupted again; stopping at once\n";
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+    std::_Exit(130);
+  }
 }
 
 void installCancelHandler() {
