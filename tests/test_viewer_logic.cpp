@@ -159,3 +159,78 @@ TEST(TileCache, ParentFallbackEvictionAndInvalidation) {
 
 }  // namespace
 }  // namespace attnscope::test
+
+// TileView on the real device: the sweep settles the whole-map view, a parameter change
+// makes every tile stale at once (nothing old is drawn), and the recomputed view matches the
+// reference for the new parameters.
+#include "compute/kernels.h"
+#include "engine/commands.h"
+#include "tests/gpu_fixture.h"
+#include "viz/tile_view.h"
+
+namespace attnscope::test {
+namespace {
+
+class TileViewGpu : public GpuTest {};
+
+void runUntilSettled(Gpu& g, TileView& view, const Camera& cam) {
+  CommandStream stream(*g.ctx);
+  for (int frame = 0; frame < 10000; ++frame) {
+    Recording rec = stream.begin();
+    bool more = view.update(rec, cam, 2e8);
+    stream.submitAndWait();
+    if (!more) return;
+  }
+  FAIL() << "the view never settled";
+}
+
+TEST_F(TileViewGpu, ParameterChangeNeverShowsStaleTiles) {
+  Gpu& g = gpu();
+  const uint32_t n = 700, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 141), k = ref::randomMatrix(n, d, 2.0, 142);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  Camera cam;
+  cam.setViewport(300, 300);
+  cam.setMapSize(n);
+  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  EXPECT_FALSE(view.settled(cam));
+  runUntilSettled(g, view, cam);
+  ASSERT_TRUE(view.settled(cam));
+  ASSERT_TRUE(view.rowStatsReady());
+
+  // Zoom to one cell per pixel: fine tiles, computed from the sweep's row statistics.
+  cam.lookAt(300, 500, 0.5);
+  EXPECT_FALSE(view.settled(cam));
+  runUntilSettled(g, view, cam);
+  ASSERT_TRUE(view.settled(cam));
+
+  AttentionSpec hot = spec;
+  hot.temperature = 0.5;
+  view.setSpec(hot);
+  EXPECT_FALSE(view.settled(cam)) << "a parameter change makes the view inexact at once";
+  for (const DrawTile& t : view.drawList(cam)) EXPECT_FALSE(t.exact) << "stale tile drawn as current";
+  runUntilSettled(g, view, cam);
+  ASSERT_TRUE(view.settled(cam));
+  int checked = 0;
+  for (const DrawTile& t : view.drawList(cam)) {
+    if (!t.exact) continue;
+    std::vector<float> texels = readbackImage(*g.ctx, *t.image);
+    uint32_t w = t.image->width();
+    for (uint32_t y = 0; y < t.image->height(); y += 17)
+      for (uint32_t x = 0; x < w; x += 13) {
+        uint32_t i = uint32_t(t.cells.y0) + y, j = uint32_t(t.cells.x0) + x;
+        if (i >= n || j >= n) continue;
+        double want = ref::probabilityRow(q, k, hot, i)[j];
+        ASSERT_NEAR(texels[(size_t(y) * w + x) * 4 + kChannelMean], want, 2e-5 * want + 1e-7) << "cell " << i << "," << j;
+        ++checked;
+      }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+}  // namespace
+}  // namespace attnscope::test

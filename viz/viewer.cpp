@@ -365,6 +365,14 @@ class Viewer {
     rangeFromData_ = false;
   }
 
+  // New parameters: the cached tiles are stale at once and are never drawn again.
+  void changeSpec(const AttentionSpec& s) {
+    vkDeviceWaitIdle(ctx_->device());  // jobs in flight write images that are about to go
+    spec_ = s;
+    tiles_->setSpec(spec_);
+    rangeFromData_ = false;
+  }
+
   void handle(const InputEvent& e) {
     double px = e.x - plot_.x, py = e.y - plot_.y;
     switch (e.type) {
@@ -407,6 +415,25 @@ class Viewer {
           case GLFW_KEY_RIGHT_BRACKET: switchHead(+1); break;
           case GLFW_KEY_LEFT_BRACKET: switchHead(-1); break;
           case GLFW_KEY_L: o_.style.logScale = !o_.style.logScale; rangeFromData_ = false; break;
+          case GLFW_KEY_T: {  // temperature up (shift: down)
+            AttentionSpec s = spec_;
+            s.temperature *= (e.mods & GLFW_MOD_SHIFT) ? 1 / 1.25 : 1.25;
+            changeSpec(s);
+            break;
+          }
+          case GLFW_KEY_C: {  // next mask: none, causal, causal window, two-sided window
+            AttentionSpec s = spec_;
+            s.mask = MaskKind((uint32_t(s.mask) + 1) % 4);
+            if (s.window == 0) s.window = 256;
+            changeSpec(s);
+            break;
+          }
+          case GLFW_KEY_W: {  // window twice as wide (shift: half)
+            AttentionSpec s = spec_;
+            s.window = std::max(1u, (e.mods & GLFW_MOD_SHIFT) ? s.window / 2 : std::min(s.window * 2, s.n));
+            changeSpec(s);
+            break;
+          }
           case GLFW_KEY_M:
             o_.style.channel = o_.style.channel == kChannelMax ? kChannelMean : kChannelMax;
             rangeFromData_ = false;
@@ -506,7 +533,10 @@ class Viewer {
     fig.viewX1 = v.x1;
     fig.viewY0 = v.y0;
     fig.viewY1 = v.y1;
-    fig.title = o_.title + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "");
+    fig.title = o_.title + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "") +
+                "  |  " + maskName(spec_.mask) +
+                (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
+                "  T=" + formatValue(spec_.temperature);
     fig.subtitle = hud();
     std::vector<HeatmapLayer> layers;
     for (const DrawTile& t : draws)
