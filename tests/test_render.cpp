@@ -2,7 +2,6 @@
 // cells in their own colour, and the PNG is what was rendered. Reads the PNG back.
 #include <gtest/gtest.h>
 
-#define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
 
 #include <algorithm>

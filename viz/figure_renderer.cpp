@@ -1,6 +1,5 @@
 #include "viz/figure_renderer.h"
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
 #include <algorithm>
@@ -109,7 +108,8 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
 
 void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
                             const std::vector<HeatmapLayer>& layers, const Rect& clip,
-                            const ValueRange& range, uint32_t slot) {
+                            const ValueRange& range, uint32_t slot,
+                            const std::function<void(VkCommandBuffer)>& inPass) {
   VkCommandBuffer cmd = rec.cmd;
   FigureLayout layout = layoutFigure(spec.width, spec.height);
   OverlayBuilder overlay(font_);
@@ -197,6 +197,7 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
     vkCmdBindVertexBuffers(cmd, 0, 1, &vbh, &offset);
     vkCmdDraw(cmd, uint32_t(verts.size()), 1, 0, 0);
   }
+  if (inPass) inPass(cmd);  // e.g. the viewer's control panel, on top
   vkCmdEndRenderPass(cmd);
 }
 

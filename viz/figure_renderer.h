@@ -2,6 +2,7 @@
 // the colour bar, and the overlay (axes, ticks, labels in a real font). One render pass;
 // the same renderer draws into an offscreen image here and into a swapchain in the viewer.
 #pragma once
+#include <functional>
 #include <memory>
 
 #include "engine/buffer.h"
@@ -39,7 +40,7 @@ class FigureRenderer {
   // Several layers, drawn in order and clipped to `clip` (the viewer's tiles).
   void record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
               const std::vector<HeatmapLayer>& layers, const Rect& clip, const ValueRange& range,
-              uint32_t slot);
+              uint32_t slot, const std::function<void(VkCommandBuffer)>& inPass = {});
 
  private:
   Context& ctx_;

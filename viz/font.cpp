@@ -1,6 +1,5 @@
 #include "viz/font.h"
 
-#define STB_TRUETYPE_IMPLEMENTATION
 #include <stb_truetype.h>
 
 #include <cstdlib>
@@ -17,7 +16,9 @@ namespace {
 constexpr float kPixelSizes[2] = {13.0f, 17.0f};
 constexpr int kFirst = 32, kCount = 95;
 
-std::string findFont() {
+}  // namespace
+
+std::string findFontFile() {
   if (const char* env = std::getenv("ATTNSCOPE_FONT"); env && *env) {
     if (!std::filesystem::exists(env))
       throw Error(std::string("ATTNSCOPE_FONT=") + env + " does not exist: point it at a .ttf file");
@@ -30,10 +31,8 @@ std::string findFont() {
   throw Error("no font found for labels: 'apt-get install fonts-dejavu-core' or set ATTNSCOPE_FONT to a .ttf file");
 }
 
-}  // namespace
-
 FontAtlas::FontAtlas() {
-  std::string path = findFont();
+  std::string path = findFontFile();
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();

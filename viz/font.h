@@ -7,6 +7,9 @@
 
 namespace attnscope {
 
+// The .ttf used for every label: $ATTNSCOPE_FONT, else DejaVu Sans.
+std::string findFontFile();
+
 enum class TextSize { Small = 0, Large = 1 };
 
 struct Glyph {

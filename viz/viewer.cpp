@@ -13,6 +13,7 @@
 #include "engine/barriers.h"
 #include "engine/commands.h"
 #include "engine/error.h"
+#include "viz/control_panel.h"
 #include "viz/figure_renderer.h"
 #include "viz/swapchain.h"
 #include "viz/tile_view.h"
@@ -70,6 +71,9 @@ std::vector<ScriptStep> loadScript(const std::string& path, std::string& statsPa
         st.a = s["lookat"].at(0);
         st.b = s["lookat"].at(1);
         st.c = s["lookat"].at(2);
+      } else if (s.contains("panel")) {
+        st.kind = "panel";
+        st.a = s.at("panel").get<bool>() ? 1 : 0;
       } else if (s.contains("fit")) {
         st.kind = "fit";
       } else if (s.contains("hover")) {
@@ -129,6 +133,9 @@ class Viewer {
     compiler_ = std::make_unique<ShaderCompiler>();
     kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
     renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, swapchain_->format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
+    panel_ = std::make_unique<ControlPanel>(*ctx_, window_.handle(), renderer_->renderPass(), swapchain_->imageCount());
+    // Scripted runs (tests, benchmarks, screenshots) measure and show the map alone.
+    panel_->setVisible(o.script.empty() && o.screenshot.empty());
     createFramebuffers();
     createFrameSync();
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
@@ -158,6 +165,7 @@ class Viewer {
       for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
       if (pool_) vkDestroyCommandPool(ctx_->device(), pool_, nullptr);
     }
+    panel_.reset();
     renderer_.reset();
     swapchain_.reset();
     if (surface_) vkDestroySurfaceKHR(ctx_->instance(), surface_, nullptr);
@@ -205,6 +213,9 @@ class Viewer {
           advance = true;
         } else if (st.kind == "lookat") {
           camera_.lookAt(st.a, st.b, st.c);
+          advance = true;
+        } else if (st.kind == "panel") {
+          panel_->setVisible(st.a != 0);
           advance = true;
         } else if (st.kind == "fit") {
           camera_.fit();
@@ -373,7 +384,65 @@ class Viewer {
     rangeFromData_ = false;
   }
 
+  static bool sameSpec(const AttentionSpec& a, const AttentionSpec& b) {
+    return a.mask == b.mask && a.window == b.window && a.scale == b.scale && a.temperature == b.temperature;
+  }
+
+  // The panel edits a copy of the settings; whatever changed is applied here.
+  void buildPanel() {
+    ViewControls c;
+    c.spec = spec_;
+    c.style = o_.style;
+    c.autoRange = autoRange_;
+    c.vmin = float(range_.vmin);
+    c.vmax = float(range_.vmax);
+    c.head = int(headIndex_);
+    c.heads = int(o_.heads);
+    c.flops = tiles_->flopsDone();
+    c.computeMs = lastGpu_.count("compute") ? lastGpu_["compute"] : 0;
+    c.drawMs = lastGpu_.count("draw") ? lastGpu_["draw"] : 0;
+    c.sweep = tiles_->sweepProgress();
+    c.tiles = tiles_->tilesCached();
+    c.cacheBytes = tiles_->cacheBytes();
+    c.hover = hoverText_;
+    panel_->build(c);
+    if (!sameSpec(c.spec, spec_)) {
+      try {
+        c.spec.validate();
+        changeSpec(c.spec);
+      } catch (const Error&) {
+        // Out-of-range values from the panel are ignored; the old settings stay.
+      }
+    }
+    if (c.style.logScale != o_.style.logScale || c.style.channel != o_.style.channel) rangeFromData_ = false;
+    o_.style.colormap = c.style.colormap;
+    o_.style.logScale = c.style.logScale;
+    o_.style.channel = c.style.channel;
+    if (c.autoRange != autoRange_) {
+      autoRange_ = c.autoRange;
+      rangeFromData_ = false;
+    }
+    if (!autoRange_ && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
+    if (c.head != int(headIndex_)) switchHead(c.head - int(headIndex_));
+    if (c.fitRequested) camera_.fit();
+    if (c.screenshotRequested) requestScreenshot();
+  }
+
+  void requestScreenshot() {
+    char name[64];
+    std::snprintf(name, sizeof name, "attnscope-screenshot-%d.png", ++screenshotCount_);
+    screenshotPath_ = name;
+    screenshotRequested_ = true;
+  }
+
   void handle(const InputEvent& e) {
+    bool mouse = e.type != InputEvent::Key;
+    if (mouse && e.type != InputEvent::Move && panel_->wantsMouse()) return;  // the panel's click or wheel
+    if (!mouse && panel_->wantsKeyboard()) return;
+    if (e.type == InputEvent::Move && panel_->wantsMouse()) {
+      dragging_ = false;
+      return;
+    }
     double px = e.x - plot_.x, py = e.y - plot_.y;
     switch (e.type) {
       case InputEvent::Scroll:
@@ -438,13 +507,8 @@ class Viewer {
             o_.style.channel = o_.style.channel == kChannelMax ? kChannelMean : kChannelMax;
             rangeFromData_ = false;
             break;
-          case GLFW_KEY_S: {
-            char name[64];
-            std::snprintf(name, sizeof name, "attnscope-screenshot-%d.png", ++screenshotCount_);
-            screenshotPath_ = name;
-            screenshotRequested_ = true;
-            break;
-          }
+          case GLFW_KEY_S: requestScreenshot(); break;
+          case GLFW_KEY_H: panel_->setVisible(!panel_->visible()); break;
           case GLFW_KEY_ESCAPE: case GLFW_KEY_Q: window_.requestClose(); break;
           default: break;
         }
@@ -455,7 +519,7 @@ class Viewer {
 
   // The colour range from the finished whole-map tile, once (unless fixed by the user).
   void updateRange() {
-    if (rangeFromData_ || (o_.style.vmin && o_.style.vmax)) return;
+    if (rangeFromData_ || !autoRange_ || (o_.style.vmin && o_.style.vmax)) return;
     const Image* sweep = tiles_->sweepImage();
     if (!sweep) return;
     std::vector<float> texels = readbackImage(*ctx_, *sweep);
@@ -538,6 +602,7 @@ class Viewer {
                 (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
                 "  T=" + formatValue(spec_.temperature);
     fig.subtitle = hud();
+    if (panel_->visible()) fig.subtitle = hoverText_;  // the panel shows the rest
     std::vector<HeatmapLayer> layers;
     for (const DrawTile& t : draws)
       layers.push_back({t.image, {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
@@ -548,7 +613,9 @@ class Viewer {
     double mx1 = std::min(double(plot_.w), camera_.pixelX(double(spec_.n)));
     double my1 = std::min(double(plot_.h), camera_.pixelY(double(spec_.n)));
     Rect clip{float(plot_.x + mx0), float(plot_.y + my0), float(std::max(0.0, mx1 - mx0)), float(std::max(0.0, my1 - my0))};
-    renderer_->record(rec, framebuffers_[index], fig, layers, clip, range_, 0);
+    buildPanel();
+    renderer_->record(rec, framebuffers_[index], fig, layers, clip, range_, 0,
+                      [&](VkCommandBuffer cmd) { panel_->record(cmd); });
 
     if (screenshotRequested_) {
       screenshotRequested_ = false;
@@ -634,6 +701,9 @@ class Viewer {
                       (unsigned long long)hoverI_, (unsigned long long)hoverJ_, hoverCellsPerTexel_,
                       hoverCellsPerTexel_, hoverTexel_[0], hoverTexel_[1]);
       readout = r;
+      hoverText_ = r + 5;  // without the leading separator
+    } else {
+      hoverText_.clear();
     }
     double gpuCompute = lastGpu_.count("compute") ? lastGpu_["compute"] : 0;
     double gpuDraw = lastGpu_.count("draw") ? lastGpu_["draw"] : 0;
@@ -655,7 +725,10 @@ class Viewer {
   std::unique_ptr<ShaderCompiler> compiler_;
   std::unique_ptr<Kernels> kernels_;
   std::unique_ptr<FigureRenderer> renderer_;
+  std::unique_ptr<ControlPanel> panel_;
   std::vector<VkFramebuffer> framebuffers_;
+  bool autoRange_ = true;
+  std::string hoverText_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;

@@ -1,0 +1,167 @@
+#include "viz/control_panel.h"
+
+#include <imgui.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_vulkan.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "engine/context.h"
+#include "engine/error.h"
+#include "viz/colormap.h"
+#include "viz/font.h"
+
+namespace attnscope {
+
+namespace {
+
+void checkImgui(VkResult r) {
+  if (r != VK_SUCCESS) throwVulkanError(r, "Dear ImGui Vulkan backend", __FILE__, __LINE__);
+}
+
+std::string human(double v, const char* unit) {
+  char buf[64];
+  const char* p[] = {"", "k", "M", "G", "T", "P", "E"};
+  int i = 0;
+  while (std::abs(v) >= 1000 && i < 6) {
+    v /= 1000;
+    ++i;
+  }
+  std::snprintf(buf, sizeof buf, "%.3g %s%s", v, p[i], unit);
+  return buf;
+}
+
+}  // namespace
+
+ControlPanel::ControlPanel(Context& ctx, GLFWwindow* window, VkRenderPass renderPass, uint32_t imageCount)
+    : ctx_(ctx) {
+  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 16};
+  VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+  pci.flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT;
+  pci.maxSets = 16;
+  pci.poolSizeCount = 1;
+  pci.pPoolSizes = &size;
+  VK_CHECK(vkCreateDescriptorPool(ctx.device(), &pci, nullptr, &pool_));
+
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  ImGuiIO& io = ImGui::GetIO();
+  io.IniFilename = nullptr;  // no imgui.ini left in the user's folder
+  io.Fonts->AddFontFromFileTTF(findFontFile().c_str(), 15.0f);
+  ImGui::StyleColorsLight();
+  ImGui::GetStyle().Alpha = 0.95f;
+
+  // volk loaded every function; the backend gets them through the same loader.
+  VkInstance instance = ctx.instance();
+  ImGui_ImplVulkan_LoadFunctions(
+      [](const char* name, void* user) { return vkGetInstanceProcAddr(*static_cast<VkInstance*>(user), name); },
+      &instance);
+  ImGui_ImplGlfw_InitForVulkan(window, true);
+  ImGui_ImplVulkan_InitInfo info{};
+  info.Instance = ctx.instance();
+  info.PhysicalDevice = ctx.physicalDevice();
+  info.Device = ctx.device();
+  info.QueueFamily = ctx.queueFamily();
+  info.Queue = ctx.queue();
+  info.DescriptorPool = pool_;
+  info.MinImageCount = std::max(2u, imageCount);
+  info.ImageCount = std::max(2u, imageCount);
+  info.MSAASamples = VK_SAMPLE_COUNT_1_BIT;
+  info.CheckVkResultFn = checkImgui;
+  if (!ImGui_ImplVulkan_Init(&info, renderPass)) throw Error("Dear ImGui could not start on this device");
+  ctx.immediate([](VkCommandBuffer cmd) { ImGui_ImplVulkan_CreateFontsTexture(cmd); });
+  ImGui_ImplVulkan_DestroyFontUploadObjects();
+}
+
+ControlPanel::~ControlPanel() {
+  vkDeviceWaitIdle(ctx_.device());
+  ImGui_ImplVulkan_Shutdown();
+  ImGui_ImplGlfw_Shutdown();
+  ImGui::DestroyContext();
+  if (pool_) vkDestroyDescriptorPool(ctx_.device(), pool_, nullptr);
+}
+
+bool ControlPanel::wantsMouse() const { return visible_ && ImGui::GetIO().WantCaptureMouse; }
+bool ControlPanel::wantsKeyboard() const { return visible_ && ImGui::GetIO().WantCaptureKeyboard; }
+
+void ControlPanel::build(ViewControls& c) {
+  ImGui_ImplVulkan_NewFrame();
+  ImGui_ImplGlfw_NewFrame();
+  ImGui::NewFrame();
+  if (!visible_) return;
+  // Top right, its right edge left of the colour bar: over the masked triangle of causal maps.
+  ImGui::SetNextWindowPos(ImVec2(ImGui::GetIO().DisplaySize.x - 125, 62), ImGuiCond_FirstUseEver, ImVec2(1, 0));
+  ImGui::Begin("attention", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
+
+  if (c.heads > 1) ImGui::SliderInt("head", &c.head, 0, c.heads - 1);
+  const char* masks[] = {"none", "causal", "window (causal)", "window (two-sided)"};
+  int mask = int(c.spec.mask);
+  if (ImGui::Combo("mask", &mask, masks, 4)) {
+    c.spec.mask = MaskKind(mask);
+    if (c.spec.window == 0) c.spec.window = 256;
+  }
+  if (c.spec.mask == MaskKind::WindowCausal || c.spec.mask == MaskKind::WindowBoth) {
+    int w = int(c.spec.window);
+    if (ImGui::InputInt("window W", &w, 1, 64)) c.spec.window = uint32_t(std::clamp<int64_t>(w, 1, c.spec.n));
+  }
+  bool defaultScale = !c.spec.scale.has_value();
+  if (ImGui::Checkbox("scale 1/sqrt(d)", &defaultScale))
+    c.spec.scale = defaultScale ? std::nullopt : std::optional<double>(1.0 / std::sqrt(double(c.spec.d)));
+  if (c.spec.scale) {
+    float s = float(*c.spec.scale);
+    if (ImGui::SliderFloat("scale", &s, 0.001f, 4.0f, "%.4f", ImGuiSliderFlags_Logarithmic) && s > 0) c.spec.scale = s;
+  }
+  float t = float(c.spec.temperature);
+  if (ImGui::SliderFloat("temperature", &t, 0.05f, 20.0f, "%.3f", ImGuiSliderFlags_Logarithmic) && t > 0)
+    c.spec.temperature = t;
+
+  ImGui::Separator();
+  const auto& names = Colormaps::get().names();
+  int cm = int(Colormaps::get().index(c.style.colormap));
+  if (ImGui::BeginCombo("colormap", names[cm].c_str())) {
+    for (int i = 0; i < int(names.size()); ++i)
+      if (ImGui::Selectable(names[i].c_str(), i == cm)) c.style.colormap = names[i];
+    ImGui::EndCombo();
+  }
+  int scaleType = c.style.logScale ? 1 : 0;
+  ImGui::RadioButton("lin", &scaleType, 0);
+  ImGui::SameLine();
+  ImGui::RadioButton("log", &scaleType, 1);
+  c.style.logScale = scaleType == 1;
+  int agg = c.style.channel == kChannelMax ? 0 : 1;
+  ImGui::SameLine();
+  ImGui::Text("  per pixel:");
+  ImGui::SameLine();
+  ImGui::RadioButton("max", &agg, 0);
+  ImGui::SameLine();
+  ImGui::RadioButton("mean", &agg, 1);
+  c.style.channel = agg == 0 ? kChannelMax : kChannelMean;
+  ImGui::Checkbox("colour range from the data", &c.autoRange);
+  if (!c.autoRange) {
+    ImGuiSliderFlags f = c.style.logScale ? ImGuiSliderFlags_Logarithmic : 0;
+    ImGui::SliderFloat("min", &c.vmin, c.style.logScale ? 1e-12f : 0.0f, 1.0f, "%.3g", f);
+    ImGui::SliderFloat("max", &c.vmax, c.style.logScale ? 1e-12f : 0.0f, 1.0f, "%.3g", f);
+  }
+  if (ImGui::Button("whole map (R)")) c.fitRequested = true;
+  ImGui::SameLine();
+  if (ImGui::Button("screenshot (S)")) c.screenshotRequested = true;
+
+  ImGui::Separator();
+  double n = c.spec.n;
+  ImGui::Text("n = %.0f tokens: n^2 = %s cells", n, human(n * n, "").c_str());
+  ImGui::Text("a dense float32 map: %s", human(n * n * 4, "B").c_str());
+  ImGui::Text("FLOPs so far: %s", human(c.flops, "FLOP").c_str());
+  ImGui::Text("last frame GPU: %.1f ms compute, %.1f ms draw", c.computeMs, c.drawMs);
+  ImGui::Text("tiles cached: %zu (%s)", c.tiles, human(double(c.cacheBytes), "B").c_str());
+  ImGui::ProgressBar(float(c.sweep), ImVec2(-1, 0), c.sweep >= 1 ? "whole map: exact" : "whole map: sweeping");
+  if (!c.hover.empty()) ImGui::TextWrapped("%s", c.hover.c_str());
+  ImGui::End();
+}
+
+void ControlPanel::record(VkCommandBuffer cmd) {
+  ImGui::Render();
+  if (visible_) ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cmd);
+}
+
+}  // namespace attnscope
