@@ -67,7 +67,7 @@ nlohmann::json rowStatsFigure(Context& ctx, Kernels& kernels, uint32_t n, uint32
   spec.d = d;
   spec.mask = mask;
   RowStatsPass pass(ctx, kernels, n, n, head.dp());
-  Buffer stats(ctx, uint64_t(n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "bench stats");
+  Buffer stats(ctx, uint64_t(n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "bench stats");
   CommandStream stream(ctx);
   double best = 1e300;
   for (int rep = 0; rep < 4; ++rep) {

@@ -45,6 +45,8 @@ struct AttentionSpec {
 inline uint32_t paddedDim(uint32_t d) { return (d + 3u) / 4u * 4u; }
 
 constexpr uint32_t kMaxHeadDim = 256;
+// Bytes of one online-softmax state on the device: vec4(m, l, t, 0), see common.glsl.
+constexpr uint64_t kStatsBytes = 16;
 constexpr uint32_t kMaxTokens = 1u << 28;
 
 }  // namespace attnscope

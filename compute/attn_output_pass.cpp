@@ -65,7 +65,7 @@ std::vector<float> computeAttentionOutput(Context& ctx, Kernels& kernels, const 
     throw Error("output rows [" + std::to_string(rowBegin) + ", " + std::to_string(rowEnd) +
                 ") are outside the " + std::to_string(spec.n) + " tokens");
   uint32_t rows = rowEnd - rowBegin, dp = head.dp(), d = head.d();
-  Buffer stats(ctx, uint64_t(rows) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "output stats");
+  Buffer stats(ctx, uint64_t(rows) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "output stats");
   Buffer out(ctx, uint64_t(rows) * dp * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "attention output");
   AttnOutputPass pass(ctx, kernels, spec.n, rows, dp);
   CommandStream stream(ctx, false);

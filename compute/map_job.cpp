@@ -55,7 +55,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
     w = uint32_t(std::min<uint64_t>(std::max(texWidth, 1u), region.cols()));
     h = uint32_t(std::min<uint64_t>(std::max(texHeight, 1u), region.rows()));
   }
-  if (sharedStats_ && sharedStats_->size() < uint64_t(spec.n) * 8)
+  if (sharedStats_ && sharedStats_->size() < uint64_t(spec.n) * kStatsBytes)
     throw Error("internal: shared row statistics hold fewer than n rows");
   coversAllKeys_ = region.colBegin == 0 && region.colEnd == spec.n;
   nextRow_ = region.rowBegin;
@@ -81,13 +81,13 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   if (flopsPerStrip <= 0) flopsPerStrip = kernels.flopsPerStrip();
   uint64_t rows = uint64_t(flopsPerStrip / std::max(flopsPerRow, 1.0));
   // Partials stay under 64 MiB; a strip is a whole number of workgroups.
-  rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * 8));
+  rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * kStatsBytes));
   rows = std::max<uint64_t>(rows / group * group, group);
   stripRows_ = uint32_t(std::min<uint64_t>(rows, region.rows()));
 
-  partials_ = Buffer(ctx, uint64_t(stripRows_) * w * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+  partials_ = Buffer(ctx, uint64_t(stripRows_) * w * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                      MemoryUse::DeviceLocal, "block partials");
-  stats_ = Buffer(ctx, uint64_t(stripRows_) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+  stats_ = Buffer(ctx, uint64_t(stripRows_) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                   MemoryUse::DeviceLocal, "row stats");
   if (needStats) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp());
 
@@ -126,7 +126,7 @@ void MapJob::recordNext(Recording& rec) {
 
   // The previous strip's tile pass has read the partials before they are zeroed again.
   barrier::computeToTransferWrite(cmd);
-  vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(b - a) * w * 8, 0);
+  vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(b - a) * w * kStatsBytes, 0);
   // Zeroed partials (the merge identity) before the block statistics merge into them.
   barrier::transferToCompute(cmd);
   bool first = true;

@@ -20,7 +20,7 @@ RowStatsPass::RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t 
     : kernels_(kernels), maxRows_(maxRows),
       splits_(makeColumnBlocks(ctx, evenBounds(0, n, chooseSplits(kernels, n, maxRows, dp)))) {
   if (splits_.count() > 1)
-    partials_ = Buffer(ctx, uint64_t(maxRows) * splits_.count() * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+    partials_ = Buffer(ctx, uint64_t(maxRows) * splits_.count() * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                        MemoryUse::DeviceLocal, "row stats partials");
 }
 
@@ -31,11 +31,11 @@ void RowStatsPass::record(Recording& rec, const HeadData& head, const AttentionS
   TimedScope timed(rec, "row_stats");
   uint32_t splits = splits_.count(), rows = rowEnd - rowBegin;
   const Buffer& target = splits > 1 ? partials_ : stats;
-  uint64_t offset = splits > 1 ? 0 : uint64_t(rowBegin - statsRow0) * 8;
+  uint64_t offset = splits > 1 ? 0 : uint64_t(rowBegin - statsRow0) * kStatsBytes;
   uint32_t partRow0 = splits > 1 ? rowBegin : statsRow0;
   // Earlier reads of these buffers (a previous strip's passes) finish before the fill.
   barrier::computeToTransferWrite(rec.cmd);
-  vkCmdFillBuffer(rec.cmd, target.handle(), offset, uint64_t(rows) * splits * 8, 0);
+  vkCmdFillBuffer(rec.cmd, target.handle(), offset, uint64_t(rows) * splits * kStatsBytes, 0);
   // The zero fill (the merge's identity) lands before the first merge reads it.
   barrier::transferToCompute(rec.cmd);
   bool first = true;

@@ -11,7 +11,7 @@ layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer QBuf { vec4 q[]; };
 layout(std430, binding = 1) readonly buffer KBuf { vec4 k[]; };
 layout(std430, binding = 2) readonly buffer VBuf { vec4 v[]; };
-layout(std430, binding = 3) readonly buffer Stats { vec2 stats[]; };
+layout(std430, binding = 3) readonly buffer Stats { vec4 stats[]; };
 layout(std430, binding = 4) buffer Out { vec4 o[]; };
 layout(push_constant) uniform Push { AttnOutputParams P; };
 
@@ -20,7 +20,7 @@ shared vec4 red[64];
 void main() {
   uint i = P.rowBegin + gl_WorkGroupID.x;
   uint lid = gl_LocalInvocationID.x;
-  vec2 st = stats[i - P.statsRow0];
+  vec4 st = stats[i - P.statsRow0];
   uvec2 range = keyRange(i, P.n, P.maskKind, P.window);
   uint lo = max(range.x, P.colBegin), hi = min(range.y, P.colEnd);
 

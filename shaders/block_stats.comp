@@ -1,5 +1,6 @@
-// Online softmax in pieces: for every (query row, column block) the max logit m_b and
-// l_b = sum exp(s_ij - m_b) over the block's unmasked keys. With one block spanning all
+// Online softmax in pieces: for every (query row, column block) the max logit m_b,
+// l_b = sum exp(s_ij - m_b) and t_b = sum exp(s_ij - m_b)(s_ij - m_b) over the block's unmasked
+// keys (t gives the row entropy). With one block spanning all
 // keys this is the row statistics pass; with one block per texel column it is the first
 // half of the tile pass. It never stores the n^2 logits.
 //
@@ -23,7 +24,7 @@ layout(constant_id = 1) const uint KT = 16;  // keys per shared-memory tile (por
 layout(std430, binding = 0) readonly buffer QBuf { vec4 q[]; };
 layout(std430, binding = 1) readonly buffer KBuf { vec4 k[]; };
 layout(std430, binding = 2) readonly buffer BlockBounds { uint blockCol[]; };
-layout(std430, binding = 3) buffer Partials { vec2 part[]; };
+layout(std430, binding = 3) buffer Partials { vec4 part[]; };
 layout(push_constant) uniform Push { BlockStatsParams P; };
 
 #if !USE_SHUFFLE
@@ -60,10 +61,11 @@ void main() {
   uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
   uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
   for (uint block = firstBlock; block < lastBlock; ++block) {
-    float m[ROWS], l[ROWS];
+    float m[ROWS], l[ROWS], t[ROWS];
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
       m[r] = NO_MAX;
       l[r] = 0.0;
+      t[r] = 0.0;
     }
     uint jLo = max(blockCol[block], groupLo);
     uint jHi = min(blockCol[block + 1u], groupHi);
@@ -76,14 +78,14 @@ void main() {
       uint kOff = kBase + (mine - P.kCol0) * D4;
       [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
       uint count = min(lanes, jHi - jb);
-      for (uint t = 0; t < count; ++t) {
+      for (uint u = 0; u < count; ++u) {
         float s[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
         [[unroll]] for (uint c = 0; c < D4; ++c) {
-          vec4 kc = subgroupShuffle(kv[c], t);
+          vec4 kc = subgroupShuffle(kv[c], u);
           [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
         }
-        uint j = jb + t;
+        uint j = jb + u;
 #else
     for (uint jb = jLo; jb < jHi; jb += KT) {
       uint count = min(KT, jHi - jb);
@@ -91,23 +93,28 @@ void main() {
       for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
         ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
       barrier();  // the tile is complete before anyone reads it
-      for (uint t = 0; t < count; ++t) {
+      for (uint u = 0; u < count; ++u) {
         float s[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
         [[unroll]] for (uint c = 0; c < D4; ++c) {
-          vec4 kc = ks[t * D4 + c];
+          vec4 kc = ks[u * D4 + c];
           [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
         }
-        uint j = jb + t;
+        uint j = jb + u;
 #endif
         [[unroll]] for (uint r = 0; r < ROWS; ++r) {
           if (j >= lo[r] && j < hi[r]) {
             float x = s[r] * P.logitScale;
             if (x > m[r]) {
-              l[r] = l[r] * exp(m[r] - x) + 1.0;
+              // Every earlier term moves to the new max: e^(m-x) scales it and (s - x) gains m - x.
+              float e = exp(m[r] - x);
+              t[r] = (t[r] + l[r] * (m[r] - x)) * e;
+              l[r] = l[r] * e + 1.0;
               m[r] = x;
             } else {
-              l[r] += exp(x - m[r]);
+              float e = exp(x - m[r]);
+              l[r] += e;
+              t[r] += e * (x - m[r]);
             }
           }
         }
@@ -118,7 +125,7 @@ void main() {
       if (!valid[r]) continue;
       uint i = rowBase + r * WG + gl_LocalInvocationID.x;
       uint idx = (i - P.partRow0) * P.blockCount + block;
-      vec2 st = vec2(m[r], l[r]);
+      vec4 st = vec4(m[r], l[r], t[r], 0.0);
       if (P.accumulate != 0u) st = mergeStats(part[idx], st);
       part[idx] = st;
     }

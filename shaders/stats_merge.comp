@@ -5,17 +5,17 @@
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Partials { vec2 part[]; };
-layout(std430, binding = 1) buffer Stats { vec2 stats[]; };
+layout(std430, binding = 0) readonly buffer Partials { vec4 part[]; };
+layout(std430, binding = 1) buffer Stats { vec4 stats[]; };
 layout(push_constant) uniform Push { StatsMergeParams P; };
 
 void main() {
   uint r = gl_GlobalInvocationID.x;
   if (r >= P.rowCount) return;
   uint base = (P.partRow0Offset + r) * P.blockCount;
-  vec2 st = vec2(NO_MAX, 0.0);
+  vec4 st = vec4(NO_MAX, 0.0, 0.0, 0.0);
   for (uint b = 0; b < P.blockCount; ++b) {
-    vec2 pb = part[base + b];
+    vec4 pb = part[base + b];
     if (pb.y > 0.0) st = mergeStats(st, pb);
   }
   stats[P.statsOffset + r] = st;

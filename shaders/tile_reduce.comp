@@ -9,8 +9,8 @@
 #include "common.glsl"
 
 layout(local_size_x = 16, local_size_y = 8) in;
-layout(std430, binding = 0) readonly buffer Partials { vec2 part[]; };
-layout(std430, binding = 1) readonly buffer Stats { vec2 stats[]; };
+layout(std430, binding = 0) readonly buffer Partials { vec4 part[]; };
+layout(std430, binding = 1) readonly buffer Stats { vec4 stats[]; };
 layout(std430, binding = 2) readonly buffer RowBounds { uint texRow[]; };
 layout(std430, binding = 3) readonly buffer ColBounds { uint blockCol[]; };
 layout(binding = 4, rgba32f) uniform image2D tiles;
@@ -26,9 +26,9 @@ void main() {
   if (r0 >= r1) return;
   float pMax = 0.0, pSum = 0.0, sMax = NO_MAX;
   for (uint i = r0; i < r1; ++i) {
-    vec2 pb = part[(i - P.partRow0) * P.texColCount + tx];
+    vec4 pb = part[(i - P.partRow0) * P.texColCount + tx];
     if (pb.y <= 0.0) continue;  // every key of this block is masked for row i
-    vec2 st = stats[i - P.statsRow0];
+    vec4 st = stats[i - P.statsRow0];
     float e = exp(pb.x - st.x) / st.y;
     pMax = max(pMax, e);
     sMax = max(sMax, pb.x);

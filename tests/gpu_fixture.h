@@ -53,7 +53,7 @@ struct MapResult {
 MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,
                    uint32_t width, uint32_t height, double flopsPerStrip = 0);
 
-// Row statistics (m, l) for rows [a, b) through RowStatsPass.
+// Row statistics (m, l, t, 0) for rows [a, b) through RowStatsPass.
 std::vector<float> rowStats(Gpu& g, const HeadData& head, const AttentionSpec& spec, uint32_t a,
                             uint32_t b);
 

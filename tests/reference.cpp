@@ -58,6 +58,13 @@ std::vector<double> probabilityRow(const Matrix& q, const Matrix& k, const Atten
   return p;
 }
 
+double rowEntropy(const Matrix& q, const Matrix& k, const AttentionSpec& spec, uint32_t i) {
+  double h = 0;
+  for (double p : probabilityRow(q, k, spec, i))
+    if (p > 0) h -= p * std::log(p);
+  return h;
+}
+
 std::vector<double> outputRow(const Matrix& q, const Matrix& k, const Matrix& v,
                               const AttentionSpec& spec, uint32_t i) {
   std::vector<double> p = probabilityRow(q, k, spec, i), o(v.cols, 0.0);

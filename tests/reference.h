@@ -26,6 +26,9 @@ struct RowStats {
 };
 RowStats rowStats(const Matrix& q, const Matrix& k, const AttentionSpec& spec, uint32_t i);
 
+// Entropy of row i's attention, -sum_j p_ij log p_ij (natural log).
+double rowEntropy(const Matrix& q, const Matrix& k, const AttentionSpec& spec, uint32_t i);
+
 // p_ij for the whole row i (masked cells are exactly 0).
 std::vector<double> probabilityRow(const Matrix& q, const Matrix& k, const AttentionSpec& spec,
                                    uint32_t i);

@@ -6,6 +6,7 @@
 //   log-sum-exp m + log l  |gpu - ref| <= 2e-5 * max(1, |ref|)
 //   aggregated max / mean  same as probabilities
 //   row sums               |sum_j p_ij - 1| <= 1e-4 (n up to 4099 float additions)
+//   row entropy            |gpu - ref| <= 5e-5 * max(1, ref)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,9 +87,13 @@ TEST_P(SizeSweep, ProbabilitiesAndRowStatsMatchReference) {
       for (uint32_t i = a; i < b; ++i) {
         ref::RowStats rs = ref::rowStats(q, k, spec, i);
         double lseRef = rs.max + std::log(rs.sum);
-        double lseGpu = double(st[(i - a) * 2]) + std::log(double(st[(i - a) * 2 + 1]));
+        double lseGpu = double(st[(i - a) * 4]) + std::log(double(st[(i - a) * 4 + 1]));
         ASSERT_NEAR(lseGpu, lseRef, 2e-5 * std::max(1.0, std::abs(lseRef))) << "row " << i;
-        ASSERT_NEAR(st[(i - a) * 2], rs.max, 2e-5 * std::max(1.0, std::abs(rs.max))) << "row max " << i;
+        ASSERT_NEAR(st[(i - a) * 4], rs.max, 2e-5 * std::max(1.0, std::abs(rs.max))) << "row max " << i;
+        double l = st[(i - a) * 4 + 1], tsum = st[(i - a) * 4 + 2];
+        double entropy = std::log(l) - tsum / l;
+        double want = ref::rowEntropy(q, k, spec, i);
+        ASSERT_NEAR(entropy, want, 5e-5 * std::max(1.0, want)) << "row entropy " << i;
       }
     }
   }
@@ -201,7 +206,7 @@ TEST_F(Attention, TilesReuseTheOverviewsRowStatistics) {
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 131), k = ref::randomMatrix(n, d, 2.0, 132);
   HeadData head = upload(g, q, k);
   AttentionSpec spec = makeSpec(n, d, MaskKind::Causal);
-  Buffer stats(*g.ctx, uint64_t(n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "shared stats");
+  Buffer stats(*g.ctx, uint64_t(n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "shared stats");
   auto run = [&](const MapRegion& region, const MapJobOptions& o) {
     MapJob job(*g.ctx, *g.kernels, head, spec, region, 0, 0, o);
     CommandStream stream(*g.ctx);
@@ -218,11 +223,11 @@ TEST_F(Attention, TilesReuseTheOverviewsRowStatistics) {
   sweep.flopsPerStrip = 1;  // many strips
   MapResult overview = run({0, n, 0, n}, sweep);
   EXPECT_EQ(overview.width, 250u);
-  std::vector<float> st(size_t(n) * 2);
+  std::vector<float> st(size_t(n) * 4);
   stats.download(st.data(), st.size() * 4);
   for (uint32_t i = 0; i < n; i += 37) {
     ref::RowStats rs = ref::rowStats(q, k, spec, i);
-    ASSERT_NEAR(st[i * 2] + std::log(double(st[i * 2 + 1])), rs.max + std::log(rs.sum), 2e-5 * std::max(1.0, std::abs(rs.max)));
+    ASSERT_NEAR(st[i * 4] + std::log(double(st[i * 4 + 1])), rs.max + std::log(rs.sum), 2e-5 * std::max(1.0, std::abs(rs.max)));
   }
   for (uint32_t cells : {1u, 2u, 8u}) {
     MapJobOptions tile;

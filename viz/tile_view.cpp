@@ -11,7 +11,7 @@ TileView::TileView(Context& ctx, Kernels& kernels, const HeadData& head, const A
     : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec),
       sweepLevel_(levelForZoom(fitCellsPerPixel, coarsestLevel(spec.n))),
       cache_(cacheBytes),
-      rowStats_(ctx, uint64_t(spec.n) * 8, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
+      rowStats_(ctx, uint64_t(spec.n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
                 "viewer row stats") {}
 
 void TileView::setSpec(const AttentionSpec& spec) {

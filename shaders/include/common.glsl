@@ -21,13 +21,21 @@ uvec2 keyRange(uint i, uint n, uint kind, uint W) {
   return uvec2(lo, hi);
 }
 
-// Merges two online-softmax states (max, sum of exp(x - max)).
-// An empty state (sum 0) is the identity whatever its max says, so buffers can start as zeros.
-vec2 mergeStats(vec2 a, vec2 b) {
+// Online-softmax states are vec4(m, l, t, 0): the max logit m, l = sum exp(s - m) and
+// t = sum exp(s - m) (s - m), over the keys seen so far. From a row's full state,
+// p_j = exp(s_j - m) / l and the row's entropy is log(l) - t / l.
+// An empty state (l = 0) is the identity whatever its max says, so buffers can start as zeros.
+vec4 rescaleStats(vec4 a, float m) {
+  float e = exp(a.x - m);
+  return vec4(m, a.y * e, (a.z + a.y * (a.x - m)) * e, 0.0);
+}
+
+vec4 mergeStats(vec4 a, vec4 b) {
   if (a.y == 0.0) return b;
   if (b.y == 0.0) return a;
   float m = max(a.x, b.x);
-  return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+  vec4 ra = rescaleStats(a, m), rb = rescaleStats(b, m);
+  return vec4(m, ra.y + rb.y, ra.z + rb.z, 0.0);
 }
 
 // Workgroup ids folded so that any contiguous run of dispatch order pairs a group from the
