@@ -32,13 +32,17 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
     GTEST_SKIP() << "xvfb-run is not installed (apt-get install xvfb xauth); setup.sh installs it";
   fs::path dir = fs::temp_directory_path() / ("attnscope-viewer-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  // 2 pixels per cell with cell edges on pixel edges: the plot of a 1280 x 800 window is
-  // 1086 x 686 pixels, so the view is 543 x 343 cells starting at (1000, 2000).
-  FigureLayout l = layoutFigure(1280, 800);
-  ASSERT_EQ(l.plot.w, 1086.0f);
-  ASSERT_EQ(l.plot.h, 686.0f);
+  // 2 pixels per cell with cell edges on pixel edges: the viewer's plot in a 1280 x 800
+  // window (with its side strips) is 1050 x 658 pixels, so the view is 525 x 329 cells from
+  // (1000, 2000). The render's figure is smaller by the strips, so its plot is the same size.
+  FigureLayout l = layoutFigure(1280, 800, true);
+  FigureLayout r = layoutFigure(1280 - uint32_t(kSideStrip), 800 - uint32_t(kTopStrip));
+  ASSERT_EQ(l.plot.w, 1050.0f);
+  ASSERT_EQ(l.plot.h, 658.0f);
+  ASSERT_EQ(r.plot.w, l.plot.w);
+  ASSERT_EQ(r.plot.h, l.plot.h);
   std::ofstream(dir / "script.json") << R"({"stats": ")" << (dir / "stats.json").string() << R"(", "steps": [
-      {"lookat": [1271.5, 2171.5, 0.5]}, {"settle": true},
+      {"lookat": [1262.5, 2164.5, 0.5]}, {"settle": true},
       {"screenshot": ")" << (dir / "viewer.png").string() << R"("}]})";
   std::string common = " --tokens 3000 --vmin 1e-8 --vmax 1 --validate";
   std::string err;
@@ -47,7 +51,7 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
               err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(err.find("validation"), std::string::npos) << err;
-  rc = sh(std::string(ATTNSCOPE_BINARY) + " render --rows 2000:2343 --cols 1000:1543 --width 1280 --height 800 -q" +
+  rc = sh(std::string(ATTNSCOPE_BINARY) + " render --rows 2000:2329 --cols 1000:1525 --width 1244 --height 772 -q" +
               common + " -o " + (dir / "render.png").string(),
           err);
   ASSERT_EQ(rc, 0) << err;
@@ -59,13 +63,13 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
   ASSERT_NE(b, nullptr);
   ASSERT_EQ(w1, 1280);
   ASSERT_EQ(h1, 800);
-  ASSERT_EQ(w2, 1280);
-  ASSERT_EQ(h2, 800);
+  ASSERT_EQ(w2, 1244);
+  ASSERT_EQ(h2, 772);
   size_t differ = 0, total = 0;
-  for (int y = int(l.plot.y); y < int(l.plot.y + l.plot.h); ++y)
-    for (int x = int(l.plot.x); x < int(l.plot.x + l.plot.w); ++x) {
-      const unsigned char* p = a + (size_t(y) * w1 + x) * 4;
-      const unsigned char* q = b + (size_t(y) * w2 + x) * 4;
+  for (int y = 0; y < int(l.plot.h); ++y)
+    for (int x = 0; x < int(l.plot.w); ++x) {
+      const unsigned char* p = a + (size_t(y + int(l.plot.y)) * w1 + x + int(l.plot.x)) * 4;
+      const unsigned char* q = b + (size_t(y + int(r.plot.y)) * w2 + x + int(r.plot.x)) * 4;
       ++total;
       if (p[0] != q[0] || p[1] != q[1] || p[2] != q[2]) ++differ;
     }

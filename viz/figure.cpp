@@ -6,15 +6,21 @@
 
 namespace attnscope {
 
-FigureLayout layoutFigure(uint32_t width, uint32_t height) {
+FigureLayout layoutFigure(uint32_t width, uint32_t height, bool withStrips) {
   // Margins in pixels: room for index labels on the left and bottom, titles on top, the
   // colour bar and its labels on the right.
-  const float left = 84, right = 110, top = 56, bottom = 58;
+  const float left = 84, right = 110, bottom = 58;
+  float top = 56 + (withStrips ? kTopStrip : 0);
+  float side = withStrips ? kSideStrip : 0;
   FigureLayout l;
-  float w = std::max(16.0f, float(width) - left - right);
+  float w = std::max(16.0f, float(width) - left - right - side);
   float h = std::max(16.0f, float(height) - top - bottom);
   l.plot = {left, top, std::floor(w), std::floor(h)};
-  l.colorbar = {left + l.plot.w + 24, top, 18, l.plot.h};
+  l.colorbar = {left + l.plot.w + side + 24, top, 18, l.plot.h};
+  if (withStrips) {
+    l.topStrip = {left, top - kTopStrip + 2, l.plot.w, kTopStrip - 6};
+    l.sideStrip = {left + l.plot.w + 4, top, side - 8, l.plot.h};
+  }
   return l;
 }
 

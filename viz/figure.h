@@ -2,6 +2,7 @@
 // labels go, which ticks to draw, the value range, and the overlay geometry (text, axes).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,12 +32,18 @@ struct FigureSpec {
   // The viewer's fractional view in cell space; when set, ticks follow it instead of region.
   bool useView = false;
   double viewX0 = 0, viewY0 = 0, viewX1 = 0, viewY1 = 0;
+  bool strips = false;  // the viewer's side strips (layoutFigure(..., true))
+  std::function<void(class OverlayBuilder&, const struct FigureLayout&)> extraOverlay;
 };
 
 struct FigureLayout {
   Rect plot, colorbar;
+  Rect topStrip, sideStrip;  // the viewer's strips (empty without them)
 };
-FigureLayout layoutFigure(uint32_t width, uint32_t height);
+// withStrips: room for a strip above the plot (attention received per key) and one to its
+// right (entropy per row); the plot shrinks by kTopStrip and kSideStrip pixels.
+constexpr float kTopStrip = 28, kSideStrip = 36;
+FigureLayout layoutFigure(uint32_t width, uint32_t height, bool withStrips = false);
 
 struct Tick {
   float pos;  // pixel along the axis

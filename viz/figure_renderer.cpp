@@ -111,9 +111,10 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
                             const ValueRange& range, uint32_t slot,
                             const std::function<void(VkCommandBuffer)>& inPass) {
   VkCommandBuffer cmd = rec.cmd;
-  FigureLayout layout = layoutFigure(spec.width, spec.height);
+  FigureLayout layout = layoutFigure(spec.width, spec.height, spec.strips);
   OverlayBuilder overlay(font_);
   buildFigureOverlay(overlay, spec, layout, range);
+  if (spec.strips && spec.extraOverlay) spec.extraOverlay(overlay, layout);
   const auto& verts = overlay.vertices();
   if (vertexBuffers_.size() <= slot) vertexBuffers_.resize(slot + 1);
   Buffer& vb = vertexBuffers_[slot];

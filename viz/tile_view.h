@@ -41,6 +41,8 @@ class TileView {
   uint32_t sweepLevel() const { return sweepLevel_; }
   // The finished whole-map sweep image (null until done): for the colour range.
   const Image* sweepImage() const { return sweepDone_ ? &sweepDone_->image() : nullptr; }
+  // Every row's online-softmax state vec4(m, l, t, 0); complete once rowStatsReady().
+  const Buffer& rowStatsBuffer() const { return rowStats_; }
   double sweepProgress() const;  // the whole-map pass that also yields every row's statistics
   bool rowStatsReady() const { return statsReady_; }
   double flopsDone() const { return flopsDone_; }

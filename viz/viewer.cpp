@@ -348,7 +348,7 @@ class Viewer {
   void resize() {
     extentW_ = swapchain_->extent().width;
     extentH_ = swapchain_->extent().height;
-    FigureLayout l = layoutFigure(extentW_, extentH_);
+    FigureLayout l = layoutFigure(extentW_, extentH_, true);
     plot_ = l.plot;
     camera_.setViewport(plot_.w, plot_.h);
   }
@@ -374,6 +374,7 @@ class Viewer {
     headIndex_ = next;
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel());
     rangeFromData_ = false;
+    stripsReady_ = false;
   }
 
   // New parameters: the cached tiles are stale at once and are never drawn again.
@@ -382,6 +383,7 @@ class Viewer {
     spec_ = s;
     tiles_->setSpec(spec_);
     rangeFromData_ = false;
+    stripsReady_ = false;
   }
 
   static bool sameSpec(const AttentionSpec& a, const AttentionSpec& b) {
@@ -519,12 +521,79 @@ class Viewer {
 
   // The colour range from the finished whole-map tile, once (unless fixed by the user).
   void updateRange() {
-    if (rangeFromData_ || !autoRange_ || (o_.style.vmin && o_.style.vmax)) return;
     const Image* sweep = tiles_->sweepImage();
     if (!sweep) return;
-    std::vector<float> texels = readbackImage(*ctx_, *sweep);
-    range_ = chooseRange(texels, o_.style);
+    if (!stripsReady_) computeStrips(*sweep);
+    if (rangeFromData_ || !autoRange_ || (o_.style.vmin && o_.style.vmax)) return;
+    range_ = chooseRange(readbackImage(*ctx_, *sweep), o_.style);
     rangeFromData_ = true;
+  }
+
+  // Once the whole map is swept: every row's entropy (exact, from its statistics) and the
+  // attention each block of keys receives from all queries (exact, from the sweep's means).
+  void computeStrips(const Image& sweep) {
+    uint32_t n = spec_.n;
+    std::vector<float> st(size_t(n) * 4);
+    const_cast<Buffer&>(tiles_->rowStatsBuffer()).download(st.data(), st.size() * 4);
+    entropyPrefix_.assign(size_t(n) + 1, 0.0);
+    for (uint32_t i = 0; i < n; ++i) {
+      double l = st[size_t(i) * 4 + 1], t = st[size_t(i) * 4 + 2];
+      double h = l > 0 ? std::log(l) - t / l : 0.0;
+      entropyPrefix_[i + 1] = entropyPrefix_[i] + std::max(0.0, h);
+    }
+    std::vector<float> texels = readbackImage(*ctx_, sweep);
+    uint32_t w = sweep.width(), hgt = sweep.height();
+    uint64_t per = uint64_t(1) << tiles_->sweepLevel();
+    receivedPerKey_.assign(w, 0.0);
+    for (uint32_t tx = 0; tx < w; ++tx) {
+      uint64_t c0 = tx * per, c1 = std::min<uint64_t>(c0 + per, n);
+      double total = 0;
+      for (uint32_t ty = 0; ty < hgt; ++ty) {
+        uint64_t r0 = ty * per, r1 = std::min<uint64_t>(r0 + per, n);
+        total += double(texels[(size_t(ty) * w + tx) * 4 + kChannelMean]) * double(r1 - r0) * double(c1 - c0);
+      }
+      receivedPerKey_[tx] = total / double(c1 - c0);
+    }
+    receivedBlock_ = per;
+    stripsReady_ = true;
+  }
+
+  // Bars: attention received per key above the plot (log scale), entropy per row at its
+  // right (0 to log n, the entropy of uniform attention over every key).
+  void drawStrips(OverlayBuilder& out, const FigureLayout& l) {
+    const uint32_t ink = rgba(70, 70, 70), faint = rgba(235, 235, 235);
+    out.rect(l.topStrip, faint);
+    out.rect(l.sideStrip, faint);
+    out.text("received", l.topStrip.x - 6, l.topStrip.y + l.topStrip.h / 2, TextSize::Small, ink, 2);
+    out.text("H", l.sideStrip.x + l.sideStrip.w / 2, l.sideStrip.y - 8, TextSize::Small, ink, 1);
+    if (!stripsReady_) return;
+    double hiR = 0, loR = 1e300;
+    for (double r : receivedPerKey_)
+      if (r > 0) {
+        hiR = std::max(hiR, r);
+        loR = std::min(loR, r);
+      }
+    loR = std::max(loR, hiR * 1e-4);
+    for (int x = 0; x < int(plot_.w); ++x) {
+      double c0 = camera_.cellX(x), c1 = camera_.cellX(x + 1);
+      if (c1 <= 0 || c0 >= spec_.n) continue;
+      size_t b = size_t(std::clamp(0.5 * (c0 + c1), 0.0, double(spec_.n) - 1) / double(receivedBlock_));
+      double v = receivedPerKey_[std::min(b, receivedPerKey_.size() - 1)];
+      if (!(v > 0) || !(hiR > loR)) continue;
+      double f = std::clamp((std::log(v) - std::log(loR)) / (std::log(hiR) - std::log(loR)), 0.02, 1.0);
+      float hgt = float(f * l.topStrip.h);
+      out.rect({l.topStrip.x + x, l.topStrip.y + l.topStrip.h - hgt, 1, hgt}, ink);
+    }
+    double maxH = std::log(double(spec_.n));
+    for (int y = 0; y < int(plot_.h); ++y) {
+      double r0 = std::clamp(camera_.cellY(y), 0.0, double(spec_.n)), r1 = std::clamp(camera_.cellY(y + 1), 0.0, double(spec_.n));
+      uint64_t a = uint64_t(r0), b = std::max<uint64_t>(uint64_t(std::ceil(r1)), a + 1);
+      if (a >= spec_.n) continue;
+      b = std::min<uint64_t>(b, spec_.n);
+      double h = (entropyPrefix_[b] - entropyPrefix_[a]) / double(b - a);
+      float wdt = float(std::clamp(h / maxH, 0.0, 1.0) * l.sideStrip.w);
+      out.rect({l.sideStrip.x, l.sideStrip.y + y, wdt, 1}, ink);
+    }
   }
 
   Camera overviewCamera() const {
@@ -601,6 +670,8 @@ class Viewer {
                 "  |  " + maskName(spec_.mask) +
                 (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
                 "  T=" + formatValue(spec_.temperature);
+    fig.strips = true;
+    fig.extraOverlay = [this](OverlayBuilder& out, const FigureLayout& l) { drawStrips(out, l); };
     fig.subtitle = hud();
     if (panel_->visible()) fig.subtitle = hoverText_;  // the panel shows the rest
     std::vector<HeatmapLayer> layers;
@@ -729,6 +800,9 @@ class Viewer {
   std::vector<VkFramebuffer> framebuffers_;
   bool autoRange_ = true;
   std::string hoverText_;
+  bool stripsReady_ = false;
+  std::vector<double> entropyPrefix_, receivedPerKey_;
+  uint64_t receivedBlock_ = 1;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
