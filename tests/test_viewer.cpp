@@ -81,5 +81,30 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
   fs::remove_all(dir);
 }
 
+TEST(Viewer, HeadsGridSettlesWithEveryHeadDrawn) {
+  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  fs::path dir = fs::temp_directory_path() / ("attnscope-grid-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "script.json") << R"({"steps": [{"key": "G"}, {"settle": true},
+      {"screenshot": ")" << (dir / "grid.png").string() << R"("}, {"key": "G"}, {"settle": true}]})";
+  std::string err;
+  int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
+                  " view --tokens 2000 --heads 4 --validate --script " + (dir / "script.json").string(),
+              err);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(err.find("validation"), std::string::npos) << err;
+  int w, h, c;
+  unsigned char* px = stbi_load((dir / "grid.png").string().c_str(), &w, &h, &c, 4);
+  ASSERT_NE(px, nullptr);
+  // Four small multiples: the lower-left corner of the second row's first cell holds data
+  // (a causal map's lower triangle), not the background.
+  FigureLayout l = layoutFigure(uint32_t(w), uint32_t(h), true);
+  int x = int(l.plot.x) + 12, y = int(l.plot.y + l.plot.h * 0.45);
+  const unsigned char* p = px + (size_t(y) * w + x) * 4;
+  EXPECT_FALSE(p[0] == 255 && p[1] == 255 && p[2] == 255) << "the first small multiple is drawn";
+  stbi_image_free(px);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace attnscope::test

@@ -94,7 +94,10 @@ void ControlPanel::build(ViewControls& c) {
   ImGui::SetNextWindowPos(ImVec2(ImGui::GetIO().DisplaySize.x - 125, 62), ImGuiCond_FirstUseEver, ImVec2(1, 0));
   ImGui::Begin("attention", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
 
-  if (c.heads > 1) ImGui::SliderInt("head", &c.head, 0, c.heads - 1);
+  if (c.heads > 1) {
+    ImGui::SliderInt("head", &c.head, 0, c.heads - 1);
+    ImGui::Checkbox("all heads, linked (G); click one to focus it", &c.grid);
+  }
   const char* masks[] = {"none", "causal", "window (causal)", "window (two-sided)"};
   int mask = int(c.spec.mask);
   if (ImGui::Combo("mask", &mask, masks, 4)) {

@@ -22,6 +22,7 @@ struct ViewControls {
   bool autoRange = true;
   float vmin = 1e-6f, vmax = 1.0f;
   int head = 0, heads = 1;
+  bool grid = false;  // all heads as small multiples
   // Read-only figures shown in the panel.
   double flops = 0, computeMs = 0, drawMs = 0, sweep = 0;
   size_t tiles = 0;

@@ -162,11 +162,11 @@ void buildFigureOverlay(OverlayBuilder& out, const FigureSpec& spec, const Figur
   double vx1 = spec.useView ? spec.viewX1 : double(spec.region.colEnd);
   double vy0 = spec.useView ? spec.viewY0 : double(spec.region.rowBegin);
   double vy1 = spec.useView ? spec.viewY1 : double(spec.region.rowEnd);
-  for (const Tick& t : indexTicks(vx0, vx1, p.x, p.w, 80)) {
+  for (const Tick& t : spec.ticks ? indexTicks(vx0, vx1, p.x, p.w, 80) : std::vector<Tick>{}) {
     out.rect({std::round(t.pos), p.y + p.h + 1, 1, 5}, ink);
     out.text(t.label, t.pos, p.y + p.h + 16, TextSize::Small, ink, 1);
   }
-  for (const Tick& t : indexTicks(vy0, vy1, p.y, p.h, 40)) {
+  for (const Tick& t : spec.ticks ? indexTicks(vy0, vy1, p.y, p.h, 40) : std::vector<Tick>{}) {
     out.rect({p.x - 6, std::round(t.pos), 5, 1}, ink);
     out.text(t.label, p.x - 9, t.pos, TextSize::Small, ink, 2);
   }

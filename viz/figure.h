@@ -33,6 +33,7 @@ struct FigureSpec {
   bool useView = false;
   double viewX0 = 0, viewY0 = 0, viewX1 = 0, viewY1 = 0;
   bool strips = false;  // the viewer's side strips (layoutFigure(..., true))
+  bool ticks = true;    // index ticks along the axes (off for the heads grid)
   std::function<void(class OverlayBuilder&, const struct FigureLayout&)> extraOverlay;
 };
 

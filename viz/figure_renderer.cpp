@@ -176,9 +176,11 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
     VkRect2D s{{x0, y0}, {uint32_t(x1 - x0), uint32_t(y1 - y0)}};
     vkCmdSetScissor(cmd, 0, 1, &s);
   };
-  setScissor(clip);
-  for (const HeatmapLayer& layer : layers)
-    if (layer.image && layer.px.w > 0 && layer.px.h > 0) drawRect(*layer.image, layer.px, HEATMAP_MODE_MAP);
+  for (const HeatmapLayer& layer : layers) {
+    if (!layer.image || layer.px.w <= 0 || layer.px.h <= 0) continue;
+    setScissor(layer.clip.w >= 0 ? layer.clip : clip);
+    drawRect(*layer.image, layer.px, HEATMAP_MODE_MAP);
+  }
   vkCmdSetScissor(cmd, 0, 1, &scissor);
   if (!layers.empty() && layers.front().image) drawRect(*layers.front().image, layout.colorbar, HEATMAP_MODE_COLORBAR);
 

@@ -18,6 +18,7 @@ namespace attnscope {
 struct HeatmapLayer {
   const Image* image;
   Rect px;
+  Rect clip{0, 0, -1, -1};  // its own clip (small multiples); w < 0: the record() clip
 };
 
 class FigureRenderer {

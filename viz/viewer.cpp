@@ -105,6 +105,7 @@ int keyFromName(const std::string& name) {
       {"Left", GLFW_KEY_LEFT}, {"Right", GLFW_KEY_RIGHT}, {"Up", GLFW_KEY_UP}, {"Down", GLFW_KEY_DOWN},
       {"+", GLFW_KEY_EQUAL},   {"-", GLFW_KEY_MINUS},     {"R", GLFW_KEY_R},   {"[", GLFW_KEY_LEFT_BRACKET},
       {"]", GLFW_KEY_RIGHT_BRACKET}, {"L", GLFW_KEY_L},   {"M", GLFW_KEY_M},   {"S", GLFW_KEY_S},
+      {"G", GLFW_KEY_G}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
       {"Escape", GLFW_KEY_ESCAPE}};
   for (auto& [n, k] : keys)
     if (name == n) return k;
@@ -236,7 +237,7 @@ class Viewer {
             settleStart = Clock::now();
           }
           double waited = std::chrono::duration<double>(Clock::now() - settleStart).count();
-          if (tiles_->settled(camera_) && !busy_) {
+          if (viewSettled() && !busy_) {
             settles.push_back(round3(waited));
             settling = false;
             advance = true;
@@ -382,6 +383,7 @@ class Viewer {
     vkDeviceWaitIdle(ctx_->device());  // jobs in flight write images that are about to go
     spec_ = s;
     tiles_->setSpec(spec_);
+    for (auto& g : gridHeads_) g.tiles->setSpec(spec_);
     rangeFromData_ = false;
     stripsReady_ = false;
   }
@@ -400,6 +402,7 @@ class Viewer {
     c.vmax = float(range_.vmax);
     c.head = int(headIndex_);
     c.heads = int(o_.heads);
+    c.grid = grid_;
     c.flops = tiles_->flopsDone();
     c.computeMs = lastGpu_.count("compute") ? lastGpu_["compute"] : 0;
     c.drawMs = lastGpu_.count("draw") ? lastGpu_["draw"] : 0;
@@ -426,8 +429,71 @@ class Viewer {
     }
     if (!autoRange_ && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
     if (c.head != int(headIndex_)) switchHead(c.head - int(headIndex_));
+    if (c.grid != grid_) setGrid(c.grid);
     if (c.fitRequested) camera_.fit();
     if (c.screenshotRequested) requestScreenshot();
+  }
+
+  static constexpr uint32_t kMaxGridHeads = 16;
+
+  // Everything on screen is exact: the main view, or every small multiple.
+  bool viewSettled() {
+    if (!grid_) return tiles_->settled(camera_);
+    for (uint32_t g = 0; g < gridHeads_.size(); ++g)
+      if (!gridHeads_[g].tiles->settled(gridCamera(gridCell(g)))) return false;
+    return true;
+  }
+
+  uint32_t gridCount() const { return std::min(o_.heads, kMaxGridHeads); }
+
+  // Subplot g of the grid, in window pixels.
+  Rect gridCell(uint32_t g) const {
+    uint32_t count = gridCount();
+    uint32_t cols = uint32_t(std::ceil(std::sqrt(double(count))));
+    uint32_t rows = (count + cols - 1) / cols;
+    const float gap = 8;
+    float w = (plot_.w - gap * (cols - 1)) / cols, h = (plot_.h - gap * (rows - 1)) / rows;
+    float side = std::floor(std::min(w, h));
+    uint32_t c = g % cols, r = g / cols;
+    return {plot_.x + c * (side + gap), plot_.y + r * (side + gap), side, side};
+  }
+
+  // The camera of a subplot: the main view's centre and extent, squeezed into the cell.
+  Camera gridCamera(const Rect& cell) const {
+    Camera c;
+    c.setViewport(cell.w, cell.h);
+    c.setMapSize(spec_.n);
+    double scale = std::max(plot_.w / cell.w, plot_.h / cell.h);
+    c.lookAt(camera_.cellX(plot_.w / 2), camera_.cellY(plot_.h / 2), camera_.cellsPerPixel() * scale);
+    return c;
+  }
+
+  int gridCellAt(double x, double y) const {
+    for (uint32_t g = 0; g < gridCount(); ++g) {
+      Rect r = gridCell(g);
+      if (x >= r.x && y >= r.y && x < r.x + r.w && y < r.y + r.h) return int(g);
+    }
+    return -1;
+  }
+
+  void setGrid(bool on) {
+    if (on == grid_ || o_.heads <= 1) return;
+    grid_ = on;
+    rangeFromData_ = false;
+    if (!on) return;
+    vkDeviceWaitIdle(ctx_->device());
+    if (gridHeads_.empty()) {
+      for (uint32_t h = 0; h < gridCount(); ++h) {
+        HeadSlot s;
+        s.head = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, h));
+        Camera cam = gridCamera(gridCell(h));
+        cam.fit();
+        s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, o_.cacheBytes / gridCount(), cam.cellsPerPixel());
+        gridHeads_.push_back(std::move(s));
+      }
+    }
+    for (auto& s : gridHeads_)
+      if (!sameSpec(s.tiles->spec(), spec_)) s.tiles->setSpec(spec_);
   }
 
   void requestScreenshot() {
@@ -446,6 +512,24 @@ class Viewer {
       return;
     }
     double px = e.x - plot_.x, py = e.y - plot_.y;
+    if (grid_) {
+      int g = gridCellAt(e.x, e.y);
+      if (g >= 0) {  // the same cell in the linked main view
+        Rect r = gridCell(uint32_t(g));
+        Camera sub = gridCamera(r);
+        px = camera_.pixelX(sub.cellX(e.x - r.x));
+        py = camera_.pixelY(sub.cellY(e.y - r.y));
+      }
+      if (e.type == InputEvent::ButtonDown && e.button == 0) clickCandidate_ = true;
+      if (e.type == InputEvent::Move && dragging_) clickCandidate_ = false;
+      if (e.type == InputEvent::ButtonUp && e.button == 0 && clickCandidate_ && g >= 0) {
+        clickCandidate_ = false;
+        dragging_ = false;
+        setGrid(false);
+        switchHead(g - int(headIndex_));  // focus the head that was clicked
+        return;
+      }
+    }
     switch (e.type) {
       case InputEvent::Scroll:
         camera_.zoomAbout(px, py, std::pow(1.25, e.scroll));
@@ -467,7 +551,14 @@ class Viewer {
         boxing_ = false;
         break;
       case InputEvent::Move:
-        if (dragging_ && !boxing_) camera_.pan(e.x - dragX_, e.y - dragY_);
+        if (dragging_ && !boxing_) {
+          double scale = 1;
+          if (grid_) {
+            Rect r = gridCell(0);
+            scale = std::max(plot_.w / r.w, plot_.h / r.h);  // a drag in a small multiple moves as far
+          }
+          camera_.pan((e.x - dragX_) * scale, (e.y - dragY_) * scale);
+        }
         dragX_ = e.x;
         dragY_ = e.y;
         hoverX_ = e.x;
@@ -511,6 +602,7 @@ class Viewer {
             break;
           case GLFW_KEY_S: requestScreenshot(); break;
           case GLFW_KEY_H: panel_->setVisible(!panel_->visible()); break;
+          case GLFW_KEY_G: setGrid(!grid_); break;
           case GLFW_KEY_ESCAPE: case GLFW_KEY_Q: window_.requestClose(); break;
           default: break;
         }
@@ -521,6 +613,14 @@ class Viewer {
 
   // The colour range from the finished whole-map tile, once (unless fixed by the user).
   void updateRange() {
+    if (grid_ && !gridHeads_.empty()) {  // the range of the focused head's small multiple
+      const Image* s = gridHeads_[headIndex_ % gridHeads_.size()].tiles->sweepImage();
+      if (s && !rangeFromData_ && autoRange_ && !(o_.style.vmin && o_.style.vmax)) {
+        range_ = chooseRange(readbackImage(*ctx_, *s), o_.style);
+        rangeFromData_ = true;
+      }
+      return;
+    }
     const Image* sweep = tiles_->sweepImage();
     if (!sweep) return;
     if (!stripsReady_) computeStrips(*sweep);
@@ -648,12 +748,41 @@ class Viewer {
     if (timer_->enabled()) timer_->reset(cmd_);
     Recording rec{*ctx_, cmd_, *arena_, timer_->enabled() ? timer_.get() : nullptr};
 
-    {
+    std::vector<DrawTile> draws;
+    std::vector<HeatmapLayer> layers;
+    if (grid_) {
+      // One head's turn a frame, so the budget holds whatever the number of heads.
       TimedScope t(rec, "compute");
-      busy_ = tiles_->update(rec, camera_, budget_);
+      bool any = false;
+      for (uint32_t k = 0; k < gridHeads_.size(); ++k) {
+        uint32_t g = (gridTurn_ + k) % gridHeads_.size();
+        Camera cam = gridCamera(gridCell(g));
+        if (gridHeads_[g].tiles->update(rec, cam, budget_)) {
+          any = true;
+          gridTurn_ = g + 1;
+          break;
+        }
+      }
+      busy_ = any;
+      for (uint32_t g = 0; g < gridHeads_.size(); ++g) {
+        Rect cell = gridCell(g);
+        Camera cam = gridCamera(cell);
+        for (const DrawTile& t : gridHeads_[g].tiles->drawList(cam))
+          layers.push_back({t.image,
+                            {float(cell.x + cam.pixelX(t.cells.x0)), float(cell.y + cam.pixelY(t.cells.y0)),
+                             float((t.cells.x1 - t.cells.x0) / cam.cellsPerPixel()),
+                             float((t.cells.y1 - t.cells.y0) / cam.cellsPerPixel())},
+                            cell});
+      }
+      hoverCell_ = false;
+    } else {
+      {
+        TimedScope t(rec, "compute");
+        busy_ = tiles_->update(rec, camera_, budget_);
+      }
+      draws = tiles_->drawList(camera_);
+      recordHover(rec, draws);
     }
-    std::vector<DrawTile> draws = tiles_->drawList(camera_);
-    recordHover(rec, draws);
 
     FigureSpec fig;
     fig.width = extentW_;
@@ -671,10 +800,20 @@ class Viewer {
                 (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
                 "  T=" + formatValue(spec_.temperature);
     fig.strips = true;
-    fig.extraOverlay = [this](OverlayBuilder& out, const FigureLayout& l) { drawStrips(out, l); };
+    fig.ticks = !grid_;
+    fig.extraOverlay = [this](OverlayBuilder& out, const FigureLayout& l) {
+      if (!grid_) {
+        drawStrips(out, l);
+        return;
+      }
+      for (uint32_t g = 0; g < gridHeads_.size(); ++g) {  // name each small multiple
+        Rect c = gridCell(g);
+        out.rect({c.x, c.y, 58, 18}, rgba(255, 255, 255, 210));
+        out.text("head " + std::to_string(g), c.x + 4, c.y + 9, TextSize::Small, rgba(30, 30, 30), 0);
+      }
+    };
     fig.subtitle = hud();
     if (panel_->visible()) fig.subtitle = hoverText_;  // the panel shows the rest
-    std::vector<HeatmapLayer> layers;
     for (const DrawTile& t : draws)
       layers.push_back({t.image, {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
                                   float((t.cells.x1 - t.cells.x0) / camera_.cellsPerPixel()),
@@ -802,6 +941,15 @@ class Viewer {
   std::string hoverText_;
   bool stripsReady_ = false;
   std::vector<double> entropyPrefix_, receivedPerKey_;
+  // The heads grid: every head as a small multiple with the same (linked) view.
+  struct HeadSlot {
+    std::unique_ptr<HeadData> head;
+    std::unique_ptr<TileView> tiles;
+  };
+  bool grid_ = false;
+  std::vector<HeadSlot> gridHeads_;
+  uint32_t gridTurn_ = 0;
+  bool clickCandidate_ = false;
   uint64_t receivedBlock_ = 1;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
