@@ -146,7 +146,7 @@ class Viewer {
     resize();
     camera_.setMapSize(spec.n);
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o.cacheBytes, camera_.cellsPerPixel());
-    readback_ = Buffer(*ctx_, 16 + 8, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "hover readback");
+    readback_ = Buffer(*ctx_, 16 + 16, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "hover readback");
     budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1.5e9 : 5e10);
     // A provisional range until the whole-map tile is done: weights of about 1/n and up.
     range_ = {std::max(1e-12, 0.01 / double(spec.n)), 1.0};
@@ -729,7 +729,7 @@ class Viewer {
       hoverPending_ = false;
       readback_.invalidate();
       std::memcpy(hoverTexel_, readback_.mapped(), 16);
-      std::memcpy(hoverStats_, static_cast<char*>(readback_.mapped()) + 16, 8);
+      std::memcpy(hoverStats_, static_cast<char*>(readback_.mapped()) + 16, 16);
       hoverValid_ = true;
     }
     updateRange();
@@ -893,6 +893,12 @@ class Viewer {
       hoverPending_ = true;
       break;
     }
+    // The row's softmax statistics, once the sweep has left them for every row.
+    hoverStatsValid_ = tiles_->rowStatsReady();
+    if (hoverStatsValid_) {
+      VkBufferCopy c{hoverI_ * kStatsBytes, 16, kStatsBytes};
+      vkCmdCopyBuffer(rec.cmd, tiles_->rowStatsBuffer().handle(), readback_.handle(), 1, &c);
+    }
     barrier::transferToHost(rec.cmd);
   }
 
@@ -911,7 +917,14 @@ class Viewer {
                       (unsigned long long)hoverI_, (unsigned long long)hoverJ_, hoverCellsPerTexel_,
                       hoverCellsPerTexel_, hoverTexel_[0], hoverTexel_[1]);
       readout = r;
-      hoverText_ = r + 5;  // without the leading separator
+      if (hoverStatsValid_ && hoverStats_[1] > 0) {
+        char s[160];
+        double l = hoverStats_[1];
+        std::snprintf(s, sizeof s, "; row %llu: max logit %.4g, sum exp(s - max) %.4g, entropy %.3g",
+                      (unsigned long long)hoverI_, hoverStats_[0], l, std::log(l) - hoverStats_[2] / l);
+        readout += s;
+      }
+      hoverText_ = readout.substr(5);  // without the leading separator
     } else {
       hoverText_.clear();
     }
@@ -974,7 +987,8 @@ class Viewer {
   double hoverX_ = -1, hoverY_ = -1;
   Buffer readback_;
   bool hoverPending_ = false, hoverValid_ = false, hoverCell_ = false;
-  float hoverTexel_[4] = {0, 0, 0, 0}, hoverStats_[2] = {0, 0};
+  float hoverTexel_[4] = {0, 0, 0, 0}, hoverStats_[4] = {0, 0, 0, 0};
+  bool hoverStatsValid_ = false;
   uint64_t hoverI_ = 0, hoverJ_ = 0;
   double hoverCellsPerTexel_ = 1;
   Buffer shot_;
