@@ -140,8 +140,9 @@ void ControlPanel::build(ViewControls& c) {
   ImGui::SameLine();
   ImGui::RadioButton("mean", &agg, 1);
   c.style.channel = agg == 0 ? kChannelMax : kChannelMean;
-  ImGui::Checkbox("colour range from the data", &c.autoRange);
-  if (!c.autoRange) {
+  const char* ranges[] = {"colour range: whole map", "colour range: this view", "colour range: fixed"};
+  ImGui::Combo("##range", &c.rangeMode, ranges, 3);
+  if (c.rangeMode == 2) {
     ImGuiSliderFlags f = c.style.logScale ? ImGuiSliderFlags_Logarithmic : 0;
     ImGui::SliderFloat("min", &c.vmin, c.style.logScale ? 1e-12f : 0.0f, 1.0f, "%.3g", f);
     ImGui::SliderFloat("max", &c.vmax, c.style.logScale ? 1e-12f : 0.0f, 1.0f, "%.3g", f);

@@ -19,7 +19,7 @@ class Context;
 struct ViewControls {
   AttentionSpec spec;
   HeatmapStyle style;
-  bool autoRange = true;
+  int rangeMode = 0;  // 0: from the whole map, 1: from this view (when it settles), 2: fixed
   float vmin = 1e-6f, vmax = 1.0f;
   int head = 0, heads = 1;
   bool grid = false;  // all heads as small multiples

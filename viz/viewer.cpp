@@ -4,6 +4,7 @@
 #include <GLFW/glfw3.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -105,7 +106,7 @@ int keyFromName(const std::string& name) {
       {"Left", GLFW_KEY_LEFT}, {"Right", GLFW_KEY_RIGHT}, {"Up", GLFW_KEY_UP}, {"Down", GLFW_KEY_DOWN},
       {"+", GLFW_KEY_EQUAL},   {"-", GLFW_KEY_MINUS},     {"R", GLFW_KEY_R},   {"[", GLFW_KEY_LEFT_BRACKET},
       {"]", GLFW_KEY_RIGHT_BRACKET}, {"L", GLFW_KEY_L},   {"M", GLFW_KEY_M},   {"S", GLFW_KEY_S},
-      {"G", GLFW_KEY_G}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
+      {"G", GLFW_KEY_G}, {"V", GLFW_KEY_V}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
       {"Escape", GLFW_KEY_ESCAPE}};
   for (auto& [n, k] : keys)
     if (name == n) return k;
@@ -153,6 +154,7 @@ class Viewer {
     if (o.style.vmin) range_.vmin = *o.style.vmin;
     if (o.style.vmax) range_.vmax = *o.style.vmax;
     if (!o.style.logScale && !o.style.vmin) range_.vmin = 0;
+    if (o.style.vmin && o.style.vmax) rangeMode_ = 2;  // fixed on the command line
   }
 
   ~Viewer() {
@@ -397,7 +399,7 @@ class Viewer {
     ViewControls c;
     c.spec = spec_;
     c.style = o_.style;
-    c.autoRange = autoRange_;
+    c.rangeMode = rangeMode_;
     c.vmin = float(range_.vmin);
     c.vmax = float(range_.vmax);
     c.head = int(headIndex_);
@@ -423,11 +425,12 @@ class Viewer {
     o_.style.colormap = c.style.colormap;
     o_.style.logScale = c.style.logScale;
     o_.style.channel = c.style.channel;
-    if (c.autoRange != autoRange_) {
-      autoRange_ = c.autoRange;
+    if (c.rangeMode != rangeMode_) {
+      rangeMode_ = c.rangeMode;
       rangeFromData_ = false;
+      viewRangeFor_ = {};
     }
-    if (!autoRange_ && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
+    if (rangeMode_ == 2 && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
     if (c.head != int(headIndex_)) switchHead(c.head - int(headIndex_));
     if (c.grid != grid_) setGrid(c.grid);
     if (c.fitRequested) camera_.fit();
@@ -603,6 +606,11 @@ class Viewer {
           case GLFW_KEY_S: requestScreenshot(); break;
           case GLFW_KEY_H: panel_->setVisible(!panel_->visible()); break;
           case GLFW_KEY_G: setGrid(!grid_); break;
+          case GLFW_KEY_V:  // colour range: whole map -> this view -> fixed
+            rangeMode_ = (rangeMode_ + 1) % 3;
+            rangeFromData_ = false;
+            viewRangeFor_ = {};
+            break;
           case GLFW_KEY_ESCAPE: case GLFW_KEY_Q: window_.requestClose(); break;
           default: break;
         }
@@ -615,7 +623,7 @@ class Viewer {
   void updateRange() {
     if (grid_ && !gridHeads_.empty()) {  // the range of the focused head's small multiple
       const Image* s = gridHeads_[headIndex_ % gridHeads_.size()].tiles->sweepImage();
-      if (s && !rangeFromData_ && autoRange_ && !(o_.style.vmin && o_.style.vmax)) {
+      if (s && !rangeFromData_ && rangeMode_ != 2 && !(o_.style.vmin && o_.style.vmax)) {
         range_ = chooseRange(readbackImage(*ctx_, *s), o_.style);
         rangeFromData_ = true;
       }
@@ -624,9 +632,40 @@ class Viewer {
     const Image* sweep = tiles_->sweepImage();
     if (!sweep) return;
     if (!stripsReady_) computeStrips(*sweep);
-    if (rangeFromData_ || !autoRange_ || (o_.style.vmin && o_.style.vmax)) return;
+    if (o_.style.vmin && o_.style.vmax) return;
+    if (rangeMode_ == 1) {
+      rangeFromView();
+      return;
+    }
+    if (rangeFromData_ || rangeMode_ != 0) return;
     range_ = chooseRange(readbackImage(*ctx_, *sweep), o_.style);
     rangeFromData_ = true;
+  }
+
+  // The range of what is on screen, recomputed each time the view settles somewhere new.
+  void rangeFromView() {
+    CellRect v = camera_.visible();
+    std::array<double, 6> key{v.x0, v.y0, v.x1, v.y1, double(o_.style.logScale), double(o_.style.channel)};
+    if (key == viewRangeFor_ || !tiles_->settled(camera_)) return;
+    std::vector<float> visible;
+    for (const DrawTile& t : tiles_->drawList(camera_)) {
+      if (!t.exact) continue;
+      std::vector<float> texels = readbackImage(*ctx_, *t.image);
+      uint32_t w = t.image->width(), h = t.image->height();
+      double per = (t.cells.x1 - t.cells.x0) / w;
+      for (uint32_t y = 0; y < h; ++y) {
+        double cy = t.cells.y0 + y * per;
+        if (cy + per <= v.y0 || cy >= v.y1) continue;
+        for (uint32_t x = 0; x < w; ++x) {
+          double cx = t.cells.x0 + x * per;
+          if (cx + per <= v.x0 || cx >= v.x1) continue;
+          visible.insert(visible.end(), &texels[(size_t(y) * w + x) * 4], &texels[(size_t(y) * w + x) * 4 + 4]);
+        }
+      }
+    }
+    if (visible.empty()) return;
+    range_ = chooseRange(visible, o_.style);
+    viewRangeFor_ = key;
   }
 
   // Once the whole map is swept: every row's entropy (exact, from its statistics) and the
@@ -950,7 +989,8 @@ class Viewer {
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<ControlPanel> panel_;
   std::vector<VkFramebuffer> framebuffers_;
-  bool autoRange_ = true;
+  int rangeMode_ = 0;
+  std::array<double, 6> viewRangeFor_{};
   std::string hoverText_;
   bool stripsReady_ = false;
   std::vector<double> entropyPrefix_, receivedPerKey_;
