@@ -8,6 +8,7 @@
 layout(push_constant) uniform Push { HeatmapParams P; };
 layout(binding = 0) uniform sampler2D tiles;
 layout(binding = 1) uniform sampler2D colormaps;
+layout(binding = 2) uniform sampler2D expected;  // mean p per diagonal band (R32F, one row)
 layout(location = 0) in vec2 uv;
 layout(location = 0) out vec4 color;
 
@@ -39,7 +40,17 @@ void main() {
       color = unpackColor(P.maskedRGBA);
       return;
     }
-    t = normalised(P.channel == 0u ? cell.x : cell.y);
+    float v = P.channel == 0u ? cell.x : cell.y;
+    if (P.normalize != 0u) {
+      // The band of the cell at this texel's centre: its distance from the diagonal.
+      float ci = P.cellY0 + (float(texel.y) + 0.5) * P.cellsPerTexel;
+      float cj = P.cellX0 + (float(texel.x) + 0.5) * P.cellsPerTexel;
+      int band = int(floor(cj / float(P.expectedBlock))) - int(floor(ci / float(P.expectedBlock)));
+      int last = int(textureSize(expected, 0).x) - 1;
+      float e = texelFetch(expected, ivec2(clamp(band + int(P.expectedCenter), 0, last), 0), 0).r;
+      v = e > 0.0 ? v / e : 0.0;
+    }
+    t = normalised(v);
   }
   int index = int(clamp(t, 0.0, 1.0) * 255.0 + 0.5);
   color = vec4(texelFetch(colormaps, ivec2(index, int(P.colormapRow)), 0).rgb, 1.0);

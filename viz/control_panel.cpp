@@ -140,6 +140,7 @@ void ControlPanel::build(ViewControls& c) {
   ImGui::SameLine();
   ImGui::RadioButton("mean", &agg, 1);
   c.style.channel = agg == 0 ? kChannelMax : kChannelMean;
+  ImGui::Checkbox("observed / expected by distance (N)", &c.normalize);
   const char* ranges[] = {"colour range: whole map", "colour range: this view", "colour range: fixed"};
   ImGui::Combo("##range", &c.rangeMode, ranges, 3);
   if (c.rangeMode == 2) {

@@ -23,6 +23,7 @@ struct ViewControls {
   float vmin = 1e-6f, vmax = 1.0f;
   int head = 0, heads = 1;
   bool grid = false;  // all heads as small multiples
+  bool normalize = false;  // observed / expected by distance from the diagonal
   // Read-only figures shown in the panel.
   double flops = 0, computeMs = 0, drawMs = 0, sweep = 0;
   size_t tiles = 0;

@@ -180,7 +180,7 @@ void buildFigureOverlay(OverlayBuilder& out, const FigureSpec& spec, const Figur
     out.rect({cb.x + cb.w + 1, std::round(t.pos), 4, 1}, ink);
     out.text(t.label, cb.x + cb.w + 8, t.pos, TextSize::Small, ink, 0);
   }
-  std::string what = spec.style.channel == kChannelMax ? "max p" : "mean p";
+  std::string what = spec.normalize ? "obs / exp" : spec.style.channel == kChannelMax ? "max p" : "mean p";
   out.text(what + (spec.style.logScale ? " (log)" : ""), cb.x + cb.w / 2 + 10, cb.y - 12,
            TextSize::Small, soft, 1);
 }

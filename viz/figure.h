@@ -34,6 +34,10 @@ struct FigureSpec {
   double viewX0 = 0, viewY0 = 0, viewX1 = 0, viewY1 = 0;
   bool strips = false;  // the viewer's side strips (layoutFigure(..., true))
   bool ticks = true;    // index ticks along the axes (off for the heads grid)
+  // Observed / expected by distance from the diagonal (the viewer, after its sweep).
+  bool normalize = false;
+  const class Image* expected = nullptr;  // R32F, mean p per diagonal band
+  uint32_t expectedBlock = 1, expectedCenter = 0;
   std::function<void(class OverlayBuilder&, const struct FigureLayout&)> extraOverlay;
 };
 

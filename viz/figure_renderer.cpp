@@ -16,7 +16,7 @@
 
 namespace attnscope {
 
-static_assert(sizeof(gpu::HeatmapParams) == 16 * 4);
+static_assert(sizeof(gpu::HeatmapParams) == 22 * 4);
 static_assert(sizeof(gpu::OverlayParams) == 4 * 4);
 
 FigureRenderer::FigureRenderer(Context& ctx, ShaderCompiler& compiler, VkFormat colorFormat,
@@ -64,7 +64,7 @@ FigureRenderer::FigureRenderer(Context& ctx, ShaderCompiler& compiler, VkFormat 
   try {
     heatmap_ = std::make_unique<GraphicsPipeline>(
         ctx, compiler,
-        GraphicsPipelineDesc{"heatmap.vert", "heatmap.frag", {}, 0, false, 2,
+        GraphicsPipelineDesc{"heatmap.vert", "heatmap.frag", {}, 0, false, 3,
                              sizeof(gpu::HeatmapParams), renderPass_, "heatmap"});
     overlay_ = std::make_unique<GraphicsPipeline>(
         ctx, compiler,
@@ -86,6 +86,9 @@ FigureRenderer::FigureRenderer(Context& ctx, ShaderCompiler& compiler, VkFormat 
     colormapImage_ = Image(ctx, 256, uint32_t(maps.names().size()), VK_FORMAT_R8G8B8A8_UNORM,
                            VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT, "colormaps");
     uploadImage(ctx, colormapImage_, maps.texture().data(), maps.texture().size());
+    float one = 1.0f;  // "expected" when nothing is normalised
+    noExpected_ = Image(ctx, 1, 1, VK_FORMAT_R32_SFLOAT, VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT, "no expected");
+    uploadImage(ctx, noExpected_, &one, 4);
   } catch (...) {
     heatmap_.reset();
     overlay_.reset();
@@ -150,11 +153,17 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   hp.vmin = float(range.vmin);
   hp.vmax = float(range.vmax);
   hp.maskedRGBA = kMaskedColor;
+  const Image& expected = spec.normalize && spec.expected ? *spec.expected : noExpected_;
+  hp.normalize = spec.normalize && spec.expected ? 1 : 0;
+  hp.expectedBlock = std::max(1u, spec.expectedBlock);
+  hp.expectedCenter = spec.expectedCenter;
   auto drawRect = [&](const Image& image, const Rect& r, uint32_t mode) {
     VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
-    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
+                          VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
                     {Binding::sampled(image.view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
-                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
+                     Binding::sampled(expected.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
                     "heatmap");
     vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
     hp.texW = image.width();
@@ -179,6 +188,9 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   for (const HeatmapLayer& layer : layers) {
     if (!layer.image || layer.px.w <= 0 || layer.px.h <= 0) continue;
     setScissor(layer.clip.w >= 0 ? layer.clip : clip);
+    hp.cellX0 = layer.cellX0;
+    hp.cellY0 = layer.cellY0;
+    hp.cellsPerTexel = layer.cellsPerTexel;
     drawRect(*layer.image, layer.px, HEATMAP_MODE_MAP);
   }
   vkCmdSetScissor(cmd, 0, 1, &scissor);

@@ -19,6 +19,7 @@ struct HeatmapLayer {
   const Image* image;
   Rect px;
   Rect clip{0, 0, -1, -1};  // its own clip (small multiples); w < 0: the record() clip
+  float cellX0 = 0, cellY0 = 0, cellsPerTexel = 1;  // cells of texel (0, 0), for normalising
 };
 
 class FigureRenderer {
@@ -48,7 +49,7 @@ class FigureRenderer {
   VkRenderPass renderPass_ = VK_NULL_HANDLE;
   std::unique_ptr<GraphicsPipeline> heatmap_, overlay_;
   FontAtlas font_;
-  Image fontImage_, colormapImage_;
+  Image fontImage_, colormapImage_, noExpected_;
   Sampler nearest_, linear_;
   std::vector<Buffer> vertexBuffers_;
 };

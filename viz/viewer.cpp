@@ -106,7 +106,7 @@ int keyFromName(const std::string& name) {
       {"Left", GLFW_KEY_LEFT}, {"Right", GLFW_KEY_RIGHT}, {"Up", GLFW_KEY_UP}, {"Down", GLFW_KEY_DOWN},
       {"+", GLFW_KEY_EQUAL},   {"-", GLFW_KEY_MINUS},     {"R", GLFW_KEY_R},   {"[", GLFW_KEY_LEFT_BRACKET},
       {"]", GLFW_KEY_RIGHT_BRACKET}, {"L", GLFW_KEY_L},   {"M", GLFW_KEY_M},   {"S", GLFW_KEY_S},
-      {"G", GLFW_KEY_G}, {"V", GLFW_KEY_V}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
+      {"G", GLFW_KEY_G}, {"V", GLFW_KEY_V}, {"N", GLFW_KEY_N}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
       {"Escape", GLFW_KEY_ESCAPE}};
   for (auto& [n, k] : keys)
     if (name == n) return k;
@@ -405,6 +405,7 @@ class Viewer {
     c.head = int(headIndex_);
     c.heads = int(o_.heads);
     c.grid = grid_;
+    c.normalize = normalize_;
     c.flops = tiles_->flopsDone();
     c.computeMs = lastGpu_.count("compute") ? lastGpu_["compute"] : 0;
     c.drawMs = lastGpu_.count("draw") ? lastGpu_["draw"] : 0;
@@ -433,6 +434,7 @@ class Viewer {
     if (rangeMode_ == 2 && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
     if (c.head != int(headIndex_)) switchHead(c.head - int(headIndex_));
     if (c.grid != grid_) setGrid(c.grid);
+    normalize_ = c.normalize;
     if (c.fitRequested) camera_.fit();
     if (c.screenshotRequested) requestScreenshot();
   }
@@ -606,6 +608,7 @@ class Viewer {
           case GLFW_KEY_S: requestScreenshot(); break;
           case GLFW_KEY_H: panel_->setVisible(!panel_->visible()); break;
           case GLFW_KEY_G: setGrid(!grid_); break;
+          case GLFW_KEY_N: normalize_ = !normalize_; break;
           case GLFW_KEY_V:  // colour range: whole map -> this view -> fixed
             rangeMode_ = (rangeMode_ + 1) % 3;
             rangeFromData_ = false;
@@ -694,6 +697,25 @@ class Viewer {
       receivedPerKey_[tx] = total / double(c1 - c0);
     }
     receivedBlock_ = per;
+    // Expected p by distance from the diagonal: the mean over every cell of each diagonal
+    // band of sweep blocks (masked cells count as 0), for observed / expected.
+    uint32_t bands = 2 * w - 1;
+    std::vector<double> sum(bands, 0.0), cells(bands, 0.0);
+    for (uint32_t ty = 0; ty < hgt; ++ty)
+      for (uint32_t tx = 0; tx < w; ++tx) {
+        uint64_t r0 = ty * per, r1 = std::min<uint64_t>(r0 + per, n), c0 = tx * per, c1 = std::min<uint64_t>(c0 + per, n);
+        double count = double(r1 - r0) * double(c1 - c0);
+        uint32_t band = tx + (w - 1) - ty;
+        sum[band] += double(texels[(size_t(ty) * w + tx) * 4 + kChannelMean]) * count;
+        cells[band] += count;
+      }
+    std::vector<float> expected(bands);
+    for (uint32_t b = 0; b < bands; ++b) expected[b] = cells[b] > 0 ? float(sum[b] / cells[b]) : 0.0f;
+    expected_ = Image(*ctx_, bands, 1, VK_FORMAT_R32_SFLOAT, VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT,
+                      "expected by distance");
+    uploadImage(*ctx_, expected_, expected.data(), expected.size() * 4);
+    expectedBlock_ = uint32_t(per);
+    expectedCenter_ = w - 1;
     stripsReady_ = true;
   }
 
@@ -840,6 +862,12 @@ class Viewer {
                 "  T=" + formatValue(spec_.temperature);
     fig.strips = true;
     fig.ticks = !grid_;
+    fig.normalize = normalize_ && !grid_ && stripsReady_;
+    fig.expected = stripsReady_ ? &expected_ : nullptr;
+    fig.expectedBlock = expectedBlock_;
+    fig.expectedCenter = expectedCenter_;
+    ValueRange shown = range_;
+    if (fig.normalize && rangeMode_ != 2) shown = o_.style.logScale ? ValueRange{1.0 / 30, 30.0} : ValueRange{0.0, 4.0};
     fig.extraOverlay = [this](OverlayBuilder& out, const FigureLayout& l) {
       if (!grid_) {
         drawStrips(out, l);
@@ -854,16 +882,21 @@ class Viewer {
     fig.subtitle = hud();
     if (panel_->visible()) fig.subtitle = hoverText_;  // the panel shows the rest
     for (const DrawTile& t : draws)
-      layers.push_back({t.image, {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
-                                  float((t.cells.x1 - t.cells.x0) / camera_.cellsPerPixel()),
-                                  float((t.cells.y1 - t.cells.y0) / camera_.cellsPerPixel())}});
+      layers.push_back({t.image,
+                        {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
+                         float((t.cells.x1 - t.cells.x0) / camera_.cellsPerPixel()),
+                         float((t.cells.y1 - t.cells.y0) / camera_.cellsPerPixel())},
+                        {0, 0, -1, -1},
+                        float(t.cells.x0),
+                        float(t.cells.y0),
+                        float((t.cells.x1 - t.cells.x0) / t.image->width())});
     // Clip to the plot and to the map itself.
     double mx0 = std::max(0.0, camera_.pixelX(0)), my0 = std::max(0.0, camera_.pixelY(0));
     double mx1 = std::min(double(plot_.w), camera_.pixelX(double(spec_.n)));
     double my1 = std::min(double(plot_.h), camera_.pixelY(double(spec_.n)));
     Rect clip{float(plot_.x + mx0), float(plot_.y + my0), float(std::max(0.0, mx1 - mx0)), float(std::max(0.0, my1 - my0))};
     buildPanel();
-    renderer_->record(rec, framebuffers_[index], fig, layers, clip, range_, 0,
+    renderer_->record(rec, framebuffers_[index], fig, layers, clip, shown, 0,
                       [&](VkCommandBuffer cmd) { panel_->record(cmd); });
 
     if (screenshotRequested_) {
@@ -1004,6 +1037,9 @@ class Viewer {
   uint32_t gridTurn_ = 0;
   bool clickCandidate_ = false;
   uint64_t receivedBlock_ = 1;
+  bool normalize_ = false;
+  Image expected_;
+  uint32_t expectedBlock_ = 1, expectedCenter_ = 0;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;

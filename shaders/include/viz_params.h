@@ -22,6 +22,11 @@ struct HeatmapParams {
   uint colormapRow;                  // row of the colormap texture
   float vmin, vmax;
   uint maskedRGBA;                   // colour of cells with no unmasked key (packed RGBA8)
+  uint normalize;                    // 1: observed / expected by distance from the diagonal
+  float cellX0, cellY0;              // the cell at the image's texel (0, 0) corner
+  float cellsPerTexel;
+  uint expectedBlock;                // cells per diagonal band of the expected values
+  uint expectedCenter;               // index of band 0 (the diagonal) in the expected image
   uint pad0;
 };
 
