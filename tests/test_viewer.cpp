@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -81,15 +82,22 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
   fs::remove_all(dir);
 }
 
-TEST(Viewer, HeadsGridSettlesWithEveryHeadDrawn) {
+TEST(Viewer, HeadsGridSettlesAndAClickFocusesTheHead) {
   if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = fs::temp_directory_path() / ("attnscope-grid-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "script.json") << R"({"steps": [{"key": "G"}, {"settle": true},
-      {"screenshot": ")" << (dir / "grid.png").string() << R"("}, {"key": "G"}, {"settle": true}]})";
+  // Click the second small multiple (head 1, top right of a 2 x 2 grid): the view leaves the
+  // grid and shows head 1, which the title names.
+  FigureLayout fl = layoutFigure(1280, 800, true);
+  float side = std::floor(std::min((fl.plot.w - 8) / 2, (fl.plot.h - 8) / 2));
+  double cx = fl.plot.x + side + 8 + side / 2, cy = fl.plot.y + side / 2;
+  std::ofstream(dir / "script.json") << R"({"stats": ")" << (dir / "stats.json").string() << R"(", "steps": [{"key": "G"}, {"settle": true},
+      {"screenshot": ")" << (dir / "grid.png").string() << R"("}, {"click": [)" << cx << ", " << cy << R"(]},
+      {"settle": true}, {"screenshot": ")" << (dir / "focused.png").string() << R"("}]})";
   std::string err;
   int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
-                  " view --tokens 2000 --heads 4 --validate --script " + (dir / "script.json").string(),
+                  " view --width 1280 --height 800 --tokens 2000 --heads 4 --validate --script " +
+                  (dir / "script.json").string(),
               err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(err.find("validation"), std::string::npos) << err;
@@ -103,6 +111,11 @@ TEST(Viewer, HeadsGridSettlesWithEveryHeadDrawn) {
   const unsigned char* p = px + (size_t(y) * w + x) * 4;
   EXPECT_FALSE(p[0] == 255 && p[1] == 255 && p[2] == 255) << "the first small multiple is drawn";
   stbi_image_free(px);
+  EXPECT_TRUE(fs::exists(dir / "focused.png"));
+  std::ifstream statsFile(dir / "stats.json");
+  std::string stats((std::istreambuf_iterator<char>(statsFile)), {});
+  EXPECT_NE(stats.find("\"head\": 1"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"grid\": false"), std::string::npos) << stats;
   fs::remove_all(dir);
 }
 

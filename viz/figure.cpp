@@ -162,7 +162,8 @@ void buildFigureOverlay(OverlayBuilder& out, const FigureSpec& spec, const Figur
   double vx1 = spec.useView ? spec.viewX1 : double(spec.region.colEnd);
   double vy0 = spec.useView ? spec.viewY0 : double(spec.region.rowBegin);
   double vy1 = spec.useView ? spec.viewY1 : double(spec.region.rowEnd);
-  for (const Tick& t : spec.ticks ? indexTicks(vx0, vx1, p.x, p.w, 80) : std::vector<Tick>{}) {
+  // 60 px apart at least: at 64 pixels per cell every cell gets its index.
+  for (const Tick& t : spec.ticks ? indexTicks(vx0, vx1, p.x, p.w, 60) : std::vector<Tick>{}) {
     out.rect({std::round(t.pos), p.y + p.h + 1, 1, 5}, ink);
     out.text(t.label, t.pos, p.y + p.h + 16, TextSize::Small, ink, 1);
   }

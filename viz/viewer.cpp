@@ -77,6 +77,10 @@ std::vector<ScriptStep> loadScript(const std::string& path, std::string& statsPa
         st.a = s.at("panel").get<bool>() ? 1 : 0;
       } else if (s.contains("fit")) {
         st.kind = "fit";
+      } else if (s.contains("click")) {
+        st.kind = "click";
+        st.a = s["click"].at(0);
+        st.b = s["click"].at(1);
       } else if (s.contains("hover")) {
         st.kind = "hover";
         st.a = s["hover"].at(0);
@@ -223,6 +227,15 @@ class Viewer {
         } else if (st.kind == "fit") {
           camera_.fit();
           advance = true;
+        } else if (st.kind == "click") {  // a left click: press and release without moving
+          InputEvent e;
+          e.x = st.a;
+          e.y = st.b;
+          e.type = InputEvent::ButtonDown;
+          handle(e);
+          e.type = InputEvent::ButtonUp;
+          handle(e);
+          advance = true;
         } else if (st.kind == "hover") {
           hoverX_ = st.a;
           hoverY_ = st.b;
@@ -289,6 +302,8 @@ class Viewer {
       s["frame_time_while_moving"] = stats(zoomFrameMs);
       s["seconds_to_exact_after_camera_stops"] = settles;
       s["tiles_cached"] = tiles_->tilesCached();
+      s["head"] = headIndex_;
+      s["grid"] = grid_;
       s["flops"] = tiles_->flopsDone();
       std::ofstream(statsPath) << s.dump(2) << "\n";
     }
