@@ -69,7 +69,7 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
   p.blocksPerGroup = perGroup;
 
-  const ComputePipeline& pipe = kernels.blockStats(dp);
+  const ComputePipeline& pipe = kernels.blockStats(dp, a.entropy);
   TimedScope timed(rec, "block_stats");
   dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
            {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),

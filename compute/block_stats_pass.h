@@ -30,6 +30,7 @@ struct BlockStatsArgs {
   KeyChunk chunk{};                   // the keys this dispatch sees
   const Buffer* partials = nullptr;   // vec2 [rows][blockCount], merged into
   uint32_t partRow0 = 0;              // partial row of query i is i - partRow0
+  bool entropy = false;               // also accumulate t for the row entropy
 };
 
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,

@@ -30,15 +30,16 @@ uint32_t Kernels::blockStatsRowsPerGroup(uint32_t dp) const {
   return workgroup_ * rowsPerInvocation(dp);
 }
 
-const ComputePipeline& Kernels::blockStats(uint32_t dp) {
+const ComputePipeline& Kernels::blockStats(uint32_t dp, bool entropy) {
   uint32_t d4 = dp / 4, rows = rowsPerInvocation(dp);
   std::string key = "block_stats/" + std::to_string(d4) + "/" + std::to_string(rows) +
-                    (shuffle_ ? "/shuffle" : "/shared");
+                    (shuffle_ ? "/shuffle" : "/shared") + (entropy ? "/entropy" : "");
   uint32_t kt = std::max(1u, 1024u / d4);  // 16 KiB of keys per shared tile
   return get(key, {"block_stats.comp",
                    {{"D4", std::to_string(d4)},
                     {"ROWS", std::to_string(rows)},
-                    {"USE_SHUFFLE", shuffle_ ? "1" : "0"}},
+                    {"USE_SHUFFLE", shuffle_ ? "1" : "0"},
+                    {"TRACK_ENTROPY", entropy ? "1" : "0"}},
                    {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                     VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                    sizeof(gpu::BlockStatsParams),

@@ -17,7 +17,7 @@ class Kernels {
   Kernels(Context& ctx, ShaderCompiler& compiler);
 
   // block_stats.comp for a padded head dimension dp.
-  const ComputePipeline& blockStats(uint32_t dp);
+  const ComputePipeline& blockStats(uint32_t dp, bool entropy = false);
   // Query rows one block_stats workgroup covers (workgroup size x rows per invocation).
   uint32_t blockStatsRowsPerGroup(uint32_t dp) const;
   bool usesShuffle() const { return shuffle_; }

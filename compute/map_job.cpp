@@ -40,7 +40,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
                const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
                const MapJobOptions& options)
     : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec), region_(region),
-      sharedStats_(options.rowStats), sharedStatsReady_(options.rowStatsReady) {
+      sharedStats_(options.rowStats), sharedStatsReady_(options.rowStatsReady), entropy_(options.entropy) {
   double flopsPerStrip = options.flopsPerStrip;
   spec_.validate();
   validateRegion(region, spec.n);
@@ -89,7 +89,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
                      MemoryUse::DeviceLocal, "block partials");
   stats_ = Buffer(ctx, uint64_t(stripRows_) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                   MemoryUse::DeviceLocal, "row stats");
-  if (needStats) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp());
+  if (needStats) rowStats_ = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, stripRows_, head.dp(), entropy_);
 
   double regionCells = double(spec.unmaskedCells(region.rowBegin, region.rowEnd, region.colBegin, region.colEnd));
   double statCells = needStats ? double(spec.unmaskedCells(region.rowBegin, region.rowEnd, 0, spec.n)) : 0.0;
@@ -134,7 +134,7 @@ void MapJob::recordNext(Recording& rec) {
     // Chunks merge into the same partials: read-after-write between them.
     if (!first) barrier::computeToCompute(cmd);
     first = false;
-    recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, chunk, &partials_, a});
+    recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, chunk, &partials_, a, entropy_});
   }
   // Where this strip's row statistics live: the shared whole-map buffer (index = row) or
   // this job's strip buffer (index = row - a).

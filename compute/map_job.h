@@ -33,6 +33,7 @@ struct MapJobOptions {
                                 // covers cells [begin + t k, begin + (t+1) k), clipped (tiles)
   Buffer* rowStats = nullptr;   // the whole map's row statistics, vec2 per row, if kept
   bool rowStatsReady = false;   // true: read them instead of computing them again
+  bool entropy = false;         // row statistics also carry t, for each row's entropy
 };
 
 // Throws Error when the region is empty or outside an n x n map.
@@ -94,6 +95,7 @@ class MapJob {
   std::unique_ptr<RowStatsPass> rowStats_;
   Buffer* sharedStats_ = nullptr;
   bool sharedStatsReady_ = false;
+  bool entropy_ = false;
 };
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,

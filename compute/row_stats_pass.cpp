@@ -16,8 +16,9 @@ static uint32_t chooseSplits(Kernels& kernels, uint32_t n, uint32_t maxRows, uin
   return std::clamp(wanted, 1u, std::max(1u, n / minKeysPerSplit));
 }
 
-RowStatsPass::RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp)
-    : kernels_(kernels), maxRows_(maxRows),
+RowStatsPass::RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp,
+                           bool entropy)
+    : kernels_(kernels), maxRows_(maxRows), entropy_(entropy),
       splits_(makeColumnBlocks(ctx, evenBounds(0, n, chooseSplits(kernels, n, maxRows, dp)))) {
   if (splits_.count() > 1)
     partials_ = Buffer(ctx, uint64_t(maxRows) * splits_.count() * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
@@ -43,7 +44,7 @@ void RowStatsPass::record(Recording& rec, const HeadData& head, const AttentionS
     // Each chunk merges into the same partials: read-after-write between chunks.
     if (!first) barrier::computeToCompute(rec.cmd);
     first = false;
-    recordBlockStats(rec, kernels_, head, spec, {rowBegin, rowEnd, &splits_, chunk, &target, partRow0});
+    recordBlockStats(rec, kernels_, head, spec, {rowBegin, rowEnd, &splits_, chunk, &target, partRow0, entropy_});
   }
   if (splits > 1) {
     // The split partials are complete before they are merged into row statistics.

@@ -10,7 +10,9 @@ namespace attnscope {
 class RowStatsPass {
  public:
   // maxRows: the most rows one record() call will be given.
-  RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp);
+  // entropy: also the statistic t that gives each row's entropy (a little slower).
+  RowStatsPass(Context& ctx, Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp,
+               bool entropy = false);
 
   // Writes vec2(m_i, l_i) for rows [rowBegin, rowEnd) into stats[i - statsRow0]. Ends with
   // the stats ready for compute reads.
@@ -22,6 +24,7 @@ class RowStatsPass {
  private:
   Kernels& kernels_;
   uint32_t maxRows_;
+  bool entropy_;
   ColumnBlocks splits_;  // key blocks merged into one row statistic
   Buffer partials_;      // [maxRows][splits] when splits > 1
 };

@@ -7,6 +7,8 @@
 // Variants (-D): D4 = padded head dimension / 4, ROWS = query rows per invocation,
 // USE_SHUFFLE = lanes load different keys and broadcast them with subgroupShuffle (the fast
 // path on lavapipe and GPUs alike); without it, keys are staged through shared memory.
+// TRACK_ENTROPY = also accumulate t (costs 10-20 % on lavapipe; only the viewer's sweep and
+// the row-entropy tests need it); without it t stays 0.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -108,13 +110,17 @@ void main() {
             if (x > m[r]) {
               // Every earlier term moves to the new max: e^(m-x) scales it and (s - x) gains m - x.
               float e = exp(m[r] - x);
+#if TRACK_ENTROPY
               t[r] = (t[r] + l[r] * (m[r] - x)) * e;
+#endif
               l[r] = l[r] * e + 1.0;
               m[r] = x;
             } else {
               float e = exp(x - m[r]);
               l[r] += e;
+#if TRACK_ENTROPY
               t[r] += e * (x - m[r]);
+#endif
             }
           }
         }

@@ -44,7 +44,7 @@ MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, cons
 std::vector<float> rowStats(Gpu& g, const HeadData& head, const AttentionSpec& spec, uint32_t a,
                             uint32_t b) {
   Buffer stats(*g.ctx, uint64_t(b - a) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "test stats");
-  RowStatsPass pass(*g.ctx, *g.kernels, spec.n, b - a, head.dp());
+  RowStatsPass pass(*g.ctx, *g.kernels, spec.n, b - a, head.dp(), true);
   CommandStream stream(*g.ctx);
   Recording rec = stream.begin();
   pass.record(rec, head, spec, a, b, stats, a);

@@ -37,6 +37,7 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
   o.flopsPerStrip = 1;
   if (sweep) {
     o.rowStats = &rowStats_;  // written as a by-product, every row
+    o.entropy = true;         // with t, for the entropy strip and the hover readout
   } else if (statsReady_) {
     o.rowStats = &rowStats_;
     o.rowStatsReady = true;
