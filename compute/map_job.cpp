@@ -84,6 +84,13 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * kStatsBytes));
   rows = std::max<uint64_t>(rows / group * group, group);
   stripRows_ = uint32_t(std::min<uint64_t>(rows, region.rows()));
+  // When even one band of rows over the region's keys is more than a piece, the keys are cut
+  // into chunks recorded one piece at a time (a multiple of 256 keys keeps bindings aligned).
+  double bandFlops = 2.0 * head.dp() * double(stripRows_) * double(region.cols());
+  if (bandFlops > flopsPerStrip * 1.5) {
+    uint64_t keys = uint64_t(flopsPerStrip / (2.0 * head.dp() * stripRows_)) / 256 * 256;
+    chunkKeys_ = uint32_t(std::max<uint64_t>(keys, 1024));
+  }
 
   partials_ = Buffer(ctx, uint64_t(stripRows_) * w * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                      MemoryUse::DeviceLocal, "block partials");
@@ -97,7 +104,10 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
 }
 
 double MapJob::progress() const {
-  return double(nextRow_ - region_.rowBegin) / double(region_.rows());
+  double rows = double(nextRow_ - region_.rowBegin);
+  if (inStrip_ && !stripChunks_.empty())  // a strip under way counts by its chunks done
+    rows += double(stripB_ - stripA_) * double(chunkIndex_) / double(stripChunks_.size() + 1);
+  return rows / double(region_.rows());
 }
 
 void MapJob::recordNext(Recording& rec) {
@@ -119,22 +129,37 @@ void MapJob::recordNext(Recording& rec) {
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
   }
-  uint32_t a = uint32_t(nextRow_);
-  uint32_t b = uint32_t(std::min<uint64_t>(nextRow_ + stripRows_, region_.rowEnd));
   uint32_t w = image_.width();
   TimedScope timed(rec, "tile_pass");
-
-  // The previous strip's tile pass has read the partials before they are zeroed again.
-  barrier::computeToTransferWrite(cmd);
-  vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(b - a) * w * kStatsBytes, 0);
-  // Zeroed partials (the merge identity) before the block statistics merge into them.
-  barrier::transferToCompute(cmd);
-  bool first = true;
-  for (const KeyChunk& chunk : head_.chunks(uint32_t(region_.colBegin), uint32_t(region_.colEnd))) {
-    // Chunks merge into the same partials: read-after-write between them.
-    if (!first) barrier::computeToCompute(cmd);
-    first = false;
-    recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, chunk, &partials_, a, entropy_});
+  if (!inStrip_) {
+    inStrip_ = true;
+    stripA_ = uint32_t(nextRow_);
+    stripB_ = uint32_t(std::min<uint64_t>(nextRow_ + stripRows_, region_.rowEnd));
+    stripChunks_.clear();
+    for (const KeyChunk& c : head_.chunks(uint32_t(region_.colBegin), uint32_t(region_.colEnd)))
+      for (uint32_t k = c.begin; k < c.end; k = uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end)))
+        stripChunks_.push_back({k, uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end))});
+    chunkIndex_ = 0;
+    // The previous strip's tile pass has read the partials before they are zeroed again.
+    barrier::computeToTransferWrite(cmd);
+    vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(stripB_ - stripA_) * w * kStatsBytes, 0);
+    // Zeroed partials (the merge identity) before the block statistics merge into them.
+    barrier::transferToCompute(cmd);
+  }
+  uint32_t a = stripA_, b = stripB_;
+  if (chunkIndex_ < stripChunks_.size()) {
+    // Chunks merge into the same partials: read-after-write between them (and across pieces
+    // recorded into different command buffers, the queue keeps the order; the barrier still
+    // orders the memory).
+    if (chunkIndex_ > 0) barrier::computeToCompute(cmd);
+    recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, stripChunks_[chunkIndex_], &partials_, a, entropy_});
+    ++chunkIndex_;
+    if (chunkIndex_ < stripChunks_.size() && chunkKeys_ != UINT32_MAX) return;  // the rest next time
+    while (chunkIndex_ < stripChunks_.size()) {
+      barrier::computeToCompute(cmd);
+      recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, stripChunks_[chunkIndex_], &partials_, a, entropy_});
+      ++chunkIndex_;
+    }
   }
   // Where this strip's row statistics live: the shared whole-map buffer (index = row) or
   // this job's strip buffer (index = row - a).
@@ -183,6 +208,7 @@ void MapJob::recordNext(Recording& rec) {
                        VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                            VK_ACCESS_TRANSFER_READ_BIT);
   nextRow_ = b;
+  inStrip_ = false;
 }
 
 std::vector<float> readbackImage(Context& ctx, const Image& image) {

@@ -57,10 +57,13 @@ class MapJob {
          const MapRegion& region, uint32_t texWidth, uint32_t texHeight,
          const MapJobOptions& options);
 
-  bool done() const { return nextRow_ >= region_.rowEnd; }
+  bool done() const { return nextRow_ >= region_.rowEnd && !inStrip_; }
   double progress() const;
-  // Records the next strip (the first call also clears the image). Image and buffers are in
-  // GENERAL layout and complete for compute/transfer reads after the last strip's barrier.
+  // Records the next piece of work: a chunk of keys of the current strip, and when the strip's
+  // keys are all done its statistics and texels (the first call also clears the image). A
+  // piece holds about flopsPerStrip, even when one band of rows over every key is more.
+  // Image and buffers are in GENERAL layout and complete for compute/transfer reads after
+  // the last piece's barrier.
   void recordNext(Recording& rec);
 
   const Image& image() const { return image_; }
@@ -96,6 +99,12 @@ class MapJob {
   Buffer* sharedStats_ = nullptr;
   bool sharedStatsReady_ = false;
   bool entropy_ = false;
+  // The strip in progress: its rows and the key chunks still to record.
+  bool inStrip_ = false;
+  uint32_t stripA_ = 0, stripB_ = 0;
+  std::vector<KeyChunk> stripChunks_;
+  size_t chunkIndex_ = 0;
+  uint32_t chunkKeys_ = UINT32_MAX;
 };
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,

@@ -7,12 +7,13 @@
 namespace attnscope {
 
 TileView::TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                   uint64_t cacheBytes, double fitCellsPerPixel)
+                   uint64_t cacheBytes, double fitCellsPerPixel, double pieceFlops)
     : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec),
       sweepLevel_(levelForZoom(fitCellsPerPixel, coarsestLevel(spec.n))),
       cache_(cacheBytes),
       rowStats_(ctx, uint64_t(spec.n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
-                "viewer row stats") {}
+                "viewer row stats"),
+      pieceFlops_(pieceFlops) {}
 
 void TileView::setSpec(const AttentionSpec& spec) {
   spec.validate();
@@ -33,8 +34,8 @@ uint32_t TileView::targetLevel(const Camera& camera) const {
 std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
   MapJobOptions o;
   o.cellsPerTexel = 1u << key.level;
-  // Small strips: a frame records a strip or a few, never a whole tile's worth on lavapipe.
-  o.flopsPerStrip = 1;
+  // Small pieces: a frame records one or a few, never a whole tile's worth on lavapipe.
+  o.flopsPerStrip = pieceFlops_;
   if (sweep) {
     o.rowStats = &rowStats_;  // written as a by-product, every row
     o.entropy = true;         // with t, for the entropy strip and the hover readout

@@ -22,8 +22,9 @@ class TileView {
  public:
   // fitCellsPerPixel: the zoom of the whole-map view; the sweep is computed at that level
   // and serves every view that coarse, so the whole map is swept once, not twice.
+  // pieceFlops: the most work one recorded piece of a tile may hold (a frame holds a few).
   TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-           uint64_t cacheBytes, double fitCellsPerPixel);
+           uint64_t cacheBytes, double fitCellsPerPixel, double pieceFlops = 4e8);
 
   // New parameters: every cached tile is stale at once and the sweep starts again.
   void setSpec(const AttentionSpec& spec);
@@ -72,6 +73,7 @@ class TileView {
   std::unique_ptr<Active> active_;
   std::unique_ptr<Active> sweep_;  // a paused sweep, resumed when nothing visible is missing
   double flopsDone_ = 0;
+  double pieceFlops_;
 };
 
 }  // namespace attnscope

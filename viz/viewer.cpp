@@ -148,11 +148,14 @@ class Viewer {
     timer_ = std::make_unique<GpuTimer>(*ctx_);
     head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, o.head));
     headIndex_ = o.head;
+    // About 20 ms of compute a frame on lavapipe, leaving room for drawing under 100 ms even
+    // when the CPU is shared.
+    budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 6e8 : 5e10);
     resize();
     camera_.setMapSize(spec.n);
-    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o.cacheBytes, camera_.cellsPerPixel());
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o.cacheBytes, camera_.cellsPerPixel(), budget_ / 2);
     readback_ = Buffer(*ctx_, 16 + 16, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "hover readback");
-    budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1.5e9 : 5e10);
+
     // A provisional range until the whole-map tile is done: weights of about 1/n and up.
     range_ = {std::max(1e-12, 0.01 / double(spec.n)), 1.0};
     if (o.style.vmin) range_.vmin = *o.style.vmin;
@@ -390,7 +393,7 @@ class Viewer {
     tiles_.reset();
     head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, next));
     headIndex_ = next;
-    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel());
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
     rangeFromData_ = false;
     stripsReady_ = false;
   }
@@ -508,7 +511,7 @@ class Viewer {
         s.head = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, h));
         Camera cam = gridCamera(gridCell(h));
         cam.fit();
-        s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, o_.cacheBytes / gridCount(), cam.cellsPerPixel());
+        s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, o_.cacheBytes / gridCount(), cam.cellsPerPixel(), budget_ / 2);
         gridHeads_.push_back(std::move(s));
       }
     }
@@ -853,8 +856,14 @@ class Viewer {
       hoverCell_ = false;
     } else {
       {
+        // While the view is still, compute gets twice the budget (the sweep finishes
+        // sooner); the first frame that moves drops back, so interaction stays smooth.
+        CellRect v = camera_.visible();
+        std::array<double, 4> now{v.x0, v.y0, v.x1, v.y1};
+        stillFrames_ = now == lastView_ ? stillFrames_ + 1 : 0;
+        lastView_ = now;
         TimedScope t(rec, "compute");
-        busy_ = tiles_->update(rec, camera_, budget_);
+        busy_ = tiles_->update(rec, camera_, stillFrames_ > 10 ? budget_ * 2 : budget_);
       }
       draws = tiles_->drawList(camera_);
       recordHover(rec, draws);
@@ -1038,6 +1047,8 @@ class Viewer {
   std::unique_ptr<ControlPanel> panel_;
   std::vector<VkFramebuffer> framebuffers_;
   int rangeMode_ = 0;
+  int stillFrames_ = 0;
+  std::array<double, 4> lastView_{};
   std::array<double, 6> viewRangeFor_{};
   std::string hoverText_;
   bool stripsReady_ = false;
