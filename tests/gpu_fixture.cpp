@@ -29,15 +29,19 @@ Gpu& portableGpu() {
   return g;
 }
 
-MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,
-                   uint32_t width, uint32_t height, double flopsPerStrip) {
-  MapJob job(*g.ctx, *g.kernels, head, spec, region, width, height, flopsPerStrip);
+void runToCompletion(Gpu& g, MapJob& job) {
   CommandStream stream(*g.ctx);
   while (!job.done()) {
     Recording rec = stream.begin();
     job.recordNext(rec);
     stream.submitAndWait();
   }
+}
+
+MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,
+                   uint32_t width, uint32_t height, double flopsPerStrip) {
+  MapJob job(*g.ctx, *g.kernels, head, spec, region, width, height, flopsPerStrip);
+  runToCompletion(g, job);
   return {job.width(), job.height(), job.rowBounds(), job.colBounds(), readbackImage(*g.ctx, job.image())};
 }
 

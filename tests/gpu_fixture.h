@@ -43,6 +43,9 @@ inline HeadData upload(Gpu& g, const ref::Matrix& q, const ref::Matrix& k,
   return HeadData::fromHost(*g.ctx, q.rows, q.cols, q.v.data(), k.v.data(), v ? v->v.data() : nullptr);
 }
 
+// Records and submits a MapJob piece by piece until it is done.
+void runToCompletion(Gpu& g, MapJob& job);
+
 // Runs a MapJob to completion and returns the texels (4 floats each).
 struct MapResult {
   uint32_t width, height;

@@ -209,12 +209,7 @@ TEST_F(Attention, TilesReuseTheOverviewsRowStatistics) {
   Buffer stats(*g.ctx, uint64_t(n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "shared stats");
   auto run = [&](const MapRegion& region, const MapJobOptions& o) {
     MapJob job(*g.ctx, *g.kernels, head, spec, region, 0, 0, o);
-    CommandStream stream(*g.ctx);
-    while (!job.done()) {
-      Recording rec = stream.begin();
-      job.recordNext(rec);
-      stream.submitAndWait();
-    }
+    runToCompletion(g, job);
     return MapResult{job.width(), job.height(), job.rowBounds(), job.colBounds(), readbackImage(*g.ctx, job.image())};
   };
   MapJobOptions sweep;

@@ -38,12 +38,7 @@ TEST_F(Render, HeatmapPixelsFollowTheColormap) {
     FigureLayout layout = layoutFigure(fig.width, fig.height);
     MapResult r = evaluate(g, head, spec, fig.region, n, n);  // one cell per texel
     MapJob job(*g.ctx, *g.kernels, head, spec, fig.region, n, n);
-    CommandStream stream(*g.ctx);
-    while (!job.done()) {
-      Recording rec = stream.begin();
-      job.recordNext(rec);
-      stream.submitAndWait();
-    }
+    runToCompletion(g, job);
     fs::path png = fs::temp_directory_path() / ("attnscope-render-test-" + std::to_string(::getpid()) + ".png");
     ValueRange range = renderFigurePng(*g.ctx, *g.compiler, fig, job.image(), r.texels, png.string());
     int w, h, comp;
