@@ -39,16 +39,11 @@ void addViewCommand(CLI::App& app) {
     AttentionSpec spec;
     HeadLoader loader;
     if (o->input.fromFiles()) {
-      if (o->input.qPath.empty() || o->input.kPath.empty()) throw Error("give both --q and --k");
-      auto q = std::make_shared<NpyMatrix>(readNpyMatrix(o->input.qPath, "Q"));
-      auto k = std::make_shared<NpyMatrix>(readNpyMatrix(o->input.kPath, "K"));
-      if (q->cols != k->cols || q->rows != k->rows)
-        throw Error("Q and K must have the same shape [n, d] (got [" + std::to_string(q->rows) + ", " +
-                    std::to_string(q->cols) + "] and [" + std::to_string(k->rows) + ", " + std::to_string(k->cols) + "])");
-      spec = attentionSpecFor(o->attention, uint32_t(q->rows), uint32_t(q->cols));
+      auto files = std::make_shared<QKFiles>(readQK(o->input, false));
+      spec = attentionSpecFor(o->attention, uint32_t(files->q.rows), uint32_t(files->q.cols));
       o->viewer.title = "attention  Q " + o->input.qPath;
-      loader = [q, k, spec](Context& ctx, Kernels&, uint32_t) {
-        return HeadData::fromHost(ctx, spec.n, spec.d, q->data.data(), k->data.data(), nullptr);
+      loader = [files, spec](Context& ctx, Kernels&, uint32_t) {
+        return HeadData::fromHost(ctx, spec.n, spec.d, files->q.data.data(), files->k.data.data(), nullptr);
       };
     } else {
       SyntheticSpec syn;

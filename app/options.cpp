@@ -126,29 +126,36 @@ AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d
   return spec;
 }
 
+QKFiles readQK(const InputOptions& in, bool needV) {
+  if (in.qPath.empty() || in.kPath.empty()) throw Error("give both --q and --k (float32 .npy files of shape [n, d])");
+  QKFiles f;
+  f.q = readNpyMatrix(in.qPath, "Q");
+  f.k = readNpyMatrix(in.kPath, "K");
+  const NpyMatrix &q = f.q, &k = f.k;
+  if (q.cols != k.cols)
+    throw Error("Q has d = " + std::to_string(q.cols) + " but K has d = " + std::to_string(k.cols) +
+                ": their last dimensions must match");
+  if (q.rows != k.rows)
+    throw Error("Q has " + std::to_string(q.rows) + " rows but K has " + std::to_string(k.rows) +
+                ": attnscope shows self-attention maps, n x n");
+  if (q.rows > kMaxTokens) throw Error("too many tokens: " + std::to_string(q.rows));
+  if (q.cols > kMaxHeadDim)
+    throw Error("head dimension " + std::to_string(q.cols) + " is larger than the supported " + std::to_string(kMaxHeadDim));
+  if (!in.vPath.empty()) {
+    f.v = readNpyMatrix(in.vPath, "V");
+    if (f.v.rows != q.rows || f.v.cols != q.cols)
+      throw Error("V has shape [" + std::to_string(f.v.rows) + ", " + std::to_string(f.v.cols) + "], expected [" +
+                  std::to_string(q.rows) + ", " + std::to_string(q.cols) + "] like Q and K");
+  } else if (needV) {
+    throw Error("this needs values too: give --v v.npy");
+  }
+  return f;
+}
+
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a, bool needV, bool quiet) {
   if (in.fromFiles()) {
-    if (in.qPath.empty() || in.kPath.empty()) throw Error("give both --q and --k (float32 .npy files of shape [n, d])");
-    NpyMatrix q = readNpyMatrix(in.qPath, "Q");
-    NpyMatrix k = readNpyMatrix(in.kPath, "K");
-    if (q.cols != k.cols)
-      throw Error("Q has d = " + std::to_string(q.cols) + " but K has d = " + std::to_string(k.cols) +
-                  ": their last dimensions must match");
-    if (q.rows != k.rows)
-      throw Error("Q has " + std::to_string(q.rows) + " rows but K has " + std::to_string(k.rows) +
-                  ": attnscope shows self-attention maps, n x n");
-    if (q.rows > kMaxTokens) throw Error("too many tokens: " + std::to_string(q.rows));
-    if (q.cols > kMaxHeadDim)
-      throw Error("head dimension " + std::to_string(q.cols) + " is larger than the supported " + std::to_string(kMaxHeadDim));
-    NpyMatrix v;
-    if (!in.vPath.empty()) {
-      v = readNpyMatrix(in.vPath, "V");
-      if (v.rows != q.rows || v.cols != q.cols)
-        throw Error("V has shape [" + std::to_string(v.rows) + ", " + std::to_string(v.cols) + "], expected [" +
-                    std::to_string(q.rows) + ", " + std::to_string(q.cols) + "] like Q and K");
-    } else if (needV) {
-      throw Error("this needs values too: give --v v.npy");
-    }
+    QKFiles f = readQK(in, needV);
+    const NpyMatrix &q = f.q, &k = f.k, &v = f.v;
     AttentionSpec spec = attentionSpecFor(a, uint32_t(q.rows), uint32_t(q.cols));
     LoadedInput out{HeadData::fromHost(*s.ctx, spec.n, spec.d, q.data.data(), k.data.data(),
                                        v.data.empty() ? nullptr : v.data.data()),

@@ -11,6 +11,7 @@
 #include "compute/head_data.h"
 #include "compute/kernels.h"
 #include "compute/map_job.h"
+#include "compute/npy.h"
 #include "compute/synthetic.h"
 #include "engine/context.h"
 #include "engine/shader_compiler.h"
@@ -80,6 +81,13 @@ struct LoadedInput {
 // Validates everything that can be checked before any GPU work, then loads or generates the
 // head with a progress bar.
 AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d);
+
+// Q and K (and V when given) from .npy files, with every shape check: one place for
+// render, export and view.
+struct QKFiles {
+  NpyMatrix q, k, v;
+};
+QKFiles readQK(const InputOptions& in, bool needV);
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,
                       bool needV, bool quiet);
 

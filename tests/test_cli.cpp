@@ -121,6 +121,9 @@ TEST(Cli, HostileNpyFilesAreRejected) {
   writeNpy(dir / "k5.npy", k5);
   expectCleanError("export --q " + (dir / "q.npy").string() + " --k " + (dir / "k5.npy").string() + " -q",
                    "their last dimensions must match");
+  // The viewer shares the loader: the same line, before any window is opened.
+  expectCleanError("view --q " + (dir / "q.npy").string() + " --k " + (dir / "k5.npy").string(),
+                   "their last dimensions must match");
   ref::Matrix bad = q;
   bad.v[2 * 4 + 3] = std::numeric_limits<float>::quiet_NaN();
   writeNpy(dir / "nan.npy", bad);
