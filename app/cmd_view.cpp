@@ -39,11 +39,17 @@ void addViewCommand(CLI::App& app) {
     AttentionSpec spec;
     HeadLoader loader;
     if (o->input.fromFiles()) {
-      auto files = std::make_shared<QKFiles>(readQK(o->input, false));
-      spec = attentionSpecFor(o->attention, uint32_t(files->q.rows), uint32_t(files->q.cols));
+      QKFiles files = readQK(o->input, false);
+      spec = attentionSpecFor(o->attention, uint32_t(files.q.rows), uint32_t(files.q.cols));
+      o->viewer.heads = files.heads;
+      o->viewer.head = o->input.head;
       o->viewer.title = "attention  Q " + o->input.qPath;
-      loader = [files, spec](Context& ctx, Kernels&, uint32_t) {
-        return HeadData::fromHost(ctx, spec.n, spec.d, files->q.data.data(), files->k.data.data(), nullptr);
+      // Each head is read from the file when it is shown (the files are memory-mapped).
+      loader = [input = o->input, spec](Context& ctx, Kernels&, uint32_t head) {
+        InputOptions in = input;
+        in.head = head;
+        QKFiles f = readQK(in, false);
+        return HeadData::fromHost(ctx, spec.n, spec.d, f.q.data.data(), f.k.data.data(), nullptr);
       };
     } else {
       SyntheticSpec syn;

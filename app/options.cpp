@@ -4,6 +4,7 @@
 
 #include "app/progress.h"
 #include "compute/npy.h"
+#include "compute/safetensors.h"
 #include "engine/commands.h"
 #include "engine/error.h"
 #include "viz/colormap.h"
@@ -34,9 +35,13 @@ void InputOptions::add(CLI::App& app, uint32_t defaultTokens) {
   app.add_option("--head", head, "Which head to show (0-based)")->capture_default_str();
   app.add_option("--d-model", dModel, "Width of the synthetic embeddings and positional encodings")->capture_default_str();
   app.add_option("--seed", seed, "Seed of the synthetic inputs")->capture_default_str();
-  app.add_option("--q", qPath, "Queries as a float32 .npy of shape [n, d] (instead of a preset)");
-  app.add_option("--k", kPath, "Keys as a float32 .npy of shape [n, d]");
-  app.add_option("--v", vPath, "Values as a float32 .npy of shape [n, d] (optional)");
+  app.add_option("--q", qPath,
+                 "Queries: a float32/float16 .npy of shape [n, d], or FILE.safetensors:TENSOR of shape [n, d], "
+                 "[heads, n, d] or [n, heads, d] (instead of a preset)");
+  app.add_option("--k", kPath, "Keys, like --q; fewer K heads than Q heads is grouped-query attention");
+  app.add_option("--v", vPath, "Values, like --k (optional)");
+  app.add_option("--layout", layout, "Layout of 3-D tensors: auto, hnd ([heads, n, d]) or nhd ([n, heads, d])")
+      ->capture_default_str();
 }
 
 void AttentionOptions::add(CLI::App& app) {
@@ -126,11 +131,61 @@ AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d
   return spec;
 }
 
+namespace {
+
+// A 2-D input as [n, d] with its head count: a .npy matrix, or one head of a safetensors
+// tensor ([n, d], [heads, n, d] or [n, heads, d]; a leading batch of 1 is dropped).
+NpyMatrix loadHeadMatrix(const std::string& arg, const std::string& what, const std::string& layout,
+                         uint32_t qHeads, uint32_t qHead, uint32_t& heads) {
+  size_t sep = arg.find(".safetensors:");
+  if (sep == std::string::npos) {
+    heads = 1;
+    return readNpyMatrix(arg, what);
+  }
+  std::string path = arg.substr(0, sep + 12), name = arg.substr(sep + 13);
+  SafetensorsFile file(path);
+  const TensorInfo& t = file.tensor(name);
+  std::vector<uint64_t> shape = t.shape;
+  while (shape.size() > 2 && shape[0] == 1) shape.erase(shape.begin());
+  std::string where = what + " tensor '" + name + "'";
+  if (shape.size() < 2 || shape.size() > 3)
+    throw Error(where + " has " + std::to_string(t.shape.size()) + " dimensions; expected [n, d], [heads, n, d] or [n, heads, d]");
+  std::string lay = layout;
+  if (shape.size() == 3 && lay == "auto") lay = "hnd";
+  if (shape.size() == 3 && lay != "hnd" && lay != "nhd") throw Error("unknown --layout '" + layout + "': use hnd or nhd");
+  heads = shape.size() == 2 ? 1 : uint32_t(lay == "hnd" ? shape[0] : shape[1]);
+  uint64_t n = shape.size() == 2 ? shape[0] : (lay == "hnd" ? shape[1] : shape[0]), d = shape.back();
+  // Grouped-query attention: query head h reads K/V head h / (Hq / Hk).
+  uint32_t want = qHead;
+  if (what != "Q") {
+    if (heads > qHeads || qHeads % heads != 0)
+      throw Error(where + " has " + std::to_string(heads) + " heads; Q has " + std::to_string(qHeads) +
+                  ", which is not a multiple of it");
+    want = qHead / (qHeads / heads);
+  } else if (qHead >= heads) {
+    throw Error("head " + std::to_string(qHead) + " does not exist: " + where + " has " + std::to_string(heads) + " heads");
+  }
+  std::vector<float> all = file.read(name);
+  NpyMatrix m;
+  m.rows = n;
+  m.cols = d;
+  m.data.resize(n * d);
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t src = heads == 1 ? i * d : lay == "hnd" ? (uint64_t(want) * n + i) * d : (i * heads + want) * d;
+    std::copy(all.begin() + src, all.begin() + src + d, m.data.begin() + i * d);
+  }
+  return m;
+}
+
+}  // namespace
+
 QKFiles readQK(const InputOptions& in, bool needV) {
-  if (in.qPath.empty() || in.kPath.empty()) throw Error("give both --q and --k (float32 .npy files of shape [n, d])");
+  if (in.qPath.empty() || in.kPath.empty())
+    throw Error("give both --q and --k (.npy files of shape [n, d], or FILE.safetensors:TENSOR)");
   QKFiles f;
-  f.q = readNpyMatrix(in.qPath, "Q");
-  f.k = readNpyMatrix(in.kPath, "K");
+  f.q = loadHeadMatrix(in.qPath, "Q", in.layout, 0, in.head, f.heads);
+  uint32_t kHeads = 0;
+  f.k = loadHeadMatrix(in.kPath, "K", in.layout, f.heads, in.head, kHeads);
   const NpyMatrix &q = f.q, &k = f.k;
   if (q.cols != k.cols)
     throw Error("Q has d = " + std::to_string(q.cols) + " but K has d = " + std::to_string(k.cols) +
@@ -142,7 +197,8 @@ QKFiles readQK(const InputOptions& in, bool needV) {
   if (q.cols > kMaxHeadDim)
     throw Error("head dimension " + std::to_string(q.cols) + " is larger than the supported " + std::to_string(kMaxHeadDim));
   if (!in.vPath.empty()) {
-    f.v = readNpyMatrix(in.vPath, "V");
+    uint32_t vHeads = 0;
+    f.v = loadHeadMatrix(in.vPath, "V", in.layout, f.heads, in.head, vHeads);
     if (f.v.rows != q.rows || f.v.cols != q.cols)
       throw Error("V has shape [" + std::to_string(f.v.rows) + ", " + std::to_string(f.v.cols) + "], expected [" +
                   std::to_string(q.rows) + ", " + std::to_string(q.cols) + "] like Q and K");

@@ -35,7 +35,8 @@ struct InputOptions {
   uint32_t head = 0;
   uint32_t dModel = 128;
   uint32_t seed = 1;
-  std::string qPath, kPath, vPath;
+  std::string qPath, kPath, vPath;  // .npy [n, d], or FILE.safetensors:TENSOR
+  std::string layout = "auto";      // for 3-D tensors: hnd ([heads, n, d]) or nhd ([n, heads, d])
   void add(CLI::App& app, uint32_t defaultTokens);
   bool fromFiles() const { return !qPath.empty() || !kPath.empty(); }
 };
@@ -85,7 +86,8 @@ AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d
 // Q and K (and V when given) from .npy files, with every shape check: one place for
 // render, export and view.
 struct QKFiles {
-  NpyMatrix q, k, v;
+  NpyMatrix q, k, v;  // the chosen head, [n, d]
+  uint32_t heads = 1; // query heads in the file
 };
 QKFiles readQK(const InputOptions& in, bool needV);
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,

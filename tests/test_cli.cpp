@@ -135,6 +135,61 @@ TEST(Cli, HostileNpyFilesAreRejected) {
   EXPECT_FALSE(fs::exists(dir / "p.npy")) << "a failed export must not leave a file behind";
 }
 
+TEST(Cli, SafetensorsHeadsLayoutsAndGroupedQueryAttention) {
+  // Q with 4 heads as [heads, n, d] and as [n, heads, d]; K with 2 heads (grouped-query:
+  // query heads 2 and 3 read K head 1). The export of head 3 must equal the reference.
+  fs::path dir = scratch();
+  const uint32_t n = 50, d = 8, hq = 4, hk = 2;
+  ref::Matrix qAll = ref::randomMatrix(hq * n, d, 1.5, 151), kAll = ref::randomMatrix(hk * n, d, 1.5, 152);
+  std::vector<float> qNhd(size_t(n) * hq * d);
+  for (uint32_t h = 0; h < hq; ++h)
+    for (uint32_t i = 0; i < n; ++i)
+      for (uint32_t c = 0; c < d; ++c) qNhd[(size_t(i) * hq + h) * d + c] = qAll.at(h * n + i, c);
+  std::vector<float> kNhd(size_t(n) * hk * d);
+  for (uint32_t h = 0; h < hk; ++h)
+    for (uint32_t i = 0; i < n; ++i)
+      for (uint32_t c = 0; c < d; ++c) kNhd[(size_t(i) * hk + h) * d + c] = kAll.at(h * n + i, c);
+  auto header = [](const std::string& name, const std::string& shape, size_t begin, size_t bytes) {
+    return "\"" + name + "\": {\"dtype\": \"F32\", \"shape\": " + shape + ", \"data_offsets\": [" +
+           std::to_string(begin) + ", " + std::to_string(begin + bytes) + "]}";
+  };
+  size_t qBytes = qAll.v.size() * 4, kBytes = kAll.v.size() * 4;
+  std::string json = "{" + header("layers.0.q", "[4, 50, 8]", 0, qBytes) + ", " +
+                     header("layers.0.q_nhd", "[50, 4, 8]", qBytes, qBytes) + ", " +
+                     header("layers.0.k", "[2, 50, 8]", 2 * qBytes, kBytes) + ", " +
+                     header("layers.0.k_nhd", "[50, 2, 8]", 2 * qBytes + kBytes, kBytes) + "}";
+  {
+    std::ofstream out(dir / "qk.safetensors", std::ios::binary);
+    uint64_t len = json.size();
+    for (int i = 0; i < 8; ++i) out.put(char((len >> (8 * i)) & 0xff));
+    out << json;
+    out.write(reinterpret_cast<const char*>(qAll.v.data()), std::streamsize(qBytes));
+    out.write(reinterpret_cast<const char*>(qNhd.data()), std::streamsize(qBytes));
+    out.write(reinterpret_cast<const char*>(kAll.v.data()), std::streamsize(kBytes));
+    out.write(reinterpret_cast<const char*>(kNhd.data()), std::streamsize(kBytes));
+  }
+  std::string file = (dir / "qk.safetensors").string();
+  ref::Matrix q3{n, d, std::vector<float>(qAll.v.begin() + 3 * n * d, qAll.v.begin() + 4 * n * d)};
+  ref::Matrix k1{n, d, std::vector<float>(kAll.v.begin() + 1 * n * d, kAll.v.begin() + 2 * n * d)};
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  // --layout applies to every tensor of an input, as one export writes one layout.
+  for (auto [qArg, kArg] : {std::pair{file + ":layers.0.q", file + ":layers.0.k"},
+                            std::pair{file + ":layers.0.q_nhd --layout nhd", file + ":layers.0.k_nhd"}}) {
+    CliRun r = run("export --q " + qArg + " --k " + kArg + " --head 3 -q -o " + (dir / "p.npy").string());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    NpyMatrix p = readNpyMatrix((dir / "p.npy").string(), "p");
+    for (uint32_t i = 0; i < n; ++i) {
+      std::vector<double> want = ref::probabilityRow(q3, k1, spec, i);
+      for (uint32_t j = 0; j < n; ++j) ASSERT_NEAR(p.data[size_t(i) * n + j], want[j], 1e-5 * want[j] + 1e-7) << qArg;
+    }
+  }
+  expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":layers.0.k --head 4 -q", "head 4 does not exist");
+  expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":nope -q", "has no tensor 'nope'");
+}
+
 TEST(Cli, CtrlCCancelsLongWorkAndWritesNothing) {
   fs::path out = scratch() / "cancelled.png";
   // SIGINT after 2 s, well inside a 100 000-token whole-map render (about 20 s on lavapipe).
