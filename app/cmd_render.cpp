@@ -47,6 +47,7 @@ RenderedFigure writeFigure(Session& s, const LoadedInput& in, const EvaluatedReg
   fig.region = region;
   fig.style = style;
   fig.title = "attention  " + in.description;
+  fig.tokens = in.tokens.empty() ? nullptr : &in.tokens;
   char sub[400];
   double cellsX = double(region.cols()) / e.job->width(), cellsY = double(region.rows()) / e.job->height();
   std::string scale = sp.scale ? std::to_string(*sp.scale) : "1/sqrt(d)";

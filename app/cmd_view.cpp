@@ -72,6 +72,7 @@ void addViewCommand(CLI::App& app) {
         return generateHead(ctx, kernels, s);
       };
     }
+    o->viewer.tokens = visibleTokens(o->input, spec.n);
     int rc = runViewer(o->device.context(), spec, o->viewer, loader);
     if (rc != 0) throw Error("the viewer stopped with code " + std::to_string(rc));
   });

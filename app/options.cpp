@@ -5,6 +5,7 @@
 #include "app/progress.h"
 #include "compute/npy.h"
 #include "compute/safetensors.h"
+#include "compute/tokens.h"
 #include "engine/commands.h"
 #include "engine/error.h"
 #include "viz/colormap.h"
@@ -40,6 +41,8 @@ void InputOptions::add(CLI::App& app, uint32_t defaultTokens) {
                  "[heads, n, d] or [n, heads, d] (instead of a preset)");
   app.add_option("--k", kPath, "Keys, like --q; fewer K heads than Q heads is grouped-query attention");
   app.add_option("--v", vPath, "Values, like --k (optional)");
+  app.add_option("--token-file", tokenFile,
+                 "Tokens for the labels and readouts: a JSON array of strings or one token per line (n of them)");
   app.add_option("--layout", layout, "Layout of 3-D tensors: auto, hnd ([heads, n, d]) or nhd ([n, heads, d])")
       ->capture_default_str();
 }
@@ -208,6 +211,13 @@ QKFiles readQK(const InputOptions& in, bool needV) {
   return f;
 }
 
+std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n) {
+  std::vector<std::string> tokens;
+  if (in.tokenFile.empty()) return tokens;
+  for (const std::string& t : readTokens(in.tokenFile, n)) tokens.push_back(visibleToken(t));
+  return tokens;
+}
+
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a, bool needV, bool quiet) {
   if (in.fromFiles()) {
     QKFiles f = readQK(in, needV);
@@ -215,7 +225,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
     AttentionSpec spec = attentionSpecFor(a, uint32_t(q.rows), uint32_t(q.cols));
     LoadedInput out{HeadData::fromHost(*s.ctx, spec.n, spec.d, q.data.data(), k.data.data(),
                                        v.data.empty() ? nullptr : v.data.data()),
-                    spec, "Q " + in.qPath + ", K " + in.kPath};
+                    spec, "Q " + in.qPath + ", K " + in.kPath, visibleTokens(in, spec.n)};
     return out;
   }
   SyntheticSpec syn;
@@ -234,7 +244,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
   bar.finish();
   std::string desc = std::string("preset ") + presetName(syn.preset) + ", head " + std::to_string(syn.head) + " of " +
                      std::to_string(syn.heads);
-  return {std::move(head), spec, desc};
+  return {std::move(head), spec, desc, visibleTokens(in, spec.n)};
 }
 
 void runMapJob(Session& s, MapJob& job, const std::string& label, bool quiet) {

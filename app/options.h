@@ -37,6 +37,7 @@ struct InputOptions {
   uint32_t seed = 1;
   std::string qPath, kPath, vPath;  // .npy [n, d], or FILE.safetensors:TENSOR
   std::string layout = "auto";      // for 3-D tensors: hnd ([heads, n, d]) or nhd ([n, heads, d])
+  std::string tokenFile;            // JSON array of strings, or one token per line
   void add(CLI::App& app, uint32_t defaultTokens);
   bool fromFiles() const { return !qPath.empty() || !kPath.empty(); }
 };
@@ -77,6 +78,7 @@ struct LoadedInput {
   HeadData head;
   AttentionSpec spec;
   std::string description;  // for titles
+  std::vector<std::string> tokens;  // printable, one per row; empty for synthetic input
 };
 
 // Validates everything that can be checked before any GPU work, then loads or generates the
@@ -90,6 +92,8 @@ struct QKFiles {
   uint32_t heads = 1; // query heads in the file
 };
 QKFiles readQK(const InputOptions& in, bool needV);
+// The token file's tokens made printable (empty without --token-file); checks the count.
+std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n);
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,
                       bool needV, bool quiet);
 

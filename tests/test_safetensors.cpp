@@ -111,3 +111,33 @@ TEST(Safetensors, HostileFilesGetOneClearLine) {
 
 }  // namespace
 }  // namespace attnscope::test
+
+// Token files and how tokens are shown.
+#include "compute/tokens.h"
+
+namespace attnscope::test {
+namespace {
+
+TEST(Tokens, JsonAndLinesAreReadAndCounted) {
+  fs::path json = tmpFile("t.json"), lines = tmpFile("t.txt"), bad = tmpFile("bad.json");
+  std::ofstream(json) << R"(["<s>", "The", "\u0120cat", "\n"])";
+  std::ofstream(lines) << "<s>\nThe\r\n cat\n\n";
+  std::ofstream(bad) << "[\"a\", 3]";
+  EXPECT_EQ(readTokens(json.string(), 4), (std::vector<std::string>{"<s>", "The", "\xc4\xa0" "cat", "\n"}));
+  EXPECT_EQ(readTokens(lines.string(), 4), (std::vector<std::string>{"<s>", "The", " cat", ""}));
+  EXPECT_NE(errorOf([&] { readTokens(json.string(), 5); }).find("holds 4 tokens but the map has n = 5"), std::string::npos);
+  EXPECT_NE(errorOf([&] { readTokens(bad.string(), 2); }).find("entry 1 is not a string"), std::string::npos);
+}
+
+TEST(Tokens, ControlCharactersAreMadeVisible) {
+  EXPECT_EQ(visibleToken("cat"), "cat");
+  EXPECT_EQ(visibleToken("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(visibleToken(std::string("\x07", 1)), "\\x07");
+  EXPECT_EQ(visibleToken("\xc4\xa0the"), "\xc4\xa0the");  // UTF-8 kept whole
+  EXPECT_EQ(visibleToken("\xff" "x"), "\\xffx");          // a stray byte is escaped
+  EXPECT_EQ(visibleToken(" cat"), "\xc2\xb7" "cat");      // a leading space shows
+  EXPECT_EQ(visibleToken(""), "\"\"");
+}
+
+}  // namespace
+}  // namespace attnscope::test

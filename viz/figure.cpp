@@ -121,7 +121,7 @@ void OverlayBuilder::text(const std::string& s, float x, float y, TextSize size,
   float w = font_.measure(size, s);
   float pen = std::round(align == 0 ? x : align == 1 ? x - w / 2 : x - w);
   float base = std::round(y + font_.ascent(size) * 0.5f - 1);
-  for (char ch : s) {
+  for (uint32_t ch : decodeUtf8(s)) {
     const Glyph& g = font_.glyph(size, ch);
     quad(pen + g.x0, base + g.y0, pen + g.x1, base + g.y1, g.u0, g.v0, g.u1, g.v1, c);
     pen += g.advance;
@@ -133,7 +133,7 @@ void OverlayBuilder::verticalText(const std::string& s, float x, float y, TextSi
   // Pen runs upwards along the line x; glyph (gx, gy) maps to (x + gy, penY - gx).
   float pen = std::round(y + w / 2);
   float base = std::round(x + font_.ascent(size) * 0.5f - 1);
-  for (char ch : s) {
+  for (uint32_t ch : decodeUtf8(s)) {
     const Glyph& g = font_.glyph(size, ch);
     float x0 = base + g.y0, x1 = base + g.y1, y0 = pen - g.x1, y1 = pen - g.x0;
     // Rotated texture coordinates: u runs with -y, v runs with +x.
@@ -162,14 +162,34 @@ void buildFigureOverlay(OverlayBuilder& out, const FigureSpec& spec, const Figur
   double vx1 = spec.useView ? spec.viewX1 : double(spec.region.colEnd);
   double vy0 = spec.useView ? spec.viewY0 : double(spec.region.rowBegin);
   double vy1 = spec.useView ? spec.viewY1 : double(spec.region.rowEnd);
-  // 60 px apart at least: at 64 pixels per cell every cell gets its index.
-  for (const Tick& t : spec.ticks ? indexTicks(vx0, vx1, p.x, p.w, 60) : std::vector<Tick>{}) {
+  // Token labels on every cell once cells are wide (x) or tall (y) enough; index ticks else.
+  auto fit = [&](const std::string& s, float width) {
+    if (out.font().measure(TextSize::Small, s) <= width) return s;
+    std::vector<uint32_t> cps = decodeUtf8(s);
+    std::string cut;
+    for (uint32_t cp : cps) {
+      std::string next = cut;
+      if (cp < 0x80) next += char(cp);
+      else if (cp < 0x800) next += {char(0xc0 | (cp >> 6)), char(0x80 | (cp & 0x3f))};
+      else next += '?';
+      if (out.font().measure(TextSize::Small, next + "..") > width) break;
+      cut = next;
+    }
+    return cut + "..";
+  };
+  double pxPerCellX = p.w / std::max(vx1 - vx0, 1e-9), pxPerCellY = p.h / std::max(vy1 - vy0, 1e-9);
+  bool tokensX = spec.ticks && spec.tokens && pxPerCellX >= 40, tokensY = spec.ticks && spec.tokens && pxPerCellY >= 15;
+  for (const Tick& t : spec.ticks ? indexTicks(vx0, vx1, p.x, p.w, tokensX ? float(pxPerCellX) - 1 : 60) : std::vector<Tick>{}) {
     out.rect({std::round(t.pos), p.y + p.h + 1, 1, 5}, ink);
-    out.text(t.label, t.pos, p.y + p.h + 16, TextSize::Small, ink, 1);
+    std::string label = t.label;
+    if (tokensX) label = fit((*spec.tokens)[std::stoull(t.label)], float(pxPerCellX) - 4);
+    out.text(label, t.pos, p.y + p.h + 16, TextSize::Small, ink, 1);
   }
-  for (const Tick& t : spec.ticks ? indexTicks(vy0, vy1, p.y, p.h, 40) : std::vector<Tick>{}) {
+  for (const Tick& t : spec.ticks ? indexTicks(vy0, vy1, p.y, p.h, tokensY ? float(pxPerCellY) - 1 : 40) : std::vector<Tick>{}) {
     out.rect({p.x - 6, std::round(t.pos), 5, 1}, ink);
-    out.text(t.label, p.x - 9, t.pos, TextSize::Small, ink, 2);
+    std::string label = t.label;
+    if (tokensY) label = fit((*spec.tokens)[std::stoull(t.label)], 72);
+    out.text(label, p.x - 9, t.pos, TextSize::Small, ink, 2);
   }
   out.text(spec.xLabel, p.x + p.w / 2, p.y + p.h + 38, TextSize::Small, soft, 1);
   out.verticalText(spec.yLabel, 14, p.y + p.h / 2, TextSize::Small, soft);

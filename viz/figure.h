@@ -34,6 +34,8 @@ struct FigureSpec {
   double viewX0 = 0, viewY0 = 0, viewX1 = 0, viewY1 = 0;
   bool strips = false;  // the viewer's side strips (layoutFigure(..., true))
   bool ticks = true;    // index ticks along the axes (off for the heads grid)
+  // Printable token strings (visibleToken), one per row/column: labels when cells are wide.
+  const std::vector<std::string>* tokens = nullptr;
   // Observed / expected by distance from the diagonal (the viewer, after its sweep).
   bool normalize = false;
   const class Image* expected = nullptr;  // R32F, mean p per diagonal band
@@ -84,6 +86,7 @@ class OverlayBuilder {
   // Text turned 90 degrees counter-clockwise, centred on (x, y).
   void verticalText(const std::string& s, float x, float y, TextSize size, uint32_t rgba);
   const std::vector<OverlayVertex>& vertices() const { return v_; }
+  const FontAtlas& font() const { return font_; }
 
  private:
   void quad(float x0, float y0, float x1, float y1, float u0, float v0, float u1, float v1, uint32_t rgba);

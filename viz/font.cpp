@@ -14,7 +14,8 @@ namespace attnscope {
 namespace {
 
 constexpr float kPixelSizes[2] = {13.0f, 17.0f};
-constexpr int kFirst = 32, kCount = 95;
+constexpr int kFirst = 32, kCount = 95;             // ASCII
+constexpr int kLatinFirst = 0xa0, kLatinCount = 0xe0;  // U+00A0..U+017F
 
 }  // namespace
 
@@ -39,17 +40,19 @@ FontAtlas::FontAtlas() {
   std::string ttf = ss.str();
   if (ttf.empty()) throw Error("cannot read font " + path);
 
-  const uint32_t packHeight = 256;
+  const uint32_t packHeight = 512;
   height_ = packHeight + 4;
   pixels_.assign(size_t(width_) * height_, 0);
   stbtt_pack_context pc;
   if (!stbtt_PackBegin(&pc, pixels_.data(), int(width_), int(packHeight), int(width_), 1, nullptr))
     throw Error("cannot pack font " + path);
   stbtt_PackSetOversampling(&pc, 2, 2);
-  stbtt_packedchar packed[2][kCount];
+  stbtt_packedchar packed[2][kCount + kLatinCount];
   for (int s = 0; s < 2; ++s)
     if (!stbtt_PackFontRange(&pc, reinterpret_cast<const unsigned char*>(ttf.data()), 0, kPixelSizes[s],
-                             kFirst, kCount, packed[s]))
+                             kFirst, kCount, packed[s]) ||
+        !stbtt_PackFontRange(&pc, reinterpret_cast<const unsigned char*>(ttf.data()), 0, kPixelSizes[s],
+                             kLatinFirst, kLatinCount, packed[s] + kCount))
       throw Error("font " + path + " could not be baked (is it a TrueType font?)");
   stbtt_PackEnd(&pc);
 
@@ -61,7 +64,7 @@ FontAtlas::FontAtlas() {
     float scale = stbtt_ScaleForPixelHeight(&info, kPixelSizes[s]);
     ascent_[s] = asc * scale;
     lineHeight_[s] = (asc - desc + gap) * scale;
-    for (int c = 0; c < kCount; ++c) {
+    for (int c = 0; c < kCount + kLatinCount; ++c) {
       float x = 0, y = 0;
       stbtt_aligned_quad q;
       stbtt_GetPackedQuad(packed[s], int(width_), int(packHeight), c, &x, &y, &q, 0);
@@ -77,16 +80,36 @@ FontAtlas::FontAtlas() {
   whiteV_ = (packHeight + 2.0f) / height_;
 }
 
-const Glyph& FontAtlas::glyph(TextSize size, char c) const {
-  int i = int(static_cast<unsigned char>(c)) - kFirst;
-  if (i < 0 || i >= kCount) i = '?' - kFirst;
+const Glyph& FontAtlas::glyph(TextSize size, uint32_t cp) const {
+  int i;
+  if (cp >= uint32_t(kFirst) && cp < uint32_t(kFirst + kCount)) i = int(cp) - kFirst;
+  else if (cp >= uint32_t(kLatinFirst) && cp < uint32_t(kLatinFirst + kLatinCount)) i = kCount + int(cp) - kLatinFirst;
+  else i = '?' - kFirst;
   return glyphs_[int(size)][size_t(i)];
 }
 
 float FontAtlas::measure(TextSize size, const std::string& text) const {
   float w = 0;
-  for (char c : text) w += glyph(size, c).advance;
+  for (uint32_t cp : decodeUtf8(text)) w += glyph(size, cp).advance;
   return w;
+}
+
+std::vector<uint32_t> decodeUtf8(const std::string& s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) {
+      unsigned char b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xc0) == 0x80;
+      cp = cp << 6 | (b & 0x3f);
+    }
+    out.push_back(ok ? cp : uint32_t('?'));
+    i += ok ? size_t(len) : 1;
+  }
+  return out;
 }
 
 }  // namespace attnscope

@@ -1,5 +1,6 @@
-// A real font (DejaVu Sans) baked into an atlas with stb_truetype: ASCII at two sizes, plus
-// a white patch for solid shapes. Text is laid out into textured quads.
+// A real font (DejaVu Sans) baked into an atlas with stb_truetype: ASCII, Latin-1 and Latin
+// Extended-A (which holds the Ġ and Ċ markers of byte-level BPE vocabularies) at two sizes,
+// plus a white patch for solid shapes. Text is UTF-8, laid out into textured quads.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,6 +10,9 @@ namespace attnscope {
 
 // The .ttf used for every label: $ATTNSCOPE_FONT, else DejaVu Sans.
 std::string findFontFile();
+
+// Code points of UTF-8 text; invalid bytes come out as '?'.
+std::vector<uint32_t> decodeUtf8(const std::string& text);
 
 enum class TextSize { Small = 0, Large = 1 };
 
@@ -27,8 +31,8 @@ class FontAtlas {
   const std::vector<uint8_t>& pixels() const { return pixels_; }  // R8
   float whiteU() const { return whiteU_; }
   float whiteV() const { return whiteV_; }
-  // Glyph for a printable ASCII character; others show as '?'.
-  const Glyph& glyph(TextSize size, char c) const;
+  // Glyph for a code point; those outside the atlas show as '?'.
+  const Glyph& glyph(TextSize size, uint32_t codepoint) const;
   float lineHeight(TextSize size) const { return lineHeight_[int(size)]; }
   float ascent(TextSize size) const { return ascent_[int(size)]; }
   float measure(TextSize size, const std::string& text) const;
@@ -36,7 +40,7 @@ class FontAtlas {
  private:
   uint32_t width_ = 512, height_ = 0;
   std::vector<uint8_t> pixels_;
-  std::vector<Glyph> glyphs_[2];
+  std::vector<Glyph> glyphs_[2];  // ASCII 32..126, then U+00A0..U+017F
   float lineHeight_[2] = {0, 0}, ascent_[2] = {0, 0};
   float whiteU_ = 0, whiteV_ = 0;
 };

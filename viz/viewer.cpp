@@ -886,6 +886,7 @@ class Viewer {
                 "  T=" + formatValue(spec_.temperature);
     fig.strips = true;
     fig.ticks = !grid_;
+    fig.tokens = o_.tokens.empty() ? nullptr : &o_.tokens;
     fig.normalize = normalize_ && !grid_ && stripsReady_;
     fig.expected = stripsReady_ ? &expected_ : nullptr;
     fig.expectedBlock = expectedBlock_;
@@ -1013,6 +1014,8 @@ class Viewer {
                       (unsigned long long)hoverI_, (unsigned long long)hoverJ_, hoverCellsPerTexel_,
                       hoverCellsPerTexel_, hoverTexel_[0], hoverTexel_[1]);
       readout = r;
+      if (!o_.tokens.empty())
+        readout += "  [" + o_.tokens[hoverI_] + " -> " + o_.tokens[hoverJ_] + "]";
       if (hoverStatsValid_ && hoverStats_[1] > 0) {
         char s[160];
         double l = hoverStats_[1];

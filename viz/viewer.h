@@ -25,6 +25,7 @@ struct ViewerOptions {
   std::string script;         // a JSON camera path (see docs in README)
   std::string title;          // input description
   uint32_t heads = 1, head = 0;
+  std::vector<std::string> tokens;  // printable tokens, one per row (empty: indices only)
 };
 
 // Loads head h on the viewer's device (the head keys switch heads).

@@ -1,0 +1,18 @@
+// Token strings for the map's rows and columns: from a JSON array of strings or a text file
+// of one token per line, checked against n, and made printable for labels: control and
+// invisible characters are shown as escapes, never drawn raw.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+// Throws Error when the file is malformed or holds a number of tokens other than n.
+std::vector<std::string> readTokens(const std::string& path, uint64_t n);
+
+// A label for a token: printable text kept (UTF-8 included), control characters and
+// invalid bytes shown as escapes (\n, \t, \x07, ...), a leading/trailing space as '·'.
+std::string visibleToken(const std::string& token);
+
+}  // namespace attnscope
