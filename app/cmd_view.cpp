@@ -45,11 +45,13 @@ void addViewCommand(CLI::App& app) {
       o->viewer.head = o->input.head;
       o->viewer.title = "attention  Q " + o->input.qPath;
       // Each head is read from the file when it is shown (the files are memory-mapped).
-      loader = [input = o->input, spec](Context& ctx, Kernels&, uint32_t head) {
+      loader = [input = o->input, spec](Context& ctx, Kernels& kernels, uint32_t head) {
         InputOptions in = input;
         in.head = head;
         QKFiles f = readQK(in, false);
-        return HeadData::fromHost(ctx, spec.n, spec.d, f.q.data.data(), f.k.data.data(), nullptr);
+        HeadData h = HeadData::fromHost(ctx, spec.n, spec.d, f.q.data.data(), f.k.data.data(), nullptr);
+        applyRopeIfAsked(ctx, kernels, h, in);
+        return h;
       };
     } else {
       SyntheticSpec syn;
@@ -66,10 +68,12 @@ void addViewCommand(CLI::App& app) {
       o->viewer.heads = syn.heads;
       o->viewer.head = syn.head;
       o->viewer.title = std::string("attention  preset ") + presetName(syn.preset);
-      loader = [syn](Context& ctx, Kernels& kernels, uint32_t head) {
+      loader = [syn, input = o->input](Context& ctx, Kernels& kernels, uint32_t head) {
         SyntheticSpec s = syn;
         s.head = head;
-        return generateHead(ctx, kernels, s);
+        HeadData h = generateHead(ctx, kernels, s);
+        applyRopeIfAsked(ctx, kernels, h, input);
+        return h;
       };
     }
     o->viewer.tokens = visibleTokens(o->input, spec.n);

@@ -5,6 +5,7 @@
 #include "app/progress.h"
 #include "compute/npy.h"
 #include "compute/safetensors.h"
+#include "compute/rope.h"
 #include "compute/tokens.h"
 #include "engine/commands.h"
 #include "engine/error.h"
@@ -43,6 +44,10 @@ void InputOptions::add(CLI::App& app, uint32_t defaultTokens) {
   app.add_option("--v", vPath, "Values, like --k (optional)");
   app.add_option("--token-file", tokenFile,
                  "Tokens for the labels and readouts: a JSON array of strings or one token per line (n of them)");
+  app.add_flag("--rope", rope, "Apply rotary position embedding to Q and K on the GPU (for Q, K captured before it)");
+  app.add_option("--rope-base", ropeBase, "Rotary base theta")->capture_default_str();
+  app.add_option("--rope-dims", ropeDims, "Rotary dimensions (even; default all of d)");
+  app.add_option("--rope-style", ropeStyle, "halves (rotate_half: Llama, NeoX) or interleaved (GPT-J)")->capture_default_str();
   app.add_option("--layout", layout, "Layout of 3-D tensors: auto, hnd ([heads, n, d]) or nhd ([n, heads, d])")
       ->capture_default_str();
 }
@@ -211,6 +216,13 @@ QKFiles readQK(const InputOptions& in, bool needV) {
   return f;
 }
 
+void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const InputOptions& in) {
+  if (!in.rope) return;
+  if (in.ropeStyle != "halves" && in.ropeStyle != "interleaved")
+    throw Error("unknown --rope-style '" + in.ropeStyle + "': use halves or interleaved");
+  applyRope(ctx, kernels, head, {in.ropeBase, in.ropeDims, in.ropeStyle == "halves"});
+}
+
 std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n) {
   std::vector<std::string> tokens;
   if (in.tokenFile.empty()) return tokens;
@@ -226,6 +238,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
     LoadedInput out{HeadData::fromHost(*s.ctx, spec.n, spec.d, q.data.data(), k.data.data(),
                                        v.data.empty() ? nullptr : v.data.data()),
                     spec, "Q " + in.qPath + ", K " + in.kPath, visibleTokens(in, spec.n)};
+    applyRopeIfAsked(*s.ctx, *s.kernels, out.head, in);
     return out;
   }
   SyntheticSpec syn;
@@ -244,6 +257,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
   bar.finish();
   std::string desc = std::string("preset ") + presetName(syn.preset) + ", head " + std::to_string(syn.head) + " of " +
                      std::to_string(syn.heads);
+  applyRopeIfAsked(*s.ctx, *s.kernels, head, in);
   return {std::move(head), spec, desc, visibleTokens(in, spec.n)};
 }
 

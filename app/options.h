@@ -38,6 +38,10 @@ struct InputOptions {
   std::string qPath, kPath, vPath;  // .npy [n, d], or FILE.safetensors:TENSOR
   std::string layout = "auto";      // for 3-D tensors: hnd ([heads, n, d]) or nhd ([n, heads, d])
   std::string tokenFile;            // JSON array of strings, or one token per line
+  bool rope = false;                // apply rotary embedding to Q and K on the GPU after loading
+  double ropeBase = 10000.0;
+  uint32_t ropeDims = 0;            // 0: all of d
+  std::string ropeStyle = "halves"; // halves (rotate_half: Llama, NeoX) or interleaved (GPT-J)
   void add(CLI::App& app, uint32_t defaultTokens);
   bool fromFiles() const { return !qPath.empty() || !kPath.empty(); }
 };
@@ -92,6 +96,8 @@ struct QKFiles {
   uint32_t heads = 1; // query heads in the file
 };
 QKFiles readQK(const InputOptions& in, bool needV);
+// Rotates Q and K when --rope was given (inputs captured before rotary embedding).
+void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const InputOptions& in);
 // The token file's tokens made printable (empty without --token-file); checks the count.
 std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n);
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,

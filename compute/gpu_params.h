@@ -10,4 +10,5 @@ static_assert(sizeof(AttnOutputParams) == 16 * 4);
 static_assert(sizeof(EmbedParams) == 8 * 4);
 static_assert(sizeof(ProjectParams) == 4 * 4);
 static_assert(sizeof(FmaPeakParams) == 4 * 4);
+static_assert(sizeof(RopeParams) == 8 * 4);
 }  // namespace attnscope::gpu

@@ -97,6 +97,15 @@ const ComputePipeline& Kernels::project(uint32_t dp) {
                    key});
 }
 
+const ComputePipeline& Kernels::rope() {
+  return get("rope", {"rope.comp",
+                      {},
+                      {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
+                      sizeof(gpu::RopeParams),
+                      {},
+                      "rope"});
+}
+
 const ComputePipeline& Kernels::fmaPeak() {
   return get("fma_peak", {"fma_peak.comp",
                           {},

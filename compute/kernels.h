@@ -33,6 +33,7 @@ class Kernels {
   const ComputePipeline& embed();
   const ComputePipeline& project(uint32_t dp);
   const ComputePipeline& fmaPeak();
+  const ComputePipeline& rope();
 
   Context& context() { return ctx_; }
   ShaderCompiler& compiler() { return compiler_; }

@@ -7,13 +7,12 @@
 #extension GL_GOOGLE_include_directive : require
 #include "params.h"
 #include "hash.h"
+#include "angle.glsl"
 
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Freq { uvec2 turns[]; };  // (low, high) words
 layout(std430, binding = 1) writeonly buffer X { float x[]; };
 layout(push_constant) uniform Push { EmbedParams P; };
-
-const float TWO_PI_OVER_2_32 = 6.283185307179586 / 4294967296.0;
 
 void main() {
   uint pairs = P.dModel / 2u;
@@ -23,11 +22,7 @@ void main() {
   uint p = gid % pairs;
   uint pos = P.rowBegin + local;
 
-  uvec2 f = turns[p];
-  uint hiWord, loWord;
-  umulExtended(pos, f.x, hiWord, loWord);
-  uint frac32 = hiWord + pos * f.y;  // top 32 bits of fract(pos * w / 2pi), mod 2^32
-  float angle = float(int(frac32)) * TWO_PI_OVER_2_32;  // in [-pi, pi)
+  float angle = exactAngle(pos, turns[p]);
   float a = sin(angle), b = cos(angle);
   if (P.peOnly == 0u) {
     uint tok = syntheticToken(P.seed, pos, P.vocab, P.bosFirst);

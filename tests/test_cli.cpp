@@ -190,6 +190,39 @@ TEST(Cli, SafetensorsHeadsLayoutsAndGroupedQueryAttention) {
   expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":nope -q", "has no tensor 'nope'");
 }
 
+TEST(Cli, RopeOnTheGpuMatchesRotatedReference) {
+  fs::path dir = scratch();
+  const uint32_t n = 60, d = 8;
+  ref::Matrix q = ref::randomMatrix(n, d, 1.5, 171), k = ref::randomMatrix(n, d, 1.5, 172);
+  writeNpy(dir / "q.npy", q);
+  writeNpy(dir / "k.npy", k);
+  CliRun r = run("export --q " + (dir / "q.npy").string() + " --k " + (dir / "k.npy").string() +
+                 " --rope --rope-base 500 -q -o " + (dir / "p.npy").string());
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // The reference rotates in double: pairs (c, c + d/2), angle i * 500^(-2c/d).
+  auto rotate = [&](const ref::Matrix& m) {
+    ref::Matrix out = m;
+    for (uint32_t i = 0; i < n; ++i)
+      for (uint32_t c = 0; c < d / 2; ++c) {
+        double angle = double(i) * std::pow(500.0, -2.0 * c / d);
+        double a = m.at(i, c), b = m.at(i, c + d / 2);
+        out.v[size_t(i) * d + c] = float(a * std::cos(angle) - b * std::sin(angle));
+        out.v[size_t(i) * d + c + d / 2] = float(a * std::sin(angle) + b * std::cos(angle));
+      }
+    return out;
+  };
+  ref::Matrix qr = rotate(q), kr = rotate(k);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;  // the command line's default mask
+  NpyMatrix p = readNpyMatrix((dir / "p.npy").string(), "p");
+  for (uint32_t i = 0; i < n; ++i) {
+    std::vector<double> want = ref::probabilityRow(qr, kr, spec, i);
+    for (uint32_t j = 0; j < n; ++j) ASSERT_NEAR(p.data[size_t(i) * n + j], want[j], 2e-5 * want[j] + 1e-7) << i << "," << j;
+  }
+}
+
 TEST(Cli, CtrlCCancelsLongWorkAndWritesNothing) {
   fs::path out = scratch() / "cancelled.png";
   // SIGINT after 2 s, well inside a 100 000-token whole-map render (about 20 s on lavapipe).

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "compute/attn_output_pass.h"
+#include "compute/rope.h"
 #include "compute/synthetic.h"
 #include "tests/gpu_fixture.h"
 #include "shaders/include/hash.h"
@@ -161,6 +163,34 @@ TEST_F(OutputAndEncoding, HundredThousandTokenRowsMatchReference) {
     ASSERT_NEAR(r.texels[t * 4 + kChannelMax], a.max[t], 2e-5 * a.max[t] + 1e-9) << "max, texel " << t;
     ASSERT_NEAR(r.texels[t * 4 + kChannelMean], a.mean[t], 2e-5 * a.mean[t] + 1e-9) << "mean, texel " << t;
   }
+}
+
+TEST_F(OutputAndEncoding, RopeMatchesARotationInDoublePrecision) {
+  // Tolerance: |gpu - ref| <= 3e-6 * max(1, |x|) (angles reduced exactly; sin/cos in float32).
+  Gpu& g = gpu();
+  for (bool halves : {true, false})
+    for (auto [n, d, dims] : {std::tuple{4099u, 4u, 4u}, std::tuple{300u, 64u, 64u}, std::tuple{300u, 10u, 6u}}) {
+      ref::Matrix q = ref::randomMatrix(n, d, 1.0, 161 + d), k = ref::randomMatrix(n, d, 1.0, 162 + d);
+      HeadData head = upload(g, q, k);
+      applyRope(*g.ctx, *g.kernels, head, {10000.0, dims, halves});
+      std::vector<float> qr = head.download(head.q()), kr = head.download(head.k());
+      uint32_t pairs = dims / 2;
+      for (const auto& [in, out] : {std::pair{&q, &qr}, std::pair{&k, &kr}})
+        for (uint32_t i = 0; i < n; ++i)
+          for (uint32_t c = 0; c < d; ++c) {
+            double want = in->at(i, c);
+            if (c < dims) {
+              uint32_t p = halves ? c % pairs : c / 2;
+              uint32_t a = halves ? p : 2 * p, b = halves ? p + pairs : 2 * p + 1;
+              long double angle = (long double)i * std::pow(10000.0L, -2.0L * p / dims);
+              double cs = double(std::cos(angle)), sn = double(std::sin(angle));
+              double va = in->at(i, a), vb = in->at(i, b);
+              want = c == a ? va * cs - vb * sn : va * sn + vb * cs;
+            }
+            ASSERT_NEAR((*out)[size_t(i) * d + c], want, 3e-6 * std::max(1.0, std::abs(want)))
+                << "row " << i << " dim " << c << " halves " << halves << " d " << d;
+          }
+    }
 }
 
 TEST_F(OutputAndEncoding, ThinkingMachinesWorkedExample) {

@@ -99,6 +99,17 @@ struct ProjectParams {
   uint ySkip;  // floats from the Y binding's start to the chunk's first row
 };
 
+// rope.comp: rotary position embedding applied in place to rows of Q or K.
+struct RopeParams {
+  uint rowBegin;    // position of the first row
+  uint rowCount;
+  uint dp;          // padded row length in floats
+  uint pairs;       // rotary pairs (rotary dimensions / 2)
+  uint halves;      // 1: pairs (c, c + pairs) as in rotate_half (Llama, NeoX); 0: (2c, 2c + 1) (GPT-J)
+  uint xSkip;       // floats from the binding's start to the first row
+  uint pad0, pad1;
+};
+
 // fma_peak.comp: the device's FP32 FMA rate.
 struct FmaPeakParams {
   uint iterations;
