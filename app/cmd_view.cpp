@@ -22,18 +22,17 @@ void addViewCommand(CLI::App& app) {
   o->device.add(*cmd);
   o->input.add(*cmd, 100000);
   o->attention.add(*cmd);
-  o->style.add(*cmd);
+  o->style.add(*cmd, 1280, 800);
   cmd->add_option("--cache-mib", o->cacheMiB, "GPU memory for cached tiles, in MiB")->capture_default_str();
   cmd->add_flag("--no-vsync", o->noVsync, "Present as fast as possible");
   cmd->add_option("--screenshot", o->viewer.screenshot, "Wait until the view is exact, write it to this PNG and exit");
   cmd->add_option("--script", o->viewer.script, "Replay a JSON camera path (zoom, pan, hover, keys, screenshots) and exit");
   cmd->add_option("--flops-per-frame", o->viewer.flopsPerFrame, "Compute budget per frame (default by device)");
   cmd->callback([o] {
-    o->style.width = std::max(o->style.width, 256u);
     HeatmapStyle style = o->style.style();
     o->viewer.style = style;
-    o->viewer.width = o->style.width == 1024 ? 1280 : o->style.width;
-    o->viewer.height = o->style.height == 1024 ? 800 : o->style.height;
+    o->viewer.width = o->style.width;
+    o->viewer.height = o->style.height;
     o->viewer.vsync = !o->noVsync;
     o->viewer.cacheBytes = o->cacheMiB << 20;
     AttentionSpec spec;

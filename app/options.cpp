@@ -89,9 +89,11 @@ MapRegion RegionOptions::resolve(uint32_t n) const {
   return r;
 }
 
-void StyleOptions::add(CLI::App& app) {
-  app.add_option("--width", width, "Image width in pixels")->capture_default_str();
-  app.add_option("--height", height, "Image height in pixels")->capture_default_str();
+void StyleOptions::add(CLI::App& app, uint32_t defaultWidth, uint32_t defaultHeight) {
+  width = defaultWidth;
+  height = defaultHeight;
+  app.add_option("--width", width, "Image (or window) width in pixels")->capture_default_str();
+  app.add_option("--height", height, "Image (or window) height in pixels")->capture_default_str();
   app.add_option("--agg", aggregation, "How a pixel covering many cells aggregates them: max or mean")->capture_default_str();
   app.add_option("--colormap", colormap, "viridis, magma, inferno, plasma, cividis or grayscale")->capture_default_str();
   app.add_option("--color-scale", colorScale, "lin or log")->capture_default_str();

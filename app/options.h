@@ -61,12 +61,12 @@ struct RegionOptions {
 };
 
 struct StyleOptions {
-  uint32_t width = 1024, height = 1024;
+  uint32_t width = 1024, height = 1024;  // add() sets each command's own defaults
   std::string aggregation = "mean";
   std::string colormap = "viridis";
   std::string colorScale = "log";
   std::optional<double> vmin, vmax;
-  void add(CLI::App& app);
+  void add(CLI::App& app, uint32_t defaultWidth = 1024, uint32_t defaultHeight = 1024);
   HeatmapStyle style() const;  // validates names
 };
 

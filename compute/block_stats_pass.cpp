@@ -19,8 +19,10 @@ std::vector<uint32_t> evenBounds(uint64_t begin, uint64_t end, uint32_t parts) {
 ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds) {
   ColumnBlocks cb;
   cb.host = std::move(bounds);
+  // Host-visible: a few KB written once, so creating a job (in the viewer, on the frame
+  // path) is a memcpy, never a staging copy that submits and waits.
   cb.device = Buffer(ctx, cb.host.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                     MemoryUse::DeviceLocal, "column blocks");
+                     MemoryUse::Upload, "column blocks");
   cb.device.upload(cb.host.data(), cb.host.size() * 4);
   return cb;
 }

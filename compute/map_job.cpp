@@ -69,7 +69,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   rowBoundsHost_ = options.cellsPerTexel ? alignedBounds(region.rowBegin, region.rowEnd, options.cellsPerTexel, h)
                                          : evenBounds(region.rowBegin, region.rowEnd, h);
   rowBounds_ = Buffer(ctx, rowBoundsHost_.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                      MemoryUse::DeviceLocal, "row bounds");
+                      MemoryUse::Upload, "row bounds");  // like the column blocks: no submit
   rowBounds_.upload(rowBoundsHost_.data(), rowBoundsHost_.size() * 4);
 
   // Work per query row: the region's keys, plus all keys again for the row statistics when
