@@ -1,15 +1,59 @@
 #include <cstdio>
 
 #include "app/commands.h"
+#include "compute/head_source.h"
+#include "compute/safetensors.h"
 #include "engine/context.h"
 
 namespace attnscope {
 
+namespace {
+
+std::string mibText(uint64_t bytes) {
+  char b[32];
+  if (bytes < (1 << 20)) std::snprintf(b, sizeof b, "%.1f KiB", double(bytes) / 1024);
+  else std::snprintf(b, sizeof b, "%.1f MiB", double(bytes) / (1 << 20));
+  return b;
+}
+
+// What a user needs to write the --q/--k/--qkv options for a file.
+void describeInputFile(const std::string& path) {
+  if (path.size() < 12 || path.compare(path.size() - 12, 12, ".safetensors") != 0) {
+    HeadSource s = HeadSource::open(path, "input", "auto");
+    std::printf("%s: .npy [%llu, %llu] %s\n", path.c_str(), (unsigned long long)s.rows(),
+                (unsigned long long)s.cols(), dtypeName(s.dtype()));
+    return;
+  }
+  SafetensorsFile f(path);
+  std::printf("%s: %zu tensors\n", path.c_str(), f.tensors().size());
+  for (const auto& t : f.tensors())
+    std::printf("  %-40s %-5s %-22s %s\n", t.name.c_str(), t.dtype.c_str(), shapeText(t.shape).c_str(),
+                mibText(t.end - t.begin).c_str());
+  std::vector<LayerTensors> groups = findLayerTensors(f);
+  if (groups.empty()) {
+    std::printf("no tensors are named like Q and K; choose them with --q %s:TENSOR --k %s:TENSOR\n", path.c_str(),
+                path.c_str());
+    return;
+  }
+  std::printf("Q/K/V found by name (use --qkv %s%s):\n", path.c_str(), groups.size() > 1 ? " --layer L" : "");
+  for (const auto& g : groups)
+    std::printf("  %s%-10s q=%s k=%s%s\n", g.layer ? "layer " : "", g.layer ? std::to_string(*g.layer).c_str() : "-",
+                g.q.c_str(), g.k.c_str(), g.v.empty() ? "" : (" v=" + g.v).c_str());
+}
+
+}  // namespace
+
 void addInfoCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "List Vulkan devices, the chosen one, its limits and optional features");
   auto opts = std::make_shared<DeviceOptions>();
+  auto file = std::make_shared<std::string>();
   opts->add(*cmd);
-  cmd->callback([opts] {
+  cmd->add_option("file", *file, "A .safetensors or .npy input: list its tensors, shapes and layers instead");
+  cmd->callback([opts, file] {
+    if (!file->empty()) {
+      describeInputFile(*file);
+      return;
+    }
     Context ctx(opts->context());
     std::printf("Vulkan devices:\n");
     for (const auto& d : ctx.allDevices())

@@ -38,17 +38,23 @@ void addViewCommand(CLI::App& app) {
     AttentionSpec spec;
     HeadLoader loader;
     if (o->input.fromFiles()) {
-      QKFiles files = readQK(o->input, false);
-      spec = attentionSpecFor(o->attention, uint32_t(files.q.rows), uint32_t(files.q.cols));
-      o->viewer.heads = files.heads;
+      QKSources src = openQK(o->input, false);
+      spec = attentionSpecFor(o->attention, uint32_t(src.n()), uint32_t(src.d()));
+      o->viewer.heads = src.heads;
       o->viewer.head = o->input.head;
-      o->viewer.title = "attention  Q " + o->input.qPath;
-      // Each head is read from the file when it is shown (the files are memory-mapped).
-      loader = [input = o->input, spec](Context& ctx, Kernels& kernels, uint32_t head) {
+      o->viewer.layers = src.layers;
+      o->viewer.layer = src.layer.value_or(0);
+      o->viewer.title = "attention  " + (o->input.qkvPath.empty() ? "Q " + o->input.qPath : o->input.qkvPath);
+      // Each head of each layer is read from the file when it is shown (the files are
+      // memory-mapped, so opening them again costs only the header).
+      loader = [input = o->input, spec](Context& ctx, Kernels& kernels, uint32_t layer, uint32_t head) {
         InputOptions in = input;
         in.head = head;
-        QKFiles f = readQK(in, false);
-        HeadData h = HeadData::fromHost(ctx, spec.n, spec.d, f.q.data.data(), f.k.data.data(), nullptr);
+        if (input.layer || layer != 0) in.layer = layer;
+        QKSources s = openQK(in, false);
+        if (s.n() != spec.n || s.d() != spec.d)
+          throw Error("layer " + std::to_string(layer) + " has a different shape from the first one shown");
+        HeadData h = uploadHead(ctx, s, false, false);
         applyRopeIfAsked(ctx, kernels, h, in);
         return h;
       };
@@ -67,7 +73,7 @@ void addViewCommand(CLI::App& app) {
       o->viewer.heads = syn.heads;
       o->viewer.head = syn.head;
       o->viewer.title = std::string("attention  preset ") + presetName(syn.preset);
-      loader = [syn, input = o->input](Context& ctx, Kernels& kernels, uint32_t head) {
+      loader = [syn, input = o->input](Context& ctx, Kernels& kernels, uint32_t, uint32_t head) {
         SyntheticSpec s = syn;
         s.head = head;
         HeadData h = generateHead(ctx, kernels, s);

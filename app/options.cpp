@@ -1,5 +1,6 @@
 #include "app/options.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "app/progress.h"
@@ -42,6 +43,12 @@ void InputOptions::add(CLI::App& app, uint32_t defaultTokens) {
                  "[heads, n, d] or [n, heads, d] (instead of a preset)");
   app.add_option("--k", kPath, "Keys, like --q; fewer K heads than Q heads is grouped-query attention");
   app.add_option("--v", vPath, "Values, like --k (optional)");
+  app.add_option("--qkv", qkvPath,
+                 "Q, K and V from one .safetensors file (as tools/export_qk.py writes), found by their names: "
+                 "layers.L.q / .k / .v, or q_proj, k_proj, v_proj (see 'attnscope info FILE')");
+  app.add_option("--layer", layer,
+                 "Which layer of a file with several (the number in the tensor names; also fills {layer} in "
+                 "--q/--k/--v tensor names). Default: the first");
   app.add_option("--token-file", tokenFile,
                  "Tokens for the labels and readouts: a JSON array of strings or one token per line (n of them)");
   app.add_flag("--rope", rope, "Apply rotary position embedding to Q and K on the GPU (for Q, K captured before it)");
@@ -143,79 +150,135 @@ AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d
 
 namespace {
 
-// A 2-D input as [n, d] with its head count: a .npy matrix, or one head of a safetensors
-// tensor ([n, d], [heads, n, d] or [n, heads, d]; a leading batch of 1 is dropped).
-NpyMatrix loadHeadMatrix(const std::string& arg, const std::string& what, const std::string& layout,
-                         uint32_t qHeads, uint32_t qHead, uint32_t& heads) {
+// Layer numbers in the names matching a template "pre{layer}post".
+std::vector<uint32_t> templateLayers(const SafetensorsFile& f, const std::string& tmpl) {
+  size_t at = tmpl.find("{layer}");
+  std::string pre = tmpl.substr(0, at), post = tmpl.substr(at + 7);
+  std::vector<uint32_t> out;
+  for (const auto& t : f.tensors()) {
+    const std::string& nm = t.name;
+    if (nm.size() <= pre.size() + post.size() || nm.compare(0, pre.size(), pre) != 0 ||
+        nm.compare(nm.size() - post.size(), post.size(), post) != 0)
+      continue;
+    std::string mid = nm.substr(pre.size(), nm.size() - pre.size() - post.size());
+    if (mid.size() < 10 && mid.find_first_not_of("0123456789") == std::string::npos) out.push_back(uint32_t(std::stoul(mid)));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string listLayers(const std::vector<uint32_t>& layers) {
+  std::string s;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (i == 8 && layers.size() > 10) return s + ", ... " + std::to_string(layers.back());
+    s += (i ? ", " : "") + std::to_string(layers[i]);
+  }
+  return s;
+}
+
+// FILE.safetensors:TENSOR with {layer} filled in; the layers the template can take.
+HeadSource openTemplated(const std::string& arg, const std::string& what, const InputOptions& in,
+                         std::vector<uint32_t>* layers, std::optional<uint32_t>* layer) {
   size_t sep = arg.find(".safetensors:");
-  if (sep == std::string::npos) {
-    heads = 1;
-    return readNpyMatrix(arg, what);
-  }
-  std::string path = arg.substr(0, sep + 12), name = arg.substr(sep + 13);
-  SafetensorsFile file(path);
-  const TensorInfo& t = file.tensor(name);
-  std::vector<uint64_t> shape = t.shape;
-  while (shape.size() > 2 && shape[0] == 1) shape.erase(shape.begin());
-  std::string where = what + " tensor '" + name + "'";
-  if (shape.size() < 2 || shape.size() > 3)
-    throw Error(where + " has " + std::to_string(t.shape.size()) + " dimensions; expected [n, d], [heads, n, d] or [n, heads, d]");
-  std::string lay = layout;
-  if (shape.size() == 3 && lay == "auto") lay = "hnd";
-  if (shape.size() == 3 && lay != "hnd" && lay != "nhd") throw Error("unknown --layout '" + layout + "': use hnd or nhd");
-  heads = shape.size() == 2 ? 1 : uint32_t(lay == "hnd" ? shape[0] : shape[1]);
-  uint64_t n = shape.size() == 2 ? shape[0] : (lay == "hnd" ? shape[1] : shape[0]), d = shape.back();
-  // Grouped-query attention: query head h reads K/V head h / (Hq / Hk).
-  uint32_t want = qHead;
-  if (what != "Q") {
-    if (heads > qHeads || qHeads % heads != 0)
-      throw Error(where + " has " + std::to_string(heads) + " heads; Q has " + std::to_string(qHeads) +
-                  ", which is not a multiple of it");
-    want = qHead / (qHeads / heads);
-  } else if (qHead >= heads) {
-    throw Error("head " + std::to_string(qHead) + " does not exist: " + where + " has " + std::to_string(heads) + " heads");
-  }
-  std::vector<float> all = file.read(name);
-  NpyMatrix m;
-  m.rows = n;
-  m.cols = d;
-  m.data.resize(n * d);
-  for (uint64_t i = 0; i < n; ++i) {
-    uint64_t src = heads == 1 ? i * d : lay == "hnd" ? (uint64_t(want) * n + i) * d : (i * heads + want) * d;
-    std::copy(all.begin() + src, all.begin() + src + d, m.data.begin() + i * d);
-  }
-  return m;
+  if (arg.find("{layer}") == std::string::npos || sep == std::string::npos) return HeadSource::open(arg, what, in.layout);
+  auto file = std::make_shared<const SafetensorsFile>(arg.substr(0, sep + 12));
+  std::string tmpl = arg.substr(sep + 13);
+  std::vector<uint32_t> found = templateLayers(*file, tmpl);
+  if (found.empty()) throw Error(what + " tensor '" + tmpl + "': no tensor in '" + file->path() + "' matches it");
+  uint32_t L = in.layer.value_or(found.front());
+  if (!std::binary_search(found.begin(), found.end(), L))
+    throw Error("layer " + std::to_string(L) + " does not exist: '" + tmpl + "' has layers " + listLayers(found));
+  if (layers && layers->empty()) *layers = found;
+  if (layer) *layer = L;
+  std::string name = tmpl;
+  name.replace(name.find("{layer}"), 7, std::to_string(L));
+  return HeadSource::fromTensor(file, name, what, in.layout);
 }
 
 }  // namespace
 
-QKFiles readQK(const InputOptions& in, bool needV) {
-  if (in.qPath.empty() || in.kPath.empty())
-    throw Error("give both --q and --k (.npy files of shape [n, d], or FILE.safetensors:TENSOR)");
-  QKFiles f;
-  f.q = loadHeadMatrix(in.qPath, "Q", in.layout, 0, in.head, f.heads);
-  uint32_t kHeads = 0;
-  f.k = loadHeadMatrix(in.kPath, "K", in.layout, f.heads, in.head, kHeads);
-  const NpyMatrix &q = f.q, &k = f.k;
-  if (q.cols != k.cols)
-    throw Error("Q has d = " + std::to_string(q.cols) + " but K has d = " + std::to_string(k.cols) +
-                ": their last dimensions must match");
-  if (q.rows != k.rows)
-    throw Error("Q has " + std::to_string(q.rows) + " rows but K has " + std::to_string(k.rows) +
-                ": attnscope shows self-attention maps, n x n");
-  if (q.rows > kMaxTokens) throw Error("too many tokens: " + std::to_string(q.rows));
-  if (q.cols > kMaxHeadDim)
-    throw Error("head dimension " + std::to_string(q.cols) + " is larger than the supported " + std::to_string(kMaxHeadDim));
-  if (!in.vPath.empty()) {
-    uint32_t vHeads = 0;
-    f.v = loadHeadMatrix(in.vPath, "V", in.layout, f.heads, in.head, vHeads);
-    if (f.v.rows != q.rows || f.v.cols != q.cols)
-      throw Error("V has shape [" + std::to_string(f.v.rows) + ", " + std::to_string(f.v.cols) + "], expected [" +
-                  std::to_string(q.rows) + ", " + std::to_string(q.cols) + "] like Q and K");
-  } else if (needV) {
-    throw Error("this needs values too: give --v v.npy");
+void QKSources::selectHead(uint32_t head) {
+  q.selectHead(head);
+  for (HeadSource* s : {&k, v ? &*v : nullptr}) {
+    if (!s) continue;
+    const char* what = s == &k ? "K" : "V";
+    if (s->heads() > heads || heads % s->heads() != 0)
+      throw Error(std::string(what) + " has " + std::to_string(s->heads()) + " heads; Q has " + std::to_string(heads) +
+                  ", which is not a multiple of it");
+    s->selectHead(head / (heads / s->heads()));
   }
-  return f;
+}
+
+QKSources openQK(const InputOptions& in, bool needV) {
+  std::optional<HeadSource> q, k, v;
+  std::vector<uint32_t> layers;
+  std::optional<uint32_t> layer;
+  std::string desc;
+  if (!in.qkvPath.empty()) {
+    if (!in.qPath.empty() || !in.kPath.empty() || !in.vPath.empty())
+      throw Error("give either --qkv FILE or --q/--k/--v, not both");
+    auto file = std::make_shared<const SafetensorsFile>(in.qkvPath);
+    std::vector<LayerTensors> groups = findLayerTensors(*file);
+    if (groups.empty()) {
+      std::string names;
+      for (const auto& t : file->tensors()) names += (names.empty() ? "" : ", ") + t.name;
+      throw Error("'" + in.qkvPath + "' has no tensors named like Q and K (…q, …k or q_proj, k_proj); it has: " +
+                  (names.empty() ? "none" : names) + ". Name them with --q FILE:TENSOR --k FILE:TENSOR");
+    }
+    for (const auto& g : groups)
+      if (g.layer) layers.push_back(*g.layer);
+    const LayerTensors* pick = &groups.front();
+    if (in.layer) {
+      pick = nullptr;
+      for (const auto& g : groups)
+        if (g.layer == in.layer) pick = &g;
+      if (!pick)
+        throw Error("layer " + std::to_string(*in.layer) + " does not exist: '" + in.qkvPath + "' has " +
+                    (layers.empty() ? "no layer numbers" : "layers " + listLayers(layers)));
+    }
+    layer = pick->layer;
+    q = HeadSource::fromTensor(file, pick->q, "Q", in.layout);
+    k = HeadSource::fromTensor(file, pick->k, "K", in.layout);
+    if (!pick->v.empty() && needV) v = HeadSource::fromTensor(file, pick->v, "V", in.layout);
+    desc = in.qkvPath + (pick->prefix.empty() ? "" : " " + pick->prefix);
+  } else {
+    if (in.qPath.empty() || in.kPath.empty())
+      throw Error("give both --q and --k (.npy files of shape [n, d], or FILE.safetensors:TENSOR), or --qkv FILE");
+    q = openTemplated(in.qPath, "Q", in, &layers, &layer);
+    k = openTemplated(in.kPath, "K", in, &layers, &layer);
+    if (!in.vPath.empty()) v = openTemplated(in.vPath, "V", in, &layers, &layer);
+    desc = "Q " + in.qPath + ", K " + in.kPath;
+    if (layer) {
+      size_t at;
+      while ((at = desc.find("{layer}")) != std::string::npos) desc.replace(at, 7, std::to_string(*layer));
+    }
+  }
+  if (in.layer && !layer) throw Error("--layer " + std::to_string(*in.layer) + " was given, but the input has no layers");
+  if (q->cols() != k->cols())
+    throw Error("Q has d = " + std::to_string(q->cols()) + " but K has d = " + std::to_string(k->cols()) +
+                ": their last dimensions must match");
+  if (q->rows() != k->rows())
+    throw Error("Q has " + std::to_string(q->rows()) + " rows but K has " + std::to_string(k->rows()) +
+                ": attnscope shows self-attention maps, n x n");
+  if (q->rows() > kMaxTokens) throw Error("too many tokens: " + std::to_string(q->rows()));
+  if (q->cols() > kMaxHeadDim)
+    throw Error("head dimension " + std::to_string(q->cols()) + " is larger than the supported " + std::to_string(kMaxHeadDim));
+  if (v && (v->rows() != q->rows() || v->cols() != q->cols()))
+    throw Error("V has shape [" + std::to_string(v->rows()) + ", " + std::to_string(v->cols()) + "], expected [" +
+                std::to_string(q->rows()) + ", " + std::to_string(q->cols()) + "] like Q and K");
+  if (!v && needV) throw Error("this needs values too: give --v v.npy (or a file with V tensors)");
+  QKSources s{*q, *k, v, q->heads(), layers, layer, desc};
+  s.selectHead(in.head);
+  return s;
+}
+
+HeadData uploadHead(Context& ctx, const QKSources& src, bool withV, bool quiet) {
+  uint64_t values = src.n() * src.d() * (withV && src.v ? 3 : 2);
+  ProgressBar bar("reading " + std::string(withV && src.v ? "Q, K, V" : "Q, K"), quiet || values < (uint64_t(16) << 20));
+  HeadData h = HeadData::fromSources(ctx, src.q, src.k, withV && src.v ? &*src.v : nullptr,
+                                     [&](double f) { bar.update(f); }, cancelRequested);
+  bar.finish();
+  return h;
 }
 
 void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const InputOptions& in) {
@@ -234,12 +297,11 @@ std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n) {
 
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a, bool needV, bool quiet) {
   if (in.fromFiles()) {
-    QKFiles f = readQK(in, needV);
-    const NpyMatrix &q = f.q, &k = f.k, &v = f.v;
-    AttentionSpec spec = attentionSpecFor(a, uint32_t(q.rows), uint32_t(q.cols));
-    LoadedInput out{HeadData::fromHost(*s.ctx, spec.n, spec.d, q.data.data(), k.data.data(),
-                                       v.data.empty() ? nullptr : v.data.data()),
-                    spec, "Q " + in.qPath + ", K " + in.kPath, visibleTokens(in, spec.n)};
+    QKSources src = openQK(in, needV);
+    AttentionSpec spec = attentionSpecFor(a, uint32_t(src.n()), uint32_t(src.d()));
+    std::vector<std::string> tokens = visibleTokens(in, spec.n);  // checked before the upload
+    std::string desc = src.description + (src.heads > 1 ? ", head " + std::to_string(in.head) : "");
+    LoadedInput out{uploadHead(*s.ctx, src, needV, quiet), spec, desc, std::move(tokens)};
     applyRopeIfAsked(*s.ctx, *s.kernels, out.head, in);
     return out;
   }

@@ -9,6 +9,7 @@
 
 #include "compute/attention_spec.h"
 #include "compute/head_data.h"
+#include "compute/head_source.h"
 #include "compute/kernels.h"
 #include "compute/map_job.h"
 #include "compute/npy.h"
@@ -35,7 +36,9 @@ struct InputOptions {
   uint32_t head = 0;
   uint32_t dModel = 128;
   uint32_t seed = 1;
-  std::string qPath, kPath, vPath;  // .npy [n, d], or FILE.safetensors:TENSOR
+  std::string qPath, kPath, vPath;  // .npy [n, d], or FILE.safetensors:TENSOR ({layer} allowed)
+  std::string qkvPath;              // one .safetensors file; Q, K, V found by tensor names
+  std::optional<uint32_t> layer;    // which layer of a file with several
   std::string layout = "auto";      // for 3-D tensors: hnd ([heads, n, d]) or nhd ([n, heads, d])
   std::string tokenFile;            // JSON array of strings, or one token per line
   bool rope = false;                // apply rotary embedding to Q and K on the GPU after loading
@@ -43,7 +46,7 @@ struct InputOptions {
   uint32_t ropeDims = 0;            // 0: all of d
   std::string ropeStyle = "halves"; // halves (rotate_half: Llama, NeoX) or interleaved (GPT-J)
   void add(CLI::App& app, uint32_t defaultTokens);
-  bool fromFiles() const { return !qPath.empty() || !kPath.empty(); }
+  bool fromFiles() const { return !qPath.empty() || !kPath.empty() || !qkvPath.empty(); }
 };
 
 struct AttentionOptions {
@@ -89,13 +92,23 @@ struct LoadedInput {
 // head with a progress bar.
 AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d);
 
-// Q and K (and V when given) from .npy files, with every shape check: one place for
-// render, export and view.
-struct QKFiles {
-  NpyMatrix q, k, v;  // the chosen head, [n, d]
-  uint32_t heads = 1; // query heads in the file
+// Q and K (and V when given) from files, opened and checked but not yet read: one place
+// for render, export and view. The rows are read when the head is uploaded.
+struct QKSources {
+  HeadSource q, k;
+  std::optional<HeadSource> v;
+  uint32_t heads = 1;            // query heads in the file
+  std::vector<uint32_t> layers;  // layer numbers the file holds (empty: no layer numbers)
+  std::optional<uint32_t> layer; // the one opened
+  std::string description;       // for titles: file and tensors
+  uint64_t n() const { return q.rows(); }
+  uint64_t d() const { return q.cols(); }
+  // Query head h reads K/V head h / (Hq / Hk) (grouped- and multi-query attention).
+  void selectHead(uint32_t head);
 };
-QKFiles readQK(const InputOptions& in, bool needV);
+QKSources openQK(const InputOptions& in, bool needV);
+// Uploads the selected head with a progress bar (for large inputs); Ctrl-C cancels.
+HeadData uploadHead(Context& ctx, const QKSources& src, bool withV, bool quiet);
 // Rotates Q and K when --rope was given (inputs captured before rotary embedding).
 void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const InputOptions& in);
 // The token file's tokens made printable (empty without --token-file); checks the count.

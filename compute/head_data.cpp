@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "compute/attention_spec.h"
+#include "compute/head_source.h"
 #include "engine/context.h"
 #include "engine/error.h"
 
@@ -51,6 +52,32 @@ HeadData HeadData::fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q
   put(h.q_, q);
   put(h.k_, k);
   if (v) put(h.v_, v);
+  return h;
+}
+
+HeadData HeadData::fromSources(Context& ctx, const HeadSource& q, const HeadSource& k, const HeadSource* v,
+                               const std::function<void(double)>& progress,
+                               const std::function<bool()>& cancelled) {
+  uint32_t n = uint32_t(q.rows()), d = uint32_t(q.cols());
+  if (k.rows() != n || k.cols() != d || (v && (v->rows() != n || v->cols() != d)))
+    throw Error("internal: Q, K and V shapes differ");
+  HeadData h(ctx, n, d, v != nullptr);
+  uint32_t dp = h.dp_;
+  // Slices of about 8 MiB: few submits, bounded host memory.
+  const uint32_t rowsPerSlice = std::max<uint32_t>(1, (8u << 20) / (dp * 4));
+  std::vector<float> slice(size_t(rowsPerSlice) * dp);
+  const HeadSource* srcs[3] = {&q, &k, v};
+  Buffer* dsts[3] = {&h.q_, &h.k_, &h.v_};
+  uint32_t count = v ? 3 : 2;
+  for (uint32_t m = 0; m < count; ++m) {
+    for (uint32_t r0 = 0; r0 < n; r0 += rowsPerSlice) {
+      if (cancelled && cancelled()) throw Cancelled();
+      uint32_t r1 = std::min(n, r0 + rowsPerSlice);
+      srcs[m]->readRows(r0, r1, slice.data(), dp);
+      dsts[m]->upload(slice.data(), uint64_t(r1 - r0) * dp * 4, uint64_t(r0) * dp * 4);
+      if (progress) progress((m + double(r1) / n) / count);
+    }
+  }
   return h;
 }
 

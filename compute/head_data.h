@@ -2,6 +2,7 @@
 // head dimension d zero-padded to dp = paddedDim(d).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/buffer.h"
@@ -9,6 +10,7 @@
 namespace attnscope {
 
 class Context;
+class HeadSource;
 
 struct KeyChunk {
   uint32_t begin, end;  // keys [begin, end)
@@ -23,6 +25,12 @@ class HeadData {
   // Uploads row-major [n][d] float arrays (v may be null when the head has no V).
   static HeadData fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q, const float* k,
                            const float* v);
+  // Streams the selected heads of file inputs (v may be null) into the device a slice of
+  // rows at a time: host memory stays a few MiB whatever n is. `progress` gets the fraction
+  // done after each slice; `cancelled` is asked between slices (throws Cancelled).
+  static HeadData fromSources(Context& ctx, const HeadSource& q, const HeadSource& k, const HeadSource* v,
+                              const std::function<void(double)>& progress = {},
+                              const std::function<bool()>& cancelled = {});
 
   uint32_t n() const { return n_; }
   uint32_t d() const { return d_; }

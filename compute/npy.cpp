@@ -6,7 +6,7 @@
 #include <fstream>
 #include <limits>
 
-#include "compute/half.h"
+#include "compute/mapped_file.h"
 #include "engine/error.h"
 
 namespace fs = std::filesystem;
@@ -42,19 +42,9 @@ std::string dictValue(const std::string& header, const std::string& key, const s
 
 }  // namespace
 
-NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool allowNonFinite) {
-  std::string where = what + " file '" + path + "'";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(where + " does not exist");
-  if (fs::is_directory(path, ec)) throw Error(where + " is a directory, not a .npy file");
-  uint64_t fileSize = fs::file_size(path, ec);
-  if (ec) throw Error(where + " cannot be read: " + ec.message());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(where + " cannot be opened");
-
-  unsigned char pre[10];
-  if (fileSize < 10 || !in.read(reinterpret_cast<char*>(pre), 10))
-    throw Error(where + " is truncated: too short for a .npy header");
+NpyInfo parseNpyHeader(const uint8_t* bytes, uint64_t fileSize, const std::string& where) {
+  if (fileSize < 10) throw Error(where + " is truncated: too short for a .npy header");
+  const uint8_t* pre = bytes;
   if (std::memcmp(pre, "\x93NUMPY", 6) != 0)
     throw Error(where + " is not a .npy file (wrong magic number)");
   uint8_t major = pre[6];
@@ -63,9 +53,8 @@ NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool a
     headerLen = pre[8] | uint64_t(pre[9]) << 8;
     preLen = 10;
   } else if (major == 2 || major == 3) {
-    unsigned char extra[2];
-    if (!in.read(reinterpret_cast<char*>(extra), 2)) throw Error(where + " is truncated in its header");
-    headerLen = pre[8] | uint64_t(pre[9]) << 8 | uint64_t(extra[0]) << 16 | uint64_t(extra[1]) << 24;
+    if (fileSize < 12) throw Error(where + " is truncated in its header");
+    headerLen = pre[8] | uint64_t(pre[9]) << 8 | uint64_t(pre[10]) << 16 | uint64_t(pre[11]) << 24;
     preLen = 12;
   } else {
     throw Error(where + " has .npy version " + std::to_string(major) + ", expected 1, 2 or 3");
@@ -73,25 +62,22 @@ NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool a
   if (headerLen > 1u << 20 || preLen + headerLen > fileSize)
     throw Error(where + " is truncated or its header length (" + std::to_string(headerLen) +
                 " bytes) is wrong");
-  std::string header(headerLen, '\0');
-  if (!in.read(header.data(), std::streamsize(headerLen))) throw Error(where + " is truncated in its header");
+  std::string header(reinterpret_cast<const char*>(bytes + preLen), headerLen);
 
   std::string descr = dictValue(header, "descr", where);
   std::string fortran = dictValue(header, "fortran_order", where);
   std::string shapeText = dictValue(header, "shape", where);
-  size_t elem;
-  bool half;
+  NpyInfo info;
   if (descr == "'<f4'" || descr == "'=f4'" || descr == "\"<f4\"") {
-    elem = 4;
-    half = false;
+    info.dtype = DType::F32;
   } else if (descr == "'<f2'" || descr == "'=f2'" || descr == "\"<f2\"") {
-    elem = 2;
-    half = true;
+    info.dtype = DType::F16;
   } else {
     throw Error(where + " holds dtype " + descr +
                 "; attnscope reads little-endian float32 or float16 ('<f4', '<f2'): convert with "
                 "numpy's astype(np.float32)");
   }
+  uint64_t elem = dtypeBytes(info.dtype);
   if (fortran != "False")
     throw Error(where + " is in Fortran order; save it in C order (np.ascontiguousarray)");
 
@@ -126,23 +112,26 @@ NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool a
                 " bytes of data, the file has " + std::to_string(fileSize - dataOffset));
   if (rows * cols > (uint64_t(1) << 34))
     throw Error(where + " has " + std::to_string(rows * cols) + " values, more than attnscope can hold");
+  info.rows = rows;
+  info.cols = cols;
+  info.dataOffset = dataOffset;
+  info.shapeText = shapeText;
+  return info;
+}
 
+NpyMatrix readNpyMatrix(const std::string& path, const std::string& what, bool allowNonFinite) {
+  std::string where = what + " file '" + path + "'";
+  MappedFile file(path, where);
+  NpyInfo info = parseNpyHeader(file.data(), file.size(), where);
   NpyMatrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data.resize(rows * cols);
-  if (half) {
-    std::vector<uint16_t> raw(rows * cols);
-    in.read(reinterpret_cast<char*>(raw.data()), std::streamsize(dataBytes));
-    for (size_t i = 0; i < raw.size(); ++i) m.data[i] = halfToFloat(raw[i]);
-  } else {
-    in.read(reinterpret_cast<char*>(m.data.data()), std::streamsize(dataBytes));
-  }
-  if (!in) throw Error(where + " could not be read completely");
+  m.rows = info.rows;
+  m.cols = info.cols;
+  m.data.resize(m.rows * m.cols);
+  widenToFloat(info.dtype, file.data() + info.dataOffset, m.data.size(), m.data.data());
   for (uint64_t i = 0; !allowNonFinite && i < m.data.size(); ++i)
     if (!std::isfinite(m.data[i]))
       throw Error(where + " holds " + (std::isnan(m.data[i]) ? "NaN" : "Inf") + " at row " +
-                  std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
+                  std::to_string(i / m.cols) + ", column " + std::to_string(i % m.cols) +
                   ": attention of non-finite values is undefined; clean the input");
   return m;
 }

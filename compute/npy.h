@@ -7,7 +7,22 @@
 #include <string>
 #include <vector>
 
+#include "compute/dtype.h"
+
 namespace attnscope {
+
+// Where a 2-D .npy array's values lie in the file's bytes; every header field was checked
+// against the file's size.
+struct NpyInfo {
+  uint64_t rows = 0, cols = 0;
+  DType dtype = DType::F32;  // F32 or F16
+  uint64_t dataOffset = 0;
+  std::string shapeText;      // as the header wrote it, for messages
+};
+
+// Parses and checks the header of a .npy file held in `bytes` (the whole file). `where` names
+// the file in errors ("Q file 'q.npy'"). Never reads past `size`.
+NpyInfo parseNpyHeader(const uint8_t* bytes, uint64_t size, const std::string& where);
 
 struct NpyMatrix {
   uint64_t rows = 0, cols = 0;

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <cstring>
 
 #include "compute/npy.h"
 #include "tests/reference.h"
@@ -188,6 +190,101 @@ TEST(Cli, SafetensorsHeadsLayoutsAndGroupedQueryAttention) {
   }
   expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":layers.0.k --head 4 -q", "head 4 does not exist");
   expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":nope -q", "has no tensor 'nope'");
+}
+
+// A .safetensors file from named tensors: F32 values, or BF16 (the floats' upper halves,
+// so the test's values are exactly what the file holds).
+struct NamedTensor {
+  std::string name;
+  std::vector<uint64_t> shape;
+  std::vector<float> values;
+  bool bf16 = false;
+};
+
+void writeSafetensors(const fs::path& path, const std::vector<NamedTensor>& tensors) {
+  std::string json = "{\"__metadata__\": {\"format\": \"pt\"}", data;
+  for (const auto& t : tensors) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
+    size_t begin = data.size();
+    for (float v : t.values) {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      if (t.bf16) data.append(reinterpret_cast<const char*>(&bits) + 2, 2);
+      else data.append(reinterpret_cast<const char*>(&bits), 4);
+    }
+    json += ", \"" + t.name + "\": {\"dtype\": \"" + (t.bf16 ? "BF16" : "F32") + "\", \"shape\": [" + shape +
+            "], \"data_offsets\": [" + std::to_string(begin) + ", " + std::to_string(data.size()) + "]}";
+  }
+  json += "}";
+  std::ofstream out(path, std::ios::binary);
+  uint64_t len = json.size();
+  for (int i = 0; i < 8; ++i) out.put(char((len >> (8 * i)) & 0xff));
+  out << json << data;
+}
+
+// Values that BF16 holds exactly: the low 16 bits of each float cleared.
+ref::Matrix bf16Exact(ref::Matrix m) {
+  for (float& v : m.v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    bits &= 0xffff0000u;
+    std::memcpy(&v, &bits, 4);
+  }
+  return m;
+}
+
+TEST(Cli, LayersAreFoundByNameAndChosenWithLayer) {
+  // Layers 2 and 5, each Q [2 heads, n, d] in BF16 and K [1 head, n, d] in F32 (multi-query),
+  // as tools/export_qk.py names them. Layer 5, head 1 must equal the reference whichever way
+  // the tensors are named on the command line.
+  fs::path dir = scratch();
+  const uint32_t n = 40, d = 8;
+  std::map<uint32_t, std::pair<ref::Matrix, ref::Matrix>> layers;
+  std::vector<NamedTensor> tensors;
+  for (uint32_t L : {2u, 5u}) {
+    ref::Matrix q = bf16Exact(ref::randomMatrix(2 * n, d, 1.5, 200 + L)), k = ref::randomMatrix(n, d, 1.5, 300 + L);
+    tensors.push_back({"layers." + std::to_string(L) + ".q", {2, n, d}, q.v, true});
+    tensors.push_back({"layers." + std::to_string(L) + ".k", {1, n, d}, k.v, false});
+    tensors.push_back({"layers." + std::to_string(L) + ".v", {1, n, d}, k.v, false});
+    layers[L] = {q, k};
+  }
+  std::string file = (dir / "layers.safetensors").string();
+  writeSafetensors(file, tensors);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  auto expectLayer = [&](const std::string& args, uint32_t L, uint32_t head) {
+    fs::remove(dir / "p.npy");
+    CliRun r = run("export " + args + " -q -o " + (dir / "p.npy").string());
+    ASSERT_EQ(r.exitCode, 0) << args << ": " << r.err;
+    const ref::Matrix& qa = layers[L].first;
+    ref::Matrix q{n, d, std::vector<float>(qa.v.begin() + head * n * d, qa.v.begin() + (head + 1) * n * d)};
+    NpyMatrix p = readNpyMatrix((dir / "p.npy").string(), "p");
+    for (uint32_t i = 0; i < n; ++i) {
+      std::vector<double> want = ref::probabilityRow(q, layers[L].second, spec, i);
+      for (uint32_t j = 0; j < n; ++j) ASSERT_NEAR(p.data[size_t(i) * n + j], want[j], 1e-5 * want[j] + 1e-7) << args;
+    }
+  };
+  expectLayer("--qkv " + file + " --layer 5 --head 1", 5, 1);
+  expectLayer("--qkv " + file + " --head 1", 2, 1);  // the first layer by default
+  expectLayer("--q " + file + ":layers.{layer}.q --k " + file + ":layers.{layer}.k --layer 5 --head 1", 5, 1);
+  expectCleanError("export --qkv " + file + " --layer 7 -q", "layer 7 does not exist: '" + file + "' has layers 2, 5");
+  expectCleanError("export --q " + file + ":layers.{layer}.q --k " + file + ":layers.{layer}.k --layer 3 -q",
+                   "has layers 2, 5");
+  expectCleanError("export --q " + file + " --k " + file + ":layers.2.k -q", "names a .safetensors file but not a tensor");
+  expectCleanError("export --qkv " + file + " --q " + file + ":layers.2.q -q", "either --qkv FILE or --q/--k/--v");
+  CliRun info = run("info " + file);
+  ASSERT_EQ(info.exitCode, 0) << info.err;
+  EXPECT_NE(info.out.find("layers.5.q"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("BF16"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("layer 5"), std::string::npos) << info.out;
+
+  // NaN in layer 5, head 1, row 7, column 3 is reported with head and row when that head is read.
+  tensors[3].values[size_t(1 * n + 7) * d + 3] = std::numeric_limits<float>::quiet_NaN();
+  writeSafetensors(file, tensors);
+  expectCleanError("export --qkv " + file + " --layer 5 --head 1 -q", "NaN at head 1, row 7, column 3");
 }
 
 TEST(Cli, RopeOnTheGpuMatchesRotatedReference) {

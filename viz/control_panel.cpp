@@ -1,5 +1,7 @@
 #include "viz/control_panel.h"
 
+#include <algorithm>
+
 #include <imgui.h>
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_vulkan.h>
@@ -94,6 +96,12 @@ void ControlPanel::build(ViewControls& c) {
   ImGui::SetNextWindowPos(ImVec2(ImGui::GetIO().DisplaySize.x - 125, 62), ImGuiCond_FirstUseEver, ImVec2(1, 0));
   ImGui::Begin("attention", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
 
+  if (c.layers.size() > 1) {
+    // The slider moves over positions in the list: layer numbers need not be contiguous.
+    int at = int(std::find(c.layers.begin(), c.layers.end(), c.layer) - c.layers.begin());
+    if (ImGui::SliderInt("layer (, .)", &at, 0, int(c.layers.size()) - 1, std::to_string(c.layer).c_str()))
+      c.layer = c.layers[std::clamp(at, 0, int(c.layers.size()) - 1)];
+  }
   if (c.heads > 1) {
     ImGui::SliderInt("head", &c.head, 0, c.heads - 1);
     ImGui::Checkbox("all heads, linked (G); click one to focus it", &c.grid);

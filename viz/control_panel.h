@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "compute/attention_spec.h"
 #include "viz/figure.h"
@@ -22,6 +23,8 @@ struct ViewControls {
   int rangeMode = 0;  // 0: from the whole map, 1: from this view (when it settles), 2: fixed
   float vmin = 1e-6f, vmax = 1.0f;
   int head = 0, heads = 1;
+  std::vector<uint32_t> layers;  // layer numbers of the input (empty: one layer)
+  uint32_t layer = 0;
   bool grid = false;  // all heads as small multiples
   bool normalize = false;  // observed / expected by distance from the diagonal
   // Read-only figures shown in the panel.

@@ -110,7 +110,7 @@ int keyFromName(const std::string& name) {
       {"Left", GLFW_KEY_LEFT}, {"Right", GLFW_KEY_RIGHT}, {"Up", GLFW_KEY_UP}, {"Down", GLFW_KEY_DOWN},
       {"+", GLFW_KEY_EQUAL},   {"-", GLFW_KEY_MINUS},     {"R", GLFW_KEY_R},   {"[", GLFW_KEY_LEFT_BRACKET},
       {"]", GLFW_KEY_RIGHT_BRACKET}, {"L", GLFW_KEY_L},   {"M", GLFW_KEY_M},   {"S", GLFW_KEY_S},
-      {"G", GLFW_KEY_G}, {"V", GLFW_KEY_V}, {"N", GLFW_KEY_N}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
+      {"G", GLFW_KEY_G}, {".", GLFW_KEY_PERIOD}, {",", GLFW_KEY_COMMA}, {"V", GLFW_KEY_V}, {"N", GLFW_KEY_N}, {"H", GLFW_KEY_H}, {"T", GLFW_KEY_T}, {"C", GLFW_KEY_C}, {"W", GLFW_KEY_W},
       {"Escape", GLFW_KEY_ESCAPE}};
   for (auto& [n, k] : keys)
     if (name == n) return k;
@@ -146,7 +146,8 @@ class Viewer {
     createFrameSync();
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
     timer_ = std::make_unique<GpuTimer>(*ctx_);
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, o.head));
+    layer_ = o.layer;
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, o.head));
     headIndex_ = o.head;
     // About 20 ms of compute a frame on lavapipe, leaving room for drawing under 100 ms even
     // when the CPU is shared.
@@ -391,9 +392,29 @@ class Viewer {
     uint32_t next = uint32_t((int(headIndex_) + delta + int(o_.heads)) % int(o_.heads));
     vkDeviceWaitIdle(ctx_->device());
     tiles_.reset();
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, next));
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, next));
     headIndex_ = next;
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
+    rangeFromData_ = false;
+    stripsReady_ = false;
+  }
+
+  // Another layer: every head shown is read again from the file and its tiles start afresh.
+  void switchLayer(int delta) {
+    const auto& ls = o_.layers;
+    if (ls.size() <= 1) return;
+    size_t at = std::find(ls.begin(), ls.end(), layer_) - ls.begin();
+    uint32_t next = ls[(at + ls.size() + delta) % ls.size()];
+    vkDeviceWaitIdle(ctx_->device());
+    tiles_.reset();
+    gridHeads_.clear();
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, next, headIndex_));
+    layer_ = next;
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
+    if (grid_) {
+      grid_ = false;
+      setGrid(true);
+    }
     rangeFromData_ = false;
     stripsReady_ = false;
   }
@@ -422,6 +443,8 @@ class Viewer {
     c.vmax = float(range_.vmax);
     c.head = int(headIndex_);
     c.heads = int(o_.heads);
+    c.layers = o_.layers;
+    c.layer = layer_;
     c.grid = grid_;
     c.normalize = normalize_;
     c.flops = tiles_->flopsDone();
@@ -451,6 +474,11 @@ class Viewer {
     }
     if (rangeMode_ == 2 && c.vmax > c.vmin && (!o_.style.logScale || c.vmin > 0)) range_ = {c.vmin, c.vmax};
     if (c.head != int(headIndex_)) switchHead(c.head - int(headIndex_));
+    if (c.layer != layer_) {
+      auto at = std::find(o_.layers.begin(), o_.layers.end(), c.layer);
+      auto now = std::find(o_.layers.begin(), o_.layers.end(), layer_);
+      if (at != o_.layers.end()) switchLayer(int(at - now));
+    }
     if (c.grid != grid_) setGrid(c.grid);
     normalize_ = c.normalize;
     if (c.fitRequested) camera_.fit();
@@ -508,7 +536,7 @@ class Viewer {
     if (gridHeads_.empty()) {
       for (uint32_t h = 0; h < gridCount(); ++h) {
         HeadSlot s;
-        s.head = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, h));
+        s.head = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, h));
         Camera cam = gridCamera(gridCell(h));
         cam.fit();
         s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, o_.cacheBytes / gridCount(), cam.cellsPerPixel(), budget_ / 2);
@@ -599,6 +627,8 @@ class Viewer {
           case GLFW_KEY_R: camera_.fit(); break;
           case GLFW_KEY_RIGHT_BRACKET: switchHead(+1); break;
           case GLFW_KEY_LEFT_BRACKET: switchHead(-1); break;
+          case GLFW_KEY_PERIOD: case GLFW_KEY_PAGE_DOWN: switchLayer(+1); break;
+          case GLFW_KEY_COMMA: case GLFW_KEY_PAGE_UP: switchLayer(-1); break;
           case GLFW_KEY_L: o_.style.logScale = !o_.style.logScale; rangeFromData_ = false; break;
           case GLFW_KEY_T: {  // temperature up (shift: down)
             AttentionSpec s = spec_;
@@ -880,7 +910,7 @@ class Viewer {
     fig.viewX1 = v.x1;
     fig.viewY0 = v.y0;
     fig.viewY1 = v.y1;
-    fig.title = o_.title + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "") +
+    fig.title = o_.title + (o_.layers.size() > 1 ? "  layer " + std::to_string(layer_) : "") + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "") +
                 "  |  " + maskName(spec_.mask) +
                 (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
                 "  T=" + formatValue(spec_.temperature);
@@ -1078,6 +1108,7 @@ class Viewer {
   std::unique_ptr<GpuTimer> timer_;
   std::map<std::string, double> lastGpu_;
   std::unique_ptr<HeadData> head_;
+  uint32_t layer_ = 0;
   uint32_t headIndex_ = 0;
   std::unique_ptr<TileView> tiles_;
   Camera camera_;

@@ -25,11 +25,14 @@ struct ViewerOptions {
   std::string script;         // a JSON camera path (see docs in README)
   std::string title;          // input description
   uint32_t heads = 1, head = 0;
+  std::vector<uint32_t> layers;     // layer numbers of the input (empty: one layer)
+  uint32_t layer = 0;               // the layer number shown first
   std::vector<std::string> tokens;  // printable tokens, one per row (empty: indices only)
 };
 
-// Loads head h on the viewer's device (the head keys switch heads).
-using HeadLoader = std::function<HeadData(Context& ctx, Kernels& kernels, uint32_t head)>;
+// Loads head h of layer L (a number from ViewerOptions::layers, or 0) on the viewer's
+// device (the head and layer keys switch them).
+using HeadLoader = std::function<HeadData(Context& ctx, Kernels& kernels, uint32_t layer, uint32_t head)>;
 
 // Creates the window and its own validated-or-not Vulkan context from `device` options.
 // Returns the process exit code.
