@@ -4,6 +4,8 @@
 #   ./setup.sh demo     build and run the built-in demo (a 100 000-token map to PNG)
 #   ./setup.sh test     build and run the test suite (ctest, validation layers on)
 #   ./setup.sh build    only install and build
+#   ./setup.sh fuzz [SECONDS]  build the parsers' libFuzzer targets with clang (build-fuzz/)
+#                       and run each for SECONDS (default 60) from tests/corpus
 # Works without a GPU: Mesa's lavapipe is the Vulkan device then.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,6 +19,13 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools xvfb xauth fonts-dejavu-core
 )
+
+ACTION="${1:-build}"
+case "$ACTION" in
+  # The export tool's test compares with PyTorch (CPU build from Debian, about 80 MB).
+  test) PACKAGES+=(python3-numpy python3-torch) ;;
+  fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -42,11 +51,43 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -w "${XDG_RUNTIME_DIR}" ]; then
 fi
 
 JOBS=$(nproc 2>/dev/null || echo 2)
+
+if [ "$ACTION" = fuzz ]; then
+  SECS="${2:-60}"
+  say "building the libFuzzer targets with clang (build-fuzz/)"
+  cmake -S . -B build-fuzz -DATTNSCOPE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+  cmake --build build-fuzz -j "$JOBS"
+  say "fuzzing npy, safetensors and tokens parsers for ${SECS} s each, ${JOBS} at a time (logs in build-fuzz/)"
+  status=0
+  run_one() {
+    local t=$1
+    mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
+    ./build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 \
+      "build-fuzz/corpus/$t" "tests/corpus/$t" >"build-fuzz/fuzz_$t.log" 2>&1
+  }
+  pids=()
+  for t in npy safetensors tokens; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
+    run_one "$t" & pids+=("$!:$t")
+  done
+  for p in "${pids[@]}"; do
+    if wait "${p%%:*}"; then
+      echo "fuzz_${p#*:}: no crash, leak or sanitizer report; $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/fuzz_${p#*:}.log" | grep -o '[0-9]*$') inputs"
+    else
+      echo "fuzz_${p#*:}: FAILED, see build-fuzz/fuzz_${p#*:}.log and build-fuzz/crashes/${p#*:}/" >&2
+      status=1
+    fi
+  done
+  exit $status
+fi
+
 say "configuring and building (build/, Release, $JOBS jobs)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
 
-case "${1:-build}" in
+case "$ACTION" in
   demo)
     say "running the demo: build/app/attnscope demo"
     ./build/app/attnscope demo --out-dir attnscope-demo
@@ -59,7 +100,7 @@ case "${1:-build}" in
     say "built build/app/attnscope; try: ./build/app/attnscope --help"
     ;;
   *)
-    echo "setup.sh: unknown action '$1' (use demo, test or build)" >&2
+    echo "setup.sh: unknown action '$ACTION' (use demo, test, build or fuzz)" >&2
     exit 2
     ;;
 esac

@@ -29,7 +29,7 @@ void describeInputFile(const std::string& path) {
   for (const auto& t : f.tensors())
     std::printf("  %-40s %-5s %-22s %s\n", t.name.c_str(), t.dtype.c_str(), shapeText(t.shape).c_str(),
                 mibText(t.end - t.begin).c_str());
-  std::vector<LayerTensors> groups = findLayerTensors(f);
+  std::vector<LayerTensors> groups = findLayerTensors(f.tensors());
   if (groups.empty()) {
     std::printf("no tensors are named like Q and K; choose them with --q %s:TENSOR --k %s:TENSOR\n", path.c_str(),
                 path.c_str());

@@ -5,6 +5,7 @@
 
 #include "app/commands.h"
 #include "app/progress.h"
+#include "compute/tokens.h"
 #include "engine/error.h"
 
 int main(int argc, char** argv) {
@@ -29,7 +30,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\nattnscope: cancelled; nothing was written\n");
     return 130;
   } catch (const attnscope::Error& e) {
-    std::fprintf(stderr, "attnscope: error: %s\n", e.what());
+    // One line whatever the message holds (file text is escaped where it is quoted; this
+    // is the backstop).
+    std::fprintf(stderr, "attnscope: error: %s\n", attnscope::excerpt(e.what(), 4000).c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "attnscope: error: out of host memory: use fewer tokens or a smaller output\n");

@@ -218,7 +218,7 @@ QKSources openQK(const InputOptions& in, bool needV) {
     if (!in.qPath.empty() || !in.kPath.empty() || !in.vPath.empty())
       throw Error("give either --qkv FILE or --q/--k/--v, not both");
     auto file = std::make_shared<const SafetensorsFile>(in.qkvPath);
-    std::vector<LayerTensors> groups = findLayerTensors(*file);
+    std::vector<LayerTensors> groups = findLayerTensors(file->tensors());
     if (groups.empty()) {
       std::string names;
       for (const auto& t : file->tensors()) names += (names.empty() ? "" : ", ") + t.name;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "compute/npy.h"
+#include "compute/tokens.h"
 #include "engine/error.h"
 
 namespace attnscope {
@@ -45,7 +46,7 @@ HeadSource HeadSource::open(const std::string& arg, const std::string& what, con
 HeadSource HeadSource::fromTensor(std::shared_ptr<const SafetensorsFile> file, const std::string& name,
                                   const std::string& what, const std::string& layout) {
   const TensorInfo& t = file->tensor(name);
-  std::string where = what + " tensor '" + name + "'";
+  std::string where = what + " tensor '" + excerpt(name) + "'";
   HeadSource s;
   s.dtype_ = file->readableType(t);
   std::vector<uint64_t> shape = t.shape;
@@ -118,10 +119,10 @@ Role roleOf(const std::string& part) {
 
 }  // namespace
 
-std::vector<LayerTensors> findLayerTensors(const SafetensorsFile& file) {
+std::vector<LayerTensors> findLayerTensors(const std::vector<TensorInfo>& tensors) {
   std::map<std::string, LayerTensors> groups;
   std::vector<std::string> order;
-  for (const TensorInfo& t : file.tensors()) {
+  for (const TensorInfo& t : tensors) {
     size_t cut = t.name.find_last_of("./");
     std::string prefix = cut == std::string::npos ? "" : t.name.substr(0, cut);
     Role role = roleOf(cut == std::string::npos ? t.name : t.name.substr(cut + 1));

@@ -55,6 +55,6 @@ struct LayerTensors {
   std::string prefix;     // the name without its role part, e.g. "layers.3"
   std::string q, k, v;    // tensor names; v may be empty
 };
-std::vector<LayerTensors> findLayerTensors(const SafetensorsFile& file);
+std::vector<LayerTensors> findLayerTensors(const std::vector<TensorInfo>& tensors);
 
 }  // namespace attnscope

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "compute/mapped_file.h"
+#include "compute/tokens.h"
 #include "engine/error.h"
 
 namespace fs = std::filesystem;
@@ -66,14 +67,14 @@ NpyInfo parseNpyHeader(const uint8_t* bytes, uint64_t fileSize, const std::strin
 
   std::string descr = dictValue(header, "descr", where);
   std::string fortran = dictValue(header, "fortran_order", where);
-  std::string shapeText = dictValue(header, "shape", where);
+  std::string shapeText = excerpt(dictValue(header, "shape", where));  // file text: escaped for messages
   NpyInfo info;
   if (descr == "'<f4'" || descr == "'=f4'" || descr == "\"<f4\"") {
     info.dtype = DType::F32;
   } else if (descr == "'<f2'" || descr == "'=f2'" || descr == "\"<f2\"") {
     info.dtype = DType::F16;
   } else {
-    throw Error(where + " holds dtype " + descr +
+    throw Error(where + " holds dtype " + excerpt(descr) +
                 "; attnscope reads little-endian float32 or float16 ('<f4', '<f2'): convert with "
                 "numpy's astype(np.float32)");
   }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "compute/tokens.h"
 #include "engine/error.h"
 
 namespace attnscope {
@@ -61,7 +62,7 @@ SafetensorsHeader parseSafetensorsHeader(const uint8_t* bytes, uint64_t size, co
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const auto& t = it.value();
-    std::string what = where + ", tensor '" + it.key() + "'";
+    std::string what = where + ", tensor '" + excerpt(it.key()) + "'";
     if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets"))
       throw Error(what + " lacks dtype, shape or data_offsets");
     TensorInfo info;
@@ -69,7 +70,7 @@ SafetensorsHeader parseSafetensorsHeader(const uint8_t* bytes, uint64_t size, co
     if (!t["dtype"].is_string()) throw Error(what + " has a dtype that is not a string");
     info.dtype = t["dtype"].get<std::string>();
     uint64_t elem = dtypeSize(info.dtype);
-    if (elem == 0) throw Error(what + " has unknown dtype " + info.dtype);
+    if (elem == 0) throw Error(what + " has unknown dtype " + excerpt(info.dtype));
     if (!t["shape"].is_array() || t["shape"].size() > 8) throw Error(what + " has a malformed shape");
     uint64_t count = 1;
     bool overflow = false;
@@ -104,7 +105,7 @@ SafetensorsHeader parseSafetensorsHeader(const uint8_t* bytes, uint64_t size, co
   std::sort(byStart.begin(), byStart.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < byStart.size(); ++i)
     if (byStart[i]->begin < byStart[i - 1]->end && byStart[i]->end > byStart[i]->begin)
-      throw Error(where + ": tensors '" + byStart[i - 1]->name + "' and '" + byStart[i]->name + "' overlap");
+      throw Error(where + ": tensors '" + excerpt(byStart[i - 1]->name) + "' and '" + excerpt(byStart[i]->name) + "' overlap");
   return out;
 }
 
@@ -126,7 +127,7 @@ bool SafetensorsFile::has(const std::string& name) const {
 DType SafetensorsFile::readableType(const TensorInfo& t) const {
   auto d = t.readableType();
   if (!d)
-    throw Error("tensor '" + t.name + "' in '" + path_ + "' is " + t.dtype + "; attnscope reads F32, F16 and BF16");
+    throw Error("tensor '" + excerpt(t.name) + "' in '" + path_ + "' is " + t.dtype + "; attnscope reads F32, F16 and BF16");
   return *d;
 }
 
@@ -134,8 +135,9 @@ const TensorInfo& SafetensorsFile::tensor(const std::string& name) const {
   for (const auto& t : tensors_)
     if (t.name == name) return t;
   std::string names;
-  for (const auto& t : tensors_) names += (names.empty() ? "" : ", ") + t.name;
-  throw Error("safetensors file '" + path_ + "' has no tensor '" + name + "'; it has: " +
+  for (size_t i = 0; i < tensors_.size() && i < 12; ++i) names += (i ? ", " : "") + excerpt(tensors_[i].name);
+  if (tensors_.size() > 12) names += ", ... (" + std::to_string(tensors_.size()) + " in all; 'attnscope info FILE' lists them)";
+  throw Error("safetensors file '" + path_ + "' has no tensor '" + excerpt(name) + "'; it has: " +
               (names.empty() ? "none" : names));
 }
 
@@ -154,7 +156,7 @@ std::vector<float> SafetensorsFile::read(const std::string& name) const {
         index = std::to_string(rest % t.shape[k]) + (index.empty() ? "" : ", ") + index;
         rest /= t.shape[k];
       }
-      throw Error("tensor '" + name + "' in '" + path_ + "' holds " + (std::isnan(v) ? "NaN" : "Inf") + " at [" +
+      throw Error("tensor '" + excerpt(name) + "' in '" + path_ + "' holds " + (std::isnan(v) ? "NaN" : "Inf") + " at [" +
                   index + "] of shape " + shapeText(t.shape) + ": clean the input");
     }
   }

@@ -14,7 +14,10 @@ std::vector<std::string> readTokens(const std::string& path, uint64_t n) {
   if (!in) throw Error("token file '" + path + "' cannot be read");
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string text = ss.str();
+  return parseTokens(ss.str(), n, path);
+}
+
+std::vector<std::string> parseTokens(const std::string& text, uint64_t n, const std::string& path) {
   std::vector<std::string> tokens;
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {
@@ -48,7 +51,29 @@ std::vector<std::string> readTokens(const std::string& path, uint64_t n) {
   return tokens;
 }
 
+namespace {
+std::string escapeBytes(const std::string& token);
+}
+
 std::string visibleToken(const std::string& token) {
+  std::string out = escapeBytes(token);
+  if (!out.empty() && out.front() == ' ') out.replace(0, 1, "\xc2\xb7");  // '·' shows a leading space
+  if (out.size() > 1 && out.back() == ' ') out.replace(out.size() - 1, 1, "\xc2\xb7");
+  if (out.empty()) out = "\"\"";
+  return out;
+}
+
+std::string excerpt(const std::string& text, size_t maxBytes) {
+  std::string out = escapeBytes(text.size() > maxBytes * 4 ? text.substr(0, maxBytes * 4) : text);
+  if (out.size() <= maxBytes) return out;
+  size_t cut = maxBytes;
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;  // whole UTF-8 only
+  return out.substr(0, cut) + "...";
+}
+
+namespace {
+
+std::string escapeBytes(const std::string& token) {
   std::string out;
   for (size_t i = 0; i < token.size();) {
     unsigned char c = static_cast<unsigned char>(token[i]);
@@ -62,12 +87,28 @@ std::string visibleToken(const std::string& token) {
     } else if (c < 0x80) {
       out += char(c);
     } else {
-      // A UTF-8 sequence is kept whole when it is valid; stray bytes become escapes.
-      int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+      // A UTF-8 sequence is kept whole when it is valid (no overlong forms, no surrogates)
+      // and printable; stray bytes become \xNN, invisible code points \u{NNNN}.
+      int len = c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
       bool ok = len > 0 && i + len <= token.size();
-      for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(token[i + k]) & 0xc0) == 0x80;
+      uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+      for (int k = 1; ok && k < len; ++k) {
+        unsigned char cc = static_cast<unsigned char>(token[i + k]);
+        ok = (cc & 0xc0) == 0x80;
+        cp = cp << 6 | (cc & 0x3f);
+      }
+      if (ok && len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
+      if (ok && len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ok = false;
       if (ok) {
-        out += token.substr(i, len);
+        bool invisible = (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || (cp >= 0x200b && cp <= 0x200f) ||
+                         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2064) || cp == 0xfeff;
+        if (invisible) {
+          char buf[16];
+          std::snprintf(buf, sizeof buf, "\\u{%04x}", cp);
+          out += buf;
+        } else {
+          out += token.substr(i, len);
+        }
         i += len;
         continue;
       }
@@ -77,10 +118,9 @@ std::string visibleToken(const std::string& token) {
     }
     ++i;
   }
-  if (!out.empty() && out.front() == ' ') out.replace(0, 1, "\xc2\xb7");  // '·' shows a leading space
-  if (out.size() > 1 && out.back() == ' ') out.replace(out.size() - 1, 1, "\xc2\xb7");
-  if (out.empty()) out = "\"\"";
   return out;
 }
+
+}  // namespace
 
 }  // namespace attnscope

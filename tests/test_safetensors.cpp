@@ -137,6 +137,13 @@ TEST(Tokens, ControlCharactersAreMadeVisible) {
   EXPECT_EQ(visibleToken("\xff" "x"), "\\xffx");          // a stray byte is escaped
   EXPECT_EQ(visibleToken(" cat"), "\xc2\xb7" "cat");      // a leading space shows
   EXPECT_EQ(visibleToken(""), "\"\"");
+  // Invisible code points and malformed UTF-8 are shown, not drawn as nothing.
+  EXPECT_EQ(visibleToken("a\xe2\x80\x8b" "b"), "a\\u{200b}b");     // zero-width space
+  EXPECT_EQ(visibleToken("\xef\xbb\xbf" "x"), "\\u{feff}x");         // byte-order mark
+  EXPECT_EQ(visibleToken("\xc2\x85"), "\\u{0085}");                   // C1 control (NEL)
+  EXPECT_EQ(visibleToken("\xc0\xaf"), "\\xc0\\xaf");                  // overlong '/'
+  EXPECT_EQ(visibleToken("\xed\xa0\x80"), "\\xed\\xa0\\x80");        // a UTF-16 surrogate
+  EXPECT_EQ(visibleToken("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // an emoji is kept
 }
 
 }  // namespace
