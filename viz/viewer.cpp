@@ -307,6 +307,7 @@ class Viewer {
       s["seconds_to_exact_after_camera_stops"] = settles;
       s["tiles_cached"] = tiles_->tilesCached();
       s["head"] = headIndex_;
+      s["layer"] = layer_;
       s["grid"] = grid_;
       s["flops"] = tiles_->flopsDone();
       std::ofstream(statsPath) << s.dump(2) << "\n";
