@@ -287,6 +287,28 @@ TEST(Cli, LayersAreFoundByNameAndChosenWithLayer) {
   expectCleanError("export --qkv " + file + " --layer 5 --head 1 -q", "NaN at head 1, row 7, column 3");
 }
 
+TEST(Cli, InputLargerThanTheDeviceIsRefusedWithTheSizeNeeded) {
+  // A 200 GB file that takes no disk (sparse): Q and K of 200 million tokens, F16, d = 256.
+  // No device holds them as float32 (400 GB): the error names the size needed before
+  // anything is read.
+  fs::path file = scratch() / "huge.safetensors";
+  const uint64_t n = 200000000, d = 256, bytes = n * d * 2;
+  std::string json = "{\"q\": {\"dtype\": \"F16\", \"shape\": [" + std::to_string(n) + ", " + std::to_string(d) + "], \"data_offsets\": [0, " +
+                     std::to_string(bytes) + "]}, \"k\": {\"dtype\": \"F16\", \"shape\": [" + std::to_string(n) +
+                     ", " + std::to_string(d) + "], \"data_offsets\": [" + std::to_string(bytes) + ", " + std::to_string(2 * bytes) + "]}}";
+  {
+    std::ofstream out(file, std::ios::binary);
+    uint64_t len = json.size();
+    for (int i = 0; i < 8; ++i) out.put(char((len >> (8 * i)) & 0xff));
+    out << json;
+  }
+  fs::resize_file(file, 8 + json.size() + 2 * bytes);
+  expectCleanError("render --q " + file.string() + ":q --k " + file.string() + ":k -q -o " +
+                       (scratch() / "huge.png").string(),
+                   "Q, K for 200000000 tokens need 390625 MiB but device");
+  fs::remove(file);
+}
+
 TEST(Cli, RopeOnTheGpuMatchesRotatedReference) {
   fs::path dir = scratch();
   const uint32_t n = 60, d = 8;
