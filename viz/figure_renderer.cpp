@@ -119,28 +119,10 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   buildFigureOverlay(overlay, spec, layout, range);
   if (spec.strips && spec.extraOverlay) spec.extraOverlay(overlay, layout);
   const auto& verts = overlay.vertices();
-  if (vertexBuffers_.size() <= slot) vertexBuffers_.resize(slot + 1);
-  Buffer& vb = vertexBuffers_[slot];
-  uint64_t bytes = std::max<uint64_t>(verts.size() * sizeof(OverlayVertex), 64);
-  if (!vb || vb.size() < bytes)
-    vb = Buffer(ctx_, bytes * 2, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, MemoryUse::Upload, "overlay vertices");
-  std::memcpy(vb.mapped(), verts.data(), verts.size() * sizeof(OverlayVertex));
-  vb.flush();
 
   TimedScope timed(rec, "draw");
-  VkClearValue clear{};
-  clear.color = {{1.0f, 1.0f, 1.0f, 1.0f}};
-  VkRenderPassBeginInfo bi{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
-  bi.renderPass = renderPass_;
-  bi.framebuffer = framebuffer;
-  bi.renderArea = {{0, 0}, {spec.width, spec.height}};
-  bi.clearValueCount = 1;
-  bi.pClearValues = &clear;
-  vkCmdBeginRenderPass(cmd, &bi, VK_SUBPASS_CONTENTS_INLINE);
-  VkViewport vp{0, 0, float(spec.width), float(spec.height), 0, 1};
+  beginPass(cmd, framebuffer, spec.width, spec.height);
   VkRect2D scissor{{0, 0}, {spec.width, spec.height}};
-  vkCmdSetViewport(cmd, 0, 1, &vp);
-  vkCmdSetScissor(cmd, 0, 1, &scissor);
 
   // Heatmap layers and the colour bar.
   vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
@@ -196,23 +178,93 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   vkCmdSetScissor(cmd, 0, 1, &scissor);
   if (!layers.empty() && layers.front().image) drawRect(*layers.front().image, layout.colorbar, HEATMAP_MODE_COLORBAR);
 
-  // Overlay.
-  if (!verts.empty()) {
-    VkDescriptorSet os = rec.arena.allocate(overlay_->setLayout());
-    rec.arena.write(os, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
-                    {Binding::sampled(fontImage_.view(), linear_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
-                    "overlay");
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->pipeline());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->layout(), 0, 1, &os, 0, nullptr);
-    gpu::OverlayParams op{float(spec.width), float(spec.height), 0, 0};
-    vkCmdPushConstants(cmd, overlay_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
-                       sizeof op, &op);
-    VkDeviceSize offset = 0;
-    VkBuffer vbh = vb.handle();
-    vkCmdBindVertexBuffers(cmd, 0, 1, &vbh, &offset);
-    vkCmdDraw(cmd, uint32_t(verts.size()), 1, 0, 0);
-  }
+  drawOverlay(rec, verts, spec.width, spec.height, slot);
   if (inPass) inPass(cmd);  // e.g. the viewer's control panel, on top
+  vkCmdEndRenderPass(cmd);
+}
+
+void FigureRenderer::beginPass(VkCommandBuffer cmd, VkFramebuffer framebuffer, uint32_t width, uint32_t height) {
+  VkClearValue clear{};
+  clear.color = {{1.0f, 1.0f, 1.0f, 1.0f}};
+  VkRenderPassBeginInfo bi{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
+  bi.renderPass = renderPass_;
+  bi.framebuffer = framebuffer;
+  bi.renderArea = {{0, 0}, {width, height}};
+  bi.clearValueCount = 1;
+  bi.pClearValues = &clear;
+  vkCmdBeginRenderPass(cmd, &bi, VK_SUBPASS_CONTENTS_INLINE);
+  VkViewport vp{0, 0, float(width), float(height), 0, 1};
+  VkRect2D scissor{{0, 0}, {width, height}};
+  vkCmdSetViewport(cmd, 0, 1, &vp);
+  vkCmdSetScissor(cmd, 0, 1, &scissor);
+}
+
+void FigureRenderer::drawOverlay(Recording& rec, const std::vector<OverlayVertex>& verts, uint32_t width,
+                                 uint32_t height, uint32_t slot) {
+  if (verts.empty()) return;
+  VkCommandBuffer cmd = rec.cmd;
+  if (vertexBuffers_.size() <= slot) vertexBuffers_.resize(slot + 1);
+  Buffer& vb = vertexBuffers_[slot];
+  uint64_t bytes = std::max<uint64_t>(verts.size() * sizeof(OverlayVertex), 64);
+  if (!vb || vb.size() < bytes)
+    vb = Buffer(ctx_, bytes * 2, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, MemoryUse::Upload, "overlay vertices");
+  std::memcpy(vb.mapped(), verts.data(), verts.size() * sizeof(OverlayVertex));
+  vb.flush();
+  VkDescriptorSet os = rec.arena.allocate(overlay_->setLayout());
+  rec.arena.write(os, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                  {Binding::sampled(fontImage_.view(), linear_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                  "overlay");
+  vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->pipeline());
+  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, overlay_->layout(), 0, 1, &os, 0, nullptr);
+  gpu::OverlayParams op{float(width), float(height), 0, 0};
+  vkCmdPushConstants(cmd, overlay_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
+                     sizeof op, &op);
+  VkDeviceSize offset = 0;
+  VkBuffer vbh = vb.handle();
+  vkCmdBindVertexBuffers(cmd, 0, 1, &vbh, &offset);
+  vkCmdDraw(cmd, uint32_t(verts.size()), 1, 0, 0);
+}
+
+void FigureRenderer::recordScene(Recording& rec, VkFramebuffer framebuffer, const Scene& scene, uint32_t slot,
+                                 const std::function<void(VkCommandBuffer)>& inPass) {
+  VkCommandBuffer cmd = rec.cmd;
+  TimedScope timed(rec, "draw");
+  beginPass(cmd, framebuffer, scene.width, scene.height);
+  if (!scene.panels.empty()) vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
+  for (const ScenePanel& p : scene.panels) {
+    if (!p.image || p.px.w <= 0 || p.px.h <= 0) continue;
+    gpu::HeatmapParams hp{};
+    hp.fbW = float(scene.width);
+    hp.fbH = float(scene.height);
+    hp.channel = p.style.channel == kChannelMax ? 0 : 1;
+    hp.logScale = p.style.logScale ? 1 : 0;
+    hp.colormapRow = Colormaps::get().index(p.style.colormap);
+    hp.vmin = float(p.range.vmin);
+    hp.vmax = float(p.range.vmax);
+    hp.maskedRGBA = kMaskedColor;
+    hp.expectedBlock = 1;
+    hp.cellsPerTexel = 1;
+    VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
+    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
+                          VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                    {Binding::sampled(p.image->view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
+                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
+                     Binding::sampled(noExpected_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                    "scene panel");
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
+    hp.texW = p.image->width();
+    hp.texH = p.image->height();
+    hp.rectX = p.px.x;
+    hp.rectY = p.px.y;
+    hp.rectW = p.px.w;
+    hp.rectH = p.px.h;
+    hp.mode = HEATMAP_MODE_MAP;
+    vkCmdPushConstants(cmd, heatmap_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
+                       sizeof hp, &hp);
+    vkCmdDraw(cmd, 6, 1, 0, 0);
+  }
+  drawOverlay(rec, scene.overlay, scene.width, scene.height, slot);
+  if (inPass) inPass(cmd);
   vkCmdEndRenderPass(cmd);
 }
 
@@ -231,39 +283,34 @@ void writePng(const std::string& path, uint32_t width, uint32_t height, const ui
   if (ec) throw Error("cannot rename '" + partial + "' to '" + path + "': " + ec.message());
 }
 
-ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
-                           const Image& tiles, const std::vector<float>& texels,
-                           const std::string& path) {
-  ValueRange range = chooseRange(texels, spec.style);
-  if (spec.style.logScale && !(range.vmin > 0))
-    throw Error("a log scale needs a positive lower bound (got vmin = " + formatValue(range.vmin) + ")");
-  if (!(range.vmax > range.vmin))
-    throw Error("the colour range needs vmin < vmax (got " + formatValue(range.vmin) + " .. " +
-                formatValue(range.vmax) + ")");
+namespace {
+
+// Renders with `draw` into an offscreen RGBA8 image and returns its pixels (blocking).
+std::vector<uint8_t> renderOffscreen(Context& ctx, FigureRenderer& renderer, uint32_t width, uint32_t height,
+                                     const std::function<void(Recording&, VkFramebuffer)>& draw) {
   const VkFormat format = VK_FORMAT_R8G8B8A8_UNORM;
-  FigureRenderer renderer(ctx, compiler, format, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
-  Image target(ctx, spec.width, spec.height, format,
-               VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "figure");
+  Image target(ctx, width, height, format, VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
+               "figure");
   VkImageView view = target.view();
   VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
   fi.renderPass = renderer.renderPass();
   fi.attachmentCount = 1;
   fi.pAttachments = &view;
-  fi.width = spec.width;
-  fi.height = spec.height;
+  fi.width = width;
+  fi.height = height;
   fi.layers = 1;
   VkFramebuffer fb;
   VK_CHECK(vkCreateFramebuffer(ctx.device(), &fi, nullptr, &fb));
-  uint64_t bytes = uint64_t(spec.width) * spec.height * 4;
+  uint64_t bytes = uint64_t(width) * height * 4;
   std::vector<uint8_t> pixels(bytes);
   try {
     Buffer readback(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "figure readback");
     CommandStream stream(ctx, false);
     Recording rec = stream.begin();
-    renderer.record(rec, fb, spec, tiles, range);
+    draw(rec, fb);
     VkBufferImageCopy c{};
     c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
-    c.imageExtent = {spec.width, spec.height, 1};
+    c.imageExtent = {width, height, 1};
     vkCmdCopyImageToBuffer(rec.cmd, target.handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, readback.handle(), 1, &c);
     // The copy finishes before the host reads the pixels.
     barrier::transferToHost(rec.cmd);
@@ -275,6 +322,33 @@ ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureS
     throw;
   }
   vkDestroyFramebuffer(ctx.device(), fb, nullptr);
+  return pixels;
+}
+
+}  // namespace
+
+ScenePngWriter::ScenePngWriter(Context& ctx, ShaderCompiler& compiler)
+    : ctx_(ctx), renderer_(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL) {}
+
+std::vector<uint8_t> ScenePngWriter::write(const Scene& scene, const std::string& path) {
+  std::vector<uint8_t> pixels = renderOffscreen(ctx_, renderer_, scene.width, scene.height,
+                                                [&](Recording& rec, VkFramebuffer fb) { renderer_.recordScene(rec, fb, scene); });
+  if (!path.empty()) writePng(path, scene.width, scene.height, pixels.data());
+  return pixels;
+}
+
+ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
+                           const Image& tiles, const std::vector<float>& texels,
+                           const std::string& path) {
+  ValueRange range = chooseRange(texels, spec.style);
+  if (spec.style.logScale && !(range.vmin > 0))
+    throw Error("a log scale needs a positive lower bound (got vmin = " + formatValue(range.vmin) + ")");
+  if (!(range.vmax > range.vmin))
+    throw Error("the colour range needs vmin < vmax (got " + formatValue(range.vmin) + " .. " +
+                formatValue(range.vmax) + ")");
+  FigureRenderer renderer(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
+  std::vector<uint8_t> pixels = renderOffscreen(ctx, renderer, spec.width, spec.height,
+                                                [&](Recording& rec, VkFramebuffer fb) { renderer.record(rec, fb, spec, tiles, range); });
   writePng(path, spec.width, spec.height, pixels.data());
   return range;
 }

@@ -22,6 +22,21 @@ struct HeatmapLayer {
   float cellX0 = 0, cellY0 = 0, cellsPerTexel = 1;  // cells of texel (0, 0), for normalising
 };
 
+// A picture that is not one map with axes: map panels (each with its own colormap, scale and
+// range) under overlay geometry (text, rectangles) built with OverlayBuilder. Lessons draw
+// these.
+struct ScenePanel {
+  const Image* image;  // RGBA32F MapJob image, GENERAL layout, compute writes complete
+  Rect px;
+  HeatmapStyle style;
+  ValueRange range;
+};
+struct Scene {
+  uint32_t width = 1280, height = 800;
+  std::vector<ScenePanel> panels;
+  std::vector<OverlayVertex> overlay;
+};
+
 class FigureRenderer {
  public:
   // finalLayout: what the colour attachment is left in (TRANSFER_SRC for PNG output,
@@ -43,8 +58,16 @@ class FigureRenderer {
   void record(Recording& rec, VkFramebuffer framebuffer, const FigureSpec& spec,
               const std::vector<HeatmapLayer>& layers, const Rect& clip, const ValueRange& range,
               uint32_t slot, const std::function<void(VkCommandBuffer)>& inPass = {});
+  // A scene: panels first, overlay on top.
+  void recordScene(Recording& rec, VkFramebuffer framebuffer, const Scene& scene, uint32_t slot = 0,
+                   const std::function<void(VkCommandBuffer)>& inPass = {});
+  const FontAtlas& font() const { return font_; }
 
  private:
+  void beginPass(VkCommandBuffer cmd, VkFramebuffer framebuffer, uint32_t width, uint32_t height);
+  void drawOverlay(Recording& rec, const std::vector<OverlayVertex>& verts, uint32_t width, uint32_t height,
+                   uint32_t slot);
+
   Context& ctx_;
   VkRenderPass renderPass_ = VK_NULL_HANDLE;
   std::unique_ptr<GraphicsPipeline> heatmap_, overlay_;
@@ -59,6 +82,19 @@ class FigureRenderer {
 ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
                            const Image& tiles, const std::vector<float>& texels,
                            const std::string& path);
+
+// Renders scenes to PNG files with one renderer (the font is baked once for all of them).
+class ScenePngWriter {
+ public:
+  ScenePngWriter(Context& ctx, ShaderCompiler& compiler);
+  const FontAtlas& font() const { return renderer_.font(); }
+  // Blocking; returns the RGBA8 pixels it wrote (tests look at them).
+  std::vector<uint8_t> write(const Scene& scene, const std::string& path);
+
+ private:
+  Context& ctx_;
+  FigureRenderer renderer_;
+};
 
 // Writes RGBA8 pixels to a PNG (through a temporary file renamed into place).
 void writePng(const std::string& path, uint32_t width, uint32_t height, const uint8_t* rgba);
