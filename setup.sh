@@ -62,6 +62,7 @@ if [ "$ACTION" = fuzz ]; then
   status=0
   run_one() {
     local t=$1
+    rm -rf "build-fuzz/crashes/$t"  # only this run's findings
     mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
     ./build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 \

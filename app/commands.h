@@ -14,6 +14,7 @@ void addExportCommand(CLI::App& app);
 void addDemoCommand(CLI::App& app);
 void addBenchCommand(CLI::App& app);
 void addViewCommand(CLI::App& app);
+void addLessonCommand(CLI::App& app);
 
 struct RenderedFigure {
   std::string path;

@@ -33,7 +33,7 @@ void InputOptions::add(CLI::App& app, uint32_t defaultTokens) {
   tokens = defaultTokens;
   app.add_option("--preset", preset, "Synthetic head pattern: local, sink, broad or mixed")->capture_default_str();
   app.add_option("-n,--tokens", tokens, "Tokens in the synthetic sequence (the map is n x n)")->capture_default_str();
-  app.add_option("-d,--dim", dim, "Head dimension d (1 to 256)")->capture_default_str();
+  app.add_option("-d,--dim", dim, "Head dimension d (1 to 1024)")->capture_default_str();
   app.add_option("--heads", heads, "Number of synthetic heads")->capture_default_str();
   app.add_option("--head", head, "Which head to show (0-based)")->capture_default_str();
   app.add_option("--d-model", dModel, "Width of the synthetic embeddings and positional encodings")->capture_default_str();

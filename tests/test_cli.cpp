@@ -67,7 +67,7 @@ void expectCleanError(const std::string& args, const std::string& needle, const 
 TEST(Cli, BadArgumentsGetOneClearLine) {
   expectCleanError("render --tokens 0 -q", "at least 1 (got 0)");
   expectCleanError("render --dim 0 -q", "head dimension must be at least 1");
-  expectCleanError("render --dim 300 -q", "larger than the supported 256");
+  expectCleanError("render --dim 1030 -q", "larger than the supported 1024");
   expectCleanError("render --mask window --window 0 -q", "window must be at least 1");
   expectCleanError("render --mask window -q", "needs --window");
   expectCleanError("render --tokens 100 --rows 0:5000 -q", "outside the 100 x 100 map");

@@ -1,0 +1,22 @@
+// The lessons in a window: → / Space / Page Down next step, ← / Page Up previous, Tab the
+// next lesson, Esc quits. Each step is drawn at the window's size, so text stays crisp when
+// the window grows.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/context.h"
+#include "lessons/lessons.h"
+
+namespace attnscope::lessons {
+
+struct LessonWindowOptions {
+  uint32_t width = 1280, height = 800;
+  bool autoplay = false;  // show every step of the lesson once, then exit (tests, demos)
+};
+
+// Returns the process exit code.
+int runLessonWindow(const ContextOptions& device, std::vector<std::unique_ptr<Lesson>>& lessons, size_t first,
+                    const LessonWindowOptions& options);
+
+}  // namespace attnscope::lessons

@@ -1,0 +1,441 @@
+#include "lessons/lessons.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engine/error.h"
+#include "engine/paths.h"
+
+namespace attnscope::lessons {
+
+double entropyOf(const float* p, size_t n) {
+  double h = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (p[i] > 0) h -= double(p[i]) * std::log(double(p[i]));
+  return h;
+}
+
+std::vector<float> normalMatrix(uint32_t rows, uint32_t cols, uint64_t seed) {
+  // Box-Muller on mt19937_64's raw output: the same numbers with every standard library.
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return (double(rng() >> 11) + 0.5) / 9007199254740992.0; };
+  std::vector<float> out(size_t(rows) * cols);
+  for (size_t i = 0; i < out.size(); i += 2) {
+    double r = std::sqrt(-2 * std::log(uniform())), a = 2 * M_PI * uniform();
+    out[i] = float(r * std::cos(a));
+    if (i + 1 < out.size()) out[i + 1] = float(r * std::sin(a));
+  }
+  return out;
+}
+
+namespace {
+
+AttentionSpec specFor(uint32_t n, uint32_t d, MaskKind mask, std::optional<double> scale, double temperature = 1) {
+  AttentionSpec s;
+  s.n = n;
+  s.d = d;
+  s.mask = mask;
+  s.scale = scale;
+  s.temperature = temperature;
+  return s;
+}
+
+std::vector<double> toDouble(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+std::vector<std::string> indexLabels(const std::string& prefix, uint32_t n) {
+  std::vector<std::string> l;
+  for (uint32_t i = 0; i < n; ++i) l.push_back(prefix + std::to_string(i + 1));
+  return l;
+}
+
+// Transposed copy of an [rows][cols] matrix.
+std::vector<double> transpose(const std::vector<float>& m, uint32_t rows, uint32_t cols) {
+  std::vector<double> t(m.size());
+  for (uint32_t i = 0; i < rows; ++i)
+    for (uint32_t j = 0; j < cols; ++j) t[size_t(j) * rows + i] = m[size_t(i) * cols + j];
+  return t;
+}
+
+// Matrices side by side across the content area, with operators between them.
+void row(Slide& s, const std::vector<MatrixView>& ms, const std::vector<std::string>& ops) {
+  Rect c = s.content();
+  float opW = 44 * s.scale();
+  float w = (c.w - opW * ops.size()) / ms.size();
+  float x = c.x;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    Rect r{x, c.y, w, c.h};
+    Rect grid = s.matrix(r, ms[i]);
+    x += w;
+    if (i < ops.size()) {
+      s.text(ops[i], x + opW / 2, grid.y + grid.h / 2, s.titleSize(), kSoftInk, 1);
+      x += opW;
+    }
+  }
+}
+
+std::vector<FormulaPart> attentionFormula(int on) {
+  std::vector<FormulaPart> f = {{"Attention(Q, K, V) = "}, {"softmax("}, {"QK\u1d40"}, {" / \u221ad"},
+                                {" + M"}, {")"}, {" \u00b7 V"}};
+  if (on == 0) f[0].on = true;
+  if (on == 1) f[2].on = true;
+  if (on == 2) f[3].on = true;
+  if (on == 3) f[4].on = true;
+  if (on == 4) f[1].on = f[5].on = true;
+  if (on == 5) f[6].on = true;
+  return f;
+}
+
+}  // namespace
+
+// ---- 1. worked example ---------------------------------------------------------------------
+
+WorkedExampleLesson::WorkedExampleLesson(std::vector<SmallHead> examples) : examples_(std::move(examples)) {
+  numbers_.resize(examples_.size());
+}
+
+std::string WorkedExampleLesson::stepTitle(size_t step) const {
+  static const char* names[kStepsPerExample] = {
+      "Q, K and V: three projections of each token", "QK\u1d40: every query against every key",
+      "\u00f7 \u221ad: keep the scores in softmax's useful range", "+ M: the mask hides the future",
+      "softmax: each row becomes weights that sum to 1", "\u00b7 V: each token's output is a weighted blend"};
+  return "\u201c" + examples_[step / kStepsPerExample].name + "\u201d  \u00b7  " + names[step % kStepsPerExample];
+}
+
+const WorkedExampleLesson::Numbers& WorkedExampleLesson::numbers(LessonEnv& env, size_t e) {
+  if (!numbers_[e]) {
+    const SmallHead& h = examples_[e];
+    auto n = std::make_unique<Numbers>();
+    n->raw = computeSmallAttention(env.ctx, env.kernels, specFor(h.n, h.d, MaskKind::None, 1.0), h.q, h.k);
+    n->scaled = computeSmallAttention(env.ctx, env.kernels, specFor(h.n, h.d, MaskKind::None, std::nullopt), h.q, h.k);
+    n->final = computeSmallAttention(env.ctx, env.kernels,
+                                     specFor(h.n, h.d, h.causal ? MaskKind::Causal : MaskKind::None, std::nullopt),
+                                     h.q, h.k, h.v);
+    numbers_[e] = std::move(n);
+  }
+  return *numbers_[e];
+}
+
+Scene WorkedExampleLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
+  size_t e = step / kStepsPerExample, s = step % kStepsPerExample;
+  const SmallHead& h = examples_[e];
+  const Numbers& num = numbers(env, e);
+  Slide slide(env.font, width, height);
+  slide.header(title(), step, steps(), stepTitle(step));
+  slide.formula(attentionFormula(int(s)));
+  auto dims = indexLabels("", h.d);
+  MatrixView q{"Q", h.tokens, dims, h.n, h.d, toDouble(h.q)}, k{"K", h.tokens, dims, h.n, h.d, toDouble(h.k)},
+      v{"V", h.tokens, dims, h.n, h.d, toDouble(h.v)};
+  MatrixView kt{"K\u1d40", dims, h.tokens, h.d, h.n, transpose(h.k, h.n, h.d)};
+  MatrixView raw{"QK\u1d40", h.tokens, h.tokens, h.n, h.n, toDouble(num.raw.logits), 2, CellColor::Signed};
+  MatrixView scaled{"QK\u1d40 / \u221a" + std::to_string(h.d), h.tokens, h.tokens, h.n, h.n,
+                    toDouble(num.scaled.logits), 2, CellColor::Signed};
+  MatrixView masked{"QK\u1d40 / \u221a" + std::to_string(h.d) + " + M", h.tokens, h.tokens, h.n, h.n,
+                    toDouble(num.final.logits), 2, CellColor::Signed};
+  MatrixView probs{"P = softmax(\u2026)", h.tokens, h.tokens, h.n, h.n, toDouble(num.final.probs), 2,
+                   CellColor::Probability};
+  MatrixView out{"O = PV", h.tokens, dims, h.n, h.d, toDouble(num.final.out), 2};
+  const std::string& t0 = h.tokens[0];
+  const std::string& tl = h.tokens[h.n - 1];
+  char buf[512];
+  switch (s) {
+    case 0:
+      row(slide, {q, k, v}, {"", ""});
+      std::snprintf(buf, sizeof buf,
+                    "Each token brings a query (what it looks for), a key (what it offers) and a value (what it "
+                    "passes on): %u tokens, d = %u. Q and K decide where to look; V is what comes back.",
+                    h.n, h.d);
+      break;
+    case 1:
+      raw.highlight = true;
+      row(slide, {q, kt, raw}, {"\u00d7", "="});
+      std::snprintf(buf, sizeof buf,
+                    "Row i, column j is the dot product q_i \u00b7 k_j: \u201c%s\u201d against \u201c%s\u201d scores %s. "
+                    "High when the two vectors point the same way.",
+                    tl.c_str(), t0.c_str(), formatNumber(num.raw.logit(h.n - 1, 0), 2).c_str());
+      break;
+    case 2:
+      scaled.highlight = true;
+      row(slide, {raw, scaled}, {"\u00f7 " + formatNumber(std::sqrt(double(h.d)), 2)});
+      std::snprintf(buf, sizeof buf,
+                    "Divided by \u221ad = %s: dot products of d-dimensional vectors grow like \u221ad, and the scale keeps "
+                    "them where softmax stays soft.",
+                    formatNumber(std::sqrt(double(h.d)), 2).c_str());
+      break;
+    case 3:
+      masked.highlight = true;
+      row(slide, {scaled, masked}, {"\u2192"});
+      std::snprintf(buf, sizeof buf, "%s",
+                    h.causal ? "Causal: a token may only look at itself and earlier tokens. Scores above the "
+                               "diagonal become \u2212\u221e, so softmax will give them exactly 0."
+                             : "No mask here: every token sees every token (an encoder, or the example from the "
+                               "lesson). M is all zeros.");
+      break;
+    case 4: {
+      probs.highlight = true;
+      row(slide, {masked, probs}, {"\u2192"});
+      double sum = 0;
+      for (uint32_t j = 0; j < h.n; ++j) sum += num.final.p(h.n - 1, j);
+      std::snprintf(buf, sizeof buf,
+                    "softmax(x)_j = exp(x_j) / \u03a3 exp(x_k), row by row: \u201c%s\u201d gives %s of its attention "
+                    "to \u201c%s\u201d; its row sums to %s.",
+                    tl.c_str(), formatNumber(num.final.p(h.n - 1, 0), 2).c_str(), t0.c_str(), formatNumber(sum, 2).c_str());
+      break;
+    }
+    default:
+      out.highlight = true;
+      row(slide, {probs, v, out}, {"\u00d7", "="});
+      std::snprintf(buf, sizeof buf,
+                    "Each output row is the weights times the values: \u201c%s\u201d becomes %s \u00d7 V(\u201c%s\u201d) + "
+                    "\u2026, a blend dominated by the tokens it attends to most.",
+                    tl.c_str(), formatNumber(num.final.p(h.n - 1, 0), 2).c_str(), t0.c_str());
+  }
+  slide.caption(buf);
+  return slide.finish();
+}
+
+// ---- 2. why √d ---------------------------------------------------------------------------
+
+WhySqrtDLesson::WhySqrtDLesson(std::vector<uint32_t> dims, uint32_t keys, uint64_t seed)
+    : dims_(std::move(dims)), keys_(keys), seed_(seed) {
+  numbers_.resize(dims_.size());
+}
+
+std::string WhySqrtDLesson::stepTitle(size_t step) const {
+  return "d = " + std::to_string(dims_[step]) + ": one query against " + std::to_string(keys_) + " random keys";
+}
+
+const WhySqrtDLesson::Numbers& WhySqrtDLesson::numbers(LessonEnv& env, size_t step) {
+  if (!numbers_[step]) {
+    auto n = std::make_unique<Numbers>();
+    n->d = dims_[step];
+    n->q = normalMatrix(keys_, n->d, seed_ * 1000 + n->d);
+    n->k = normalMatrix(keys_, n->d, seed_ * 1000 + n->d + 500);
+    n->unscaled = computeSmallAttention(env.ctx, env.kernels, specFor(keys_, n->d, MaskKind::None, 1.0), n->q, n->k);
+    n->scaled = computeSmallAttention(env.ctx, env.kernels, specFor(keys_, n->d, MaskKind::None, std::nullopt), n->q, n->k);
+    numbers_[step] = std::move(n);
+  }
+  return *numbers_[step];
+}
+
+Scene WhySqrtDLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
+  const Numbers& num = numbers(env, step);
+  Slide slide(env.font, width, height);
+  slide.header(title(), step, steps(), stepTitle(step));
+  slide.formula({{"weights = softmax("}, {"q \u00b7 k"}, {" / \u221ad", true}, {")"}});
+  Rect c = slide.content();
+  auto labels = indexLabels("k", keys_);
+  std::vector<double> pu(num.unscaled.probs.begin(), num.unscaled.probs.begin() + keys_),
+      ps(num.scaled.probs.begin(), num.scaled.probs.begin() + keys_);
+  float half = c.w / 2;
+  slide.bars({c.x, c.y, half - 20 * slide.scale(), c.h * 0.78f}, "without the scale: softmax(q\u00b7k)", labels, pu, 3);
+  slide.bars({c.x + half + 20 * slide.scale(), c.y, half - 20 * slide.scale(), c.h * 0.78f},
+             "with it: softmax(q\u00b7k / \u221a" + std::to_string(num.d) + ")", labels, ps, 3);
+  double hu = entropyOf(num.unscaled.probs.data(), keys_), hs = entropyOf(num.scaled.probs.data(), keys_);
+  double mu = *std::max_element(pu.begin(), pu.end()), ms = *std::max_element(ps.begin(), ps.end());
+  float y = c.y + c.h * 0.86f;
+  slide.text("largest weight " + formatNumber(mu, 3) + "   entropy " + formatNumber(hu, 3), c.x + half / 2, y,
+             slide.bodySize(), kInk, 1);
+  slide.text("largest weight " + formatNumber(ms, 3) + "   entropy " + formatNumber(hs, 3), c.x + half * 1.5f, y,
+             slide.bodySize(), kInk, 1);
+  double sd = 0;
+  for (uint32_t j = 0; j < keys_; ++j) sd += double(num.unscaled.logit(0, j)) * num.unscaled.logit(0, j);
+  sd = std::sqrt(sd / keys_);
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "The raw scores q\u00b7k here spread over about \u00b1%s (random vectors: standard deviation \u2248 \u221ad = "
+                "%s). %s Entropy runs from 0 (one-hot) to log %u = %s (uniform).",
+                formatNumber(sd, 1).c_str(), formatNumber(std::sqrt(double(num.d)), 1).c_str(),
+                mu > 0.95 ? "Unscaled, softmax saturates into a one-hot choice and its gradients vanish; scaled, it stays soft."
+                          : "At this d both are still soft; watch the left side as d grows.",
+                keys_, formatNumber(std::log(double(keys_)), 2).c_str());
+  slide.caption(buf);
+  return slide.finish();
+}
+
+// ---- 3. temperature ----------------------------------------------------------------------
+
+TemperatureLesson::TemperatureLesson(std::string sentence, std::vector<std::string> candidates,
+                                     std::vector<float> logits, std::vector<double> temperatures)
+    : sentence_(std::move(sentence)), candidates_(std::move(candidates)), logits_(std::move(logits)),
+      temperatures_(std::move(temperatures)) {
+  numbers_.resize(temperatures_.size());
+}
+
+std::string TemperatureLesson::stepTitle(size_t step) const {
+  return "T = " + formatNumber(temperatures_[step], temperatures_[step] < 1 ? 1 : 1);
+}
+
+const SmallAttention& TemperatureLesson::numbers(LessonEnv& env, size_t step) {
+  if (!numbers_[step]) {
+    // One query whose dot product with key j is logit j: keys are one-hot, scale 1.
+    uint32_t n = uint32_t(logits_.size());
+    std::vector<float> q(size_t(n) * n), k(size_t(n) * n, 0.0f);
+    for (uint32_t i = 0; i < n; ++i) {
+      std::copy(logits_.begin(), logits_.end(), q.begin() + size_t(i) * n);
+      k[size_t(i) * n + i] = 1.0f;
+    }
+    numbers_[step] = std::make_unique<SmallAttention>(computeSmallAttention(
+        env.ctx, env.kernels, specFor(n, n, MaskKind::None, 1.0, temperatures_[step]), q, k));
+  }
+  return *numbers_[step];
+}
+
+Scene TemperatureLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
+  const SmallAttention& num = numbers(env, step);
+  uint32_t n = uint32_t(logits_.size());
+  Slide slide(env.font, width, height);
+  slide.header(title(), step, steps(), stepTitle(step));
+  slide.formula({{"p = softmax("}, {"logits / T", true}, {")"}});
+  Rect c = slide.content();
+  slide.text(sentence_ + " ___", c.x + c.w / 2, c.y + 20 * slide.scale(), slide.titleSize(), kInk, 1);
+  std::vector<std::string> labels;
+  for (uint32_t j = 0; j < n; ++j) labels.push_back(candidates_[j] + "  (" + formatNumber(logits_[j], 1) + ")");
+  std::vector<double> p(num.probs.begin(), num.probs.begin() + n);
+  slide.bars({c.x + c.w * 0.1f, c.y + 50 * slide.scale(), c.w * 0.8f, c.h - 60 * slide.scale()},
+             "the next word's probability (its logit in brackets)", labels, p, 3);
+  double t = temperatures_[step];
+  size_t best = std::max_element(p.begin(), p.end()) - p.begin();
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "T = %s: \u201c%s\u201d takes %s and the entropy is %s of at most %s. %s",
+                formatNumber(t, 1).c_str(), candidates_[best].c_str(), formatNumber(p[best], 3).c_str(),
+                formatNumber(entropyOf(num.probs.data(), n), 2).c_str(), formatNumber(std::log(double(n)), 2).c_str(),
+                t < 0.5 ? "Low temperature sharpens: the logits are multiplied by 1/T, so the largest wins almost everything."
+                : t > 1.5 ? "High temperature flattens: logits divided by a large T all look alike, every word gets a share."
+                          : "At T = 1 these are the model's own probabilities.");
+  slide.caption(buf);
+  return slide.finish();
+}
+
+// ---- 4. causal mask ----------------------------------------------------------------------
+
+CausalMaskLesson::CausalMaskLesson(SmallHead head) : head_(std::move(head)) {}
+
+std::string CausalMaskLesson::stepTitle(size_t step) const {
+  static const char* names[3] = {"the scores, every token against every token",
+                                 "+ M: the upper triangle goes to \u2212\u221e before the softmax",
+                                 "softmax: the upper triangle becomes exactly 0"};
+  return names[step];
+}
+
+const CausalMaskLesson::Numbers& CausalMaskLesson::numbers(LessonEnv& env) {
+  if (!numbers_) {
+    auto n = std::make_unique<Numbers>();
+    n->open = computeSmallAttention(env.ctx, env.kernels, specFor(head_.n, head_.d, MaskKind::None, std::nullopt),
+                                    head_.q, head_.k);
+    n->causal = computeSmallAttention(env.ctx, env.kernels, specFor(head_.n, head_.d, MaskKind::Causal, std::nullopt),
+                                      head_.q, head_.k);
+    numbers_ = std::move(n);
+  }
+  return *numbers_;
+}
+
+Scene CausalMaskLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
+  const Numbers& num = numbers(env);
+  const SmallHead& h = head_;
+  Slide slide(env.font, width, height);
+  slide.header(title(), step, steps(), stepTitle(step));
+  slide.formula(attentionFormula(step == 0 ? 1 : step == 1 ? 3 : 4));
+  MatrixView open{"scores S = QK\u1d40/\u221ad", h.tokens, h.tokens, h.n, h.n, toDouble(num.open.logits), 2,
+                  CellColor::Signed};
+  MatrixView masked{"S + M", h.tokens, h.tokens, h.n, h.n, toDouble(num.causal.logits), 2, CellColor::Signed};
+  MatrixView pOpen{"softmax(S): no mask", h.tokens, h.tokens, h.n, h.n, toDouble(num.open.probs), 2,
+                   CellColor::Probability};
+  MatrixView pCausal{"softmax(S + M): causal", h.tokens, h.tokens, h.n, h.n, toDouble(num.causal.probs), 2,
+                     CellColor::Probability};
+  std::string text;
+  if (step == 0) {
+    open.highlight = true;
+    row(slide, {open}, {});
+    text = "Without a mask \u201c" + h.tokens[0] + "\u201d would read \u201c" + h.tokens[h.n - 1] +
+           "\u201d, which comes after it. A language model predicting the next word must not see it.";
+  } else if (step == 1) {
+    masked.highlight = true;
+    row(slide, {open, masked}, {"\u2192"});
+    text = "Before the softmax every score with j > i is set to \u2212\u221e: one matrix M turns a parallel batch into an "
+           "honest left-to-right model.";
+  } else {
+    pCausal.highlight = true;
+    row(slide, {pOpen, pCausal}, {"vs"});
+    text = "exp(\u2212\u221e) = 0: the future gets exactly 0 and each row still sums to 1. \u201c" + h.tokens[0] +
+           "\u201d can only attend to itself: " + formatNumber(num.causal.p(0, 0), 2) + ".";
+  }
+  slide.caption(text);
+  return slide.finish();
+}
+
+// ---- the data file -----------------------------------------------------------------------
+
+namespace {
+
+std::vector<float> flatMatrix(const nlohmann::json& j, uint32_t rows, uint32_t& cols, const std::string& where) {
+  if (!j.is_array() || j.size() != rows) throw Error(where + " must be " + std::to_string(rows) + " rows");
+  std::vector<float> out;
+  for (const auto& r : j) {
+    if (!r.is_array() || r.empty()) throw Error(where + " has a row that is not a list of numbers");
+    if (cols == 0) cols = uint32_t(r.size());
+    if (r.size() != cols) throw Error(where + " has rows of different lengths");
+    for (const auto& v : r) {
+      if (!v.is_number()) throw Error(where + " holds something that is not a number");
+      out.push_back(v.get<float>());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Lesson>> loadLessons(const std::string& pathArg) {
+  std::string path = pathArg.empty() ? (dataDir() / "lessons" / "lessons.json").string() : pathArg;
+  std::ifstream in(path);
+  if (!in) throw Error("lesson data '" + path + "' cannot be read (set ATTNSCOPE_DATA_DIR?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+    std::vector<std::unique_ptr<Lesson>> out;
+    std::vector<SmallHead> examples;
+    for (const auto& e : j.at("worked_example")) {
+      SmallHead h;
+      h.name = e.at("name").get<std::string>();
+      h.tokens = e.at("tokens").get<std::vector<std::string>>();
+      h.causal = e.at("causal").get<bool>();
+      h.n = uint32_t(h.tokens.size());
+      std::string where = "lesson data '" + path + "', worked example '" + h.name + "'";
+      uint32_t d = 0;
+      h.q = flatMatrix(e.at("q"), h.n, d, where + ", q");
+      h.k = flatMatrix(e.at("k"), h.n, d, where + ", k");
+      h.v = flatMatrix(e.at("v"), h.n, d, where + ", v");
+      h.d = d;
+      examples.push_back(std::move(h));
+    }
+    out.push_back(std::make_unique<WorkedExampleLesson>(std::move(examples)));
+    const auto& w = j.at("why_sqrt_d");
+    out.push_back(std::make_unique<WhySqrtDLesson>(w.at("dims").get<std::vector<uint32_t>>(), w.at("keys").get<uint32_t>(),
+                                                   w.at("seed").get<uint64_t>()));
+    const auto& t = j.at("temperature");
+    auto cands = t.at("candidates").get<std::vector<std::string>>();
+    auto logits = t.at("logits").get<std::vector<float>>();
+    if (cands.size() != logits.size() || cands.empty())
+      throw Error("lesson data '" + path + "': temperature needs one logit per candidate");
+    out.push_back(std::make_unique<TemperatureLesson>(t.at("sentence").get<std::string>(), cands, logits,
+                                                      t.at("temperatures").get<std::vector<double>>()));
+    const auto& c = j.at("causal_mask");
+    SmallHead ch;
+    ch.name = "causal";
+    ch.tokens = c.at("tokens").get<std::vector<std::string>>();
+    ch.n = uint32_t(ch.tokens.size());
+    ch.d = c.at("dim").get<uint32_t>();
+    ch.causal = true;
+    ch.q = normalMatrix(ch.n, ch.d, c.at("seed").get<uint64_t>());
+    ch.k = normalMatrix(ch.n, ch.d, c.at("seed").get<uint64_t>() + 1);
+    out.push_back(std::make_unique<CausalMaskLesson>(std::move(ch)));
+    return out;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("lesson data '" + path + "' is malformed: " + e.what());
+  }
+}
+
+}  // namespace attnscope::lessons

@@ -1,0 +1,146 @@
+// The attention lessons (../shared/seeds explains them with static pictures): each a few
+// steps, each step a picture whose every number comes from the GPU passes that draw a
+// researcher's 100k-token maps. The sentences and numbers are data (data/lessons/lessons.json).
+// A lesson opens in a window (attnscope lesson NAME) or writes its steps as PNGs for slides.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compute/kernels.h"
+#include "compute/small_attention.h"
+#include "lessons/slide.h"
+
+namespace attnscope::lessons {
+
+// What drawing a step needs: the device, its kernels and the renderer's font.
+struct LessonEnv {
+  Context& ctx;
+  Kernels& kernels;
+  const FontAtlas& font;
+};
+
+class Lesson {
+ public:
+  virtual ~Lesson() = default;
+  virtual std::string name() const = 0;   // on the command line: "worked-example"
+  virtual std::string title() const = 0;  // "A worked example: softmax(QKᵀ/√d)·V"
+  virtual size_t steps() const = 0;
+  virtual std::string stepTitle(size_t step) const = 0;
+  // Computes what the step shows (once; cached) and draws it at width x height.
+  virtual Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) = 0;
+};
+
+// A small head given by its numbers.
+struct SmallHead {
+  std::string name;
+  std::vector<std::string> tokens;
+  bool causal = false;
+  uint32_t n = 0, d = 0;
+  std::vector<float> q, k, v;  // [n][d]
+};
+
+// 1. Q, K, V → QKᵀ → ÷√d → mask → softmax → ·V, for each example in the data file.
+class WorkedExampleLesson : public Lesson {
+ public:
+  explicit WorkedExampleLesson(std::vector<SmallHead> examples);
+  std::string name() const override { return "worked-example"; }
+  std::string title() const override { return "A worked example: softmax(QK\u1d40/\u221ad)\u00b7V"; }
+  size_t steps() const override { return examples_.size() * kStepsPerExample; }
+  std::string stepTitle(size_t step) const override;
+  Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+
+  static constexpr size_t kStepsPerExample = 6;
+  // What the GPU computed for example e: raw = QKᵀ (scale 1, no mask), scaled = QKᵀ/√d (no
+  // mask), final = with the example's mask, softmax and ·V.
+  struct Numbers {
+    SmallAttention raw, scaled, final;
+  };
+  const Numbers& numbers(LessonEnv& env, size_t example);
+  const std::vector<SmallHead>& examples() const { return examples_; }
+
+ private:
+  std::vector<SmallHead> examples_;
+  std::vector<std::unique_ptr<Numbers>> numbers_;
+};
+
+// 2. Why √d: one query and `keys` random keys of dimension d, softmax with and without the scale.
+class WhySqrtDLesson : public Lesson {
+ public:
+  WhySqrtDLesson(std::vector<uint32_t> dims, uint32_t keys, uint64_t seed);
+  std::string name() const override { return "why-sqrt-d"; }
+  std::string title() const override { return "Why divide by \u221ad"; }
+  size_t steps() const override { return dims_.size(); }
+  std::string stepTitle(size_t step) const override;
+  Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+
+  struct Numbers {
+    uint32_t d;
+    std::vector<float> q, k;        // [keys][d] each (query row 0 is the one shown)
+    SmallAttention unscaled, scaled;
+  };
+  const Numbers& numbers(LessonEnv& env, size_t step);
+  uint32_t keys() const { return keys_; }
+
+ private:
+  std::vector<uint32_t> dims_;
+  uint32_t keys_;
+  uint64_t seed_;
+  std::vector<std::unique_ptr<Numbers>> numbers_;
+};
+
+// 3. Temperature: the next word's probabilities as T goes from 0.1 to 5.
+class TemperatureLesson : public Lesson {
+ public:
+  TemperatureLesson(std::string sentence, std::vector<std::string> candidates, std::vector<float> logits,
+                    std::vector<double> temperatures);
+  std::string name() const override { return "temperature"; }
+  std::string title() const override { return "Temperature"; }
+  size_t steps() const override { return temperatures_.size(); }
+  std::string stepTitle(size_t step) const override;
+  Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+
+  // p_j = softmax(logits / T) as the GPU computed it (row 0 of a one-hot-key head).
+  const SmallAttention& numbers(LessonEnv& env, size_t step);
+  const std::vector<float>& logits() const { return logits_; }
+  double temperature(size_t step) const { return temperatures_[step]; }
+
+ private:
+  std::string sentence_;
+  std::vector<std::string> candidates_;
+  std::vector<float> logits_;
+  std::vector<double> temperatures_;
+  std::vector<std::unique_ptr<SmallAttention>> numbers_;
+};
+
+// 4. The causal mask: the upper triangle goes to −∞ before the softmax and to 0 after.
+class CausalMaskLesson : public Lesson {
+ public:
+  explicit CausalMaskLesson(SmallHead head);
+  std::string name() const override { return "causal-mask"; }
+  std::string title() const override { return "The causal mask"; }
+  size_t steps() const override { return 3; }
+  std::string stepTitle(size_t step) const override;
+  Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+
+  struct Numbers {
+    SmallAttention open, causal;  // no mask, causal mask
+  };
+  const Numbers& numbers(LessonEnv& env);
+  const SmallHead& head() const { return head_; }
+
+ private:
+  SmallHead head_;
+  std::unique_ptr<Numbers> numbers_;
+};
+
+// Every lesson, in teaching order, from the data file (dataDir()/lessons/lessons.json, or
+// `path`). Throws Error naming the file and the field when it is malformed.
+std::vector<std::unique_ptr<Lesson>> loadLessons(const std::string& path = "");
+
+// Entropy −Σ p log p (natural log) of probabilities, and a deterministic N(0, 1) matrix.
+double entropyOf(const float* p, size_t n);
+std::vector<float> normalMatrix(uint32_t rows, uint32_t cols, uint64_t seed);
+
+}  // namespace attnscope::lessons
