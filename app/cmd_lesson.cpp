@@ -58,6 +58,7 @@ void addLessonCommand(CLI::App& app) {
     std::filesystem::create_directories(o->out, ec);
     if (!std::filesystem::is_directory(o->out)) throw Error("cannot create folder '" + o->out + "'");
     Session s(o->device);
+    lessons::ReleaseLessonsOnExit release{lessons};
     ScenePngWriter writer(*s.ctx, *s.compiler);
     lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
     lessons::Lesson& l = *lessons[index];

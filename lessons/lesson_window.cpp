@@ -211,6 +211,7 @@ class LessonWindow {
 int runLessonWindow(const ContextOptions& device, std::vector<std::unique_ptr<Lesson>>& lessons, size_t first,
                     const LessonWindowOptions& options) {
   LessonWindow w(device, options);
+  ReleaseLessonsOnExit release{lessons};  // before the window's device goes
   return w.run(lessons, first);
 }
 

@@ -154,6 +154,24 @@ TEST_F(Lessons, CausalMaskNumbersMatchTheReference) {
   expectMatches(l.numbers(e).causal, q, k, specOf(h.n, h.d, MaskKind::Causal, std::nullopt), 1e-5, "causal");
 }
 
+TEST_F(Lessons, QuadraticCostFiguresAreTheFormulasAndTheTimeIsMeasured) {
+  auto& l = lesson<QuadraticCostLesson>();
+  LessonEnv e = env();
+  for (size_t s = 0; s < l.steps(); ++s) {
+    const auto& num = l.numbers(e, s);
+    double n = num.n;
+    EXPECT_EQ(num.cells, n * n);
+    EXPECT_EQ(num.unmaskedCells, n * (n + 1) / 2) << "causal: the lower triangle and the diagonal";
+    EXPECT_EQ(num.denseBytes, 4 * n * n);
+    EXPECT_EQ(num.flops, 2.0 * num.d * n * (n + 1) / 2);
+    EXPECT_GT(num.timedMs, 0.0) << "measured on the device, not estimated";
+    EXPECT_GE(num.wholeMs, num.timedMs);
+    EXPECT_EQ(num.mapN, std::min(num.n, 2048u));
+  }
+  // The largest n is timed on a slice of rows (1e12 cells would take an hour on a CPU).
+  EXPECT_LT(l.numbers(e, l.steps() - 1).rowsTimed, l.numbers(e, l.steps() - 1).n);
+}
+
 // Not blank: a good share of the picture is ink, and some of it is the accent colour (the
 // step's highlighted part).
 void expectDrawn(const std::vector<uint8_t>& px, uint32_t w, uint32_t h, const std::string& what) {

@@ -26,7 +26,7 @@ std::vector<uint32_t> atlasCodepoints() {
   range(0x391, 0x3a9);    // Greek capitals
   range(0x3b1, 0x3c9);    // Greek small letters
   range(0x1d40, 0x1d40);  // modifier capital T: Kᵀ
-  range(0x2010, 0x2026);  // dashes, quotes, bullet, ellipsis
+  range(0x2002, 0x2027);  // spaces (the thin space groups digits), dashes, quotes, bullet, ellipsis
   range(0x2070, 0x209c);  // superscripts and subscripts
   range(0x2190, 0x2193);  // arrows
   for (uint32_t c : {0x2211u, 0x2212u, 0x2219u, 0x221au, 0x221du, 0x221eu, 0x2248u, 0x2260u, 0x2264u, 0x2265u,
