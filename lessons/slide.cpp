@@ -139,12 +139,25 @@ Rect Slide::matrix(const Rect& r, const MatrixView& m) {
       }
       Rect c{x0 + j * cell, y0 + i * cell, cell, cell};
       overlay_.rect({c.x + 1, c.y + 1, c.w - 2, c.h - 2}, fill);
-      if (numbers) text(formatNumber(v, m.decimals), c.x + c.w / 2, c.y + c.h / 2, cell > 70 * scale_ ? body_ : small_, ink, 1);
+      // Fixed decimals in a grid: 2.1e-06 shows as 0.00 (the exact value is in the export).
+      std::string shown = std::isfinite(v) ? formatNumber(std::round(v * std::pow(10.0, m.decimals)) / std::pow(10.0, m.decimals), m.decimals)
+                                           : formatNumber(v, m.decimals);
+      if (numbers) text(shown, c.x + c.w / 2, c.y + c.h / 2, cell > 70 * scale_ ? body_ : small_, ink, 1);
     }
   for (uint32_t i = 0; i < m.rowLabels.size() && i < m.rows; ++i)
     text(m.rowLabels[i], x0 - 8 * scale_, y0 + (i + 0.5f) * cell, cell > 24 ? body_ : small_, kInk, 2);
-  for (uint32_t j = 0; j < m.colLabels.size() && j < m.cols; ++j)
-    text(m.colLabels[j], x0 + (j + 0.5f) * cell, y0 - colLabelH / 2, cell > 24 ? body_ : small_, kSoftInk, 1);
+  for (uint32_t j = 0; j < m.colLabels.size() && j < m.cols; ++j) {
+    // A label wider than its column gets the small size, then is cut.
+    std::string label = m.colLabels[j];
+    TextSize size = font_.measure(body_, label) <= cell - 4 ? body_ : small_;
+    std::string stem = label;
+    while (stem.size() > 1 && font_.measure(size, label) > cell - 2) {
+      stem.pop_back();  // one UTF-8 character: continuation bytes, then its lead byte
+      while (!stem.empty() && (static_cast<unsigned char>(stem.back()) & 0xc0) == 0x80) stem.pop_back();
+      label = stem + ".";
+    }
+    text(label, x0 + (j + 0.5f) * cell, y0 - colLabelH / 2, size, kSoftInk, 1);
+  }
   Rect grid{x0, y0, gridW, gridH};
   if (m.highlight) frame(grid, 3 * scale_, kAccent);
   return grid;

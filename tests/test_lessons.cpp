@@ -154,6 +154,29 @@ TEST_F(Lessons, CausalMaskNumbersMatchTheReference) {
   expectMatches(l.numbers(e).causal, q, k, specOf(h.n, h.d, MaskKind::Causal, std::nullopt), 1e-5, "causal");
 }
 
+TEST_F(Lessons, HeadsNumbersMatchTheReferenceAndShowTheirPatterns) {
+  auto& l = lesson<HeadsLesson>();
+  LessonEnv e = env();
+  uint32_t n = uint32_t(l.tokens().size()), d = l.dim();
+  AttentionSpec spec = specOf(n, d, MaskKind::Causal, std::nullopt);
+  std::vector<std::vector<float>> p;
+  for (size_t h = 0; h + 1 < l.steps(); ++h) {
+    const auto& num = l.numbers(e, h);
+    expectMatches(num.attention, ref::Matrix{n, d, num.q}, ref::Matrix{n, d, num.k}, spec, 1e-5,
+                  "head " + std::to_string(h));
+    p.push_back(num.attention.probs);
+  }
+  ASSERT_EQ(p.size(), 3u);
+  auto argmax = [&](size_t h, uint32_t i) {
+    return std::max_element(p[h].begin() + size_t(i) * n, p[h].begin() + size_t(i) * n + i + 1) - (p[h].begin() + size_t(i) * n);
+  };
+  for (uint32_t i = 1; i < n; ++i) {
+    EXPECT_EQ(argmax(0, i), i - 1) << "the previous-token head, row " << i;
+    EXPECT_EQ(argmax(1, i), 0) << "the first-token head, row " << i;
+  }
+  EXPECT_LT(*std::max_element(p[2].begin() + size_t(n - 1) * n, p[2].end()), 0.3f) << "the broad head spreads";
+}
+
 TEST_F(Lessons, QuadraticCostFiguresAreTheFormulasAndTheTimeIsMeasured) {
   auto& l = lesson<QuadraticCostLesson>();
   LessonEnv e = env();
