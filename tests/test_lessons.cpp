@@ -177,6 +177,42 @@ TEST_F(Lessons, HeadsNumbersMatchTheReferenceAndShowTheirPatterns) {
   EXPECT_LT(*std::max_element(p[2].begin() + size_t(n - 1) * n, p[2].end()), 0.3f) << "the broad head spreads";
 }
 
+TEST_F(Lessons, PositionalEncodingNumbersMatchTheReference) {
+  auto& l = lesson<PositionalEncodingLesson>();
+  LessonEnv e = env();
+  const auto& z = l.sizes();
+  const auto& num = l.numbers(e);
+  // The close-up: every value against sin/cos in double (the GPU reduces angles exactly).
+  for (uint32_t p = 0; p < z.zoomPositions; ++p)
+    for (uint32_t c = 0; c < z.zoomDims; ++c)
+      ASSERT_NEAR(num.zoom[size_t(p) * z.zoomDims + c], ref::positionalEncoding(p, c, z.dModel), 2e-6) << p << "," << c;
+  // The whole table: each texel row is the mean over its positions (rows checked: first, a
+  // middle one, last).
+  for (uint32_t r : {0u, num.wholeRows / 2, num.wholeRows - 1}) {
+    uint64_t first = (uint64_t(r) * z.positions + num.wholeRows - 1) / num.wholeRows;
+    uint64_t last = (uint64_t(r + 1) * z.positions + num.wholeRows - 1) / num.wholeRows;
+    for (uint32_t c = 0; c < z.dModel; c += 7) {
+      double mean = 0;
+      for (uint64_t p = first; p < last; ++p) mean += ref::positionalEncoding(p, c, z.dModel);
+      mean /= double(last - first);
+      ASSERT_NEAR(num.wholeMeans[size_t(r) * z.dModel + c], mean, 1e-5) << "row " << r << " dim " << c;
+    }
+  }
+  // PE_i · PE_j, and rotary's q·k = Σ_c (2/D) cos((i - j) θ_c) for u = 1/√D in every component.
+  uint32_t n = z.similarityPositions;
+  for (uint32_t i = 0; i < n; i += 17)
+    for (uint32_t j = 0; j < n; j += 13) {
+      double dot = 0;
+      for (uint32_t c = 0; c < z.similarityDModel; ++c)
+        dot += ref::positionalEncoding(i, c, z.similarityDModel) * ref::positionalEncoding(j, c, z.similarityDModel);
+      ASSERT_NEAR(num.similarity.logit(i, j), dot, 2e-5 * std::max(1.0, std::abs(dot))) << i << "," << j;
+      double rot = 0;
+      for (uint32_t c = 0; c < z.ropeDim / 2; ++c)
+        rot += 2.0 / z.ropeDim * std::cos((double(i) - j) * std::pow(z.ropeBase, -2.0 * c / z.ropeDim));
+      ASSERT_NEAR(num.rotary.logit(i, j), rot, 2e-5) << "rotary " << i << "," << j;
+    }
+}
+
 TEST_F(Lessons, QuadraticCostFiguresAreTheFormulasAndTheTimeIsMeasured) {
   auto& l = lesson<QuadraticCostLesson>();
   LessonEnv e = env();

@@ -247,7 +247,7 @@ void FigureRenderer::recordScene(Recording& rec, VkFramebuffer framebuffer, cons
     VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
     rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
                           VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
-                    {Binding::sampled(p.image->view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
+                    {Binding::sampled(p.image->view(), nearest_.handle(), p.layout),
                      Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
                      Binding::sampled(noExpected_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
                     "scene panel");

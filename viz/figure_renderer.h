@@ -26,10 +26,13 @@ struct HeatmapLayer {
 // range) under overlay geometry (text, rectangles) built with OverlayBuilder. Lessons draw
 // these.
 struct ScenePanel {
-  const Image* image;  // RGBA32F MapJob image, GENERAL layout, compute writes complete
+  const Image* image;  // RGBA32F (max, mean, logit, computed) like a MapJob image
   Rect px;
   HeatmapStyle style;
   ValueRange range;
+  // GENERAL for a MapJob image whose compute writes are complete; SHADER_READ_ONLY_OPTIMAL
+  // for one filled by uploadImage.
+  VkImageLayout layout = VK_IMAGE_LAYOUT_GENERAL;
 };
 struct Scene {
   uint32_t width = 1280, height = 800;
