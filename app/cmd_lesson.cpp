@@ -33,7 +33,7 @@ void addLessonCommand(CLI::App& app) {
     if (o->name.empty()) {
       std::printf("lessons (attnscope lesson NAME opens one; --out DIR writes its steps as PNGs):\n");
       for (const auto& l : lessons)
-        std::printf("  %-16s %2zu steps  %s\n", l->name().c_str(), l->steps(), l->title().c_str());
+        std::printf("  %-20s %2zu steps  %s\n", l->name().c_str(), l->steps(), l->title().c_str());
       return;
     }
     size_t index = lessons.size();

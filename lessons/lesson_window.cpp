@@ -1,6 +1,7 @@
 #include "lessons/lesson_window.h"
 
 #include <GLFW/glfw3.h>
+#include <imgui.h>
 
 #include "compute/kernels.h"
 #include "engine/commands.h"
@@ -8,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/shader_compiler.h"
 #include "viz/figure_renderer.h"
+#include "viz/imgui_layer.h"
 #include "viz/swapchain.h"
 #include "viz/window.h"
 
@@ -31,6 +33,7 @@ class LessonWindow {
     kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
     renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, swapchain_->format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
+    imgui_ = std::make_unique<ImGuiLayer>(*ctx_, window_.handle(), renderer_->renderPass(), swapchain_->imageCount());
     createFramebuffers();
     VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
@@ -52,6 +55,7 @@ class LessonWindow {
   ~LessonWindow() {
     if (!ctx_) return;
     vkDeviceWaitIdle(ctx_->device());
+    imgui_.reset();
     destroyFramebuffers();
     for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
     if (acquired_) vkDestroySemaphore(ctx_->device(), acquired_, nullptr);
@@ -68,9 +72,12 @@ class LessonWindow {
     bool dirty = true;
     Scene scene;
     while (!window_.closeRequested()) {
+      // The previous frame is done before anything changes: a control may drop images that
+      // frame was drawing.
+      VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX));
       window_.poll();
       for (const InputEvent& e : window_.drainEvents()) {
-        if (e.type != InputEvent::Key) continue;
+        if (e.type != InputEvent::Key || imgui_->wantsKeyboard()) continue;
         Lesson& l = *lessons[lesson];
         switch (e.key) {
           case GLFW_KEY_RIGHT: case GLFW_KEY_SPACE: case GLFW_KEY_PAGE_DOWN:
@@ -106,6 +113,13 @@ class LessonWindow {
         scene = l.draw(env, step, swapchain_->extent().width, swapchain_->extent().height);
         dirty = false;
       }
+      // The controls: the keys, and the lesson's own widgets for this step.
+      imgui_->newFrame();
+      ImGui::SetNextWindowPos(ImVec2(float(swapchain_->extent().width) - 20, 90), ImGuiCond_FirstUseEver, ImVec2(1, 0));
+      ImGui::Begin("lesson", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
+      ImGui::TextUnformatted("\u2190 \u2192 steps   Tab: next lesson   Esc: quit");
+      if (lessons[lesson]->buildControls(step)) dirty = true;
+      ImGui::End();
       frame(scene);
       if (o_.autoplay) {
         if (step + 1 >= lessons[lesson]->steps()) break;
@@ -113,12 +127,12 @@ class LessonWindow {
         dirty = true;
       }
     }
+    vkDeviceWaitIdle(ctx_->device());  // the lessons' images outlive no frame that uses them
     return 0;
   }
 
  private:
   void frame(const Scene& scene) {
-    VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX));
     uint32_t index;
     if (!swapchain_->acquire(acquired_, index)) {
       recreate();
@@ -131,7 +145,7 @@ class LessonWindow {
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
     Recording rec{*ctx_, cmd_, *arena_, nullptr};
-    renderer_->recordScene(rec, framebuffers_[index], scene);
+    renderer_->recordScene(rec, framebuffers_[index], scene, 0, [&](VkCommandBuffer cmd) { imgui_->record(cmd); });
     VK_CHECK(vkEndCommandBuffer(cmd_));
     VkPipelineStageFlags waitStage = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -198,6 +212,7 @@ class LessonWindow {
   std::unique_ptr<Kernels> kernels_;
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<DescriptorArena> arena_;
+  std::unique_ptr<ImGuiLayer> imgui_;
   std::vector<VkFramebuffer> framebuffers_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;

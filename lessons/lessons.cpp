@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include <imgui.h>
+
 #include "compute/map_job.h"
 #include "compute/rope.h"
 #include "compute/row_stats_pass.h"
@@ -853,6 +855,78 @@ std::vector<std::unique_ptr<Lesson>> loadLessons(const std::string& pathArg) {
   } catch (const nlohmann::json::exception& e) {
     throw Error("lesson data '" + path + "' is malformed: " + e.what());
   }
+}
+
+}  // namespace attnscope::lessons
+
+// ---- the window's controls (Dear ImGui) ------------------------------------------------------
+
+namespace attnscope::lessons {
+
+bool WorkedExampleLesson::buildControls(size_t step) {
+  size_t e = step / kStepsPerExample;
+  SmallHead& h = examples_[e];
+  bool changed = false;
+  ImGui::TextUnformatted("Drag a number; every step follows.");
+  for (auto [name, m] : {std::pair{"Q", &h.q}, std::pair{"K", &h.k}, std::pair{"V", &h.v}}) {
+    ImGui::TextUnformatted(name);
+    for (uint32_t i = 0; i < h.n; ++i) {
+      ImGui::PushID(int(std::string(name)[0] * 1000 + i));
+      // DragFloat4 and friends edit up to 4; wider rows are split.
+      for (uint32_t c = 0; c < h.d; c += 4) {
+        if (c) ImGui::SameLine();
+        ImGui::PushID(int(c));
+        ImGui::SetNextItemWidth(55.0f * std::min(4u, h.d - c));
+        changed |= ImGui::DragScalarN(h.tokens[i].c_str(), ImGuiDataType_Float, m->data() + size_t(i) * h.d + c,
+                                      int(std::min(4u, h.d - c)), 0.01f, nullptr, nullptr, "%.2f");
+        ImGui::PopID();
+      }
+      ImGui::PopID();
+    }
+  }
+  changed |= ImGui::Checkbox("causal mask", &h.causal);
+  if (changed) numbers_[e].reset();
+  return changed;
+}
+
+bool WhySqrtDLesson::buildControls(size_t step) {
+  int d = int(dims_[step]);
+  if (!ImGui::SliderInt("d", &d, 1, int(kMaxHeadDim), "%d", ImGuiSliderFlags_Logarithmic)) return false;
+  dims_[step] = uint32_t(std::clamp(d, 1, int(kMaxHeadDim)));
+  numbers_[step].reset();
+  return true;
+}
+
+bool TemperatureLesson::buildControls(size_t step) {
+  float t = float(temperatures_[step]);
+  if (!ImGui::SliderFloat("T", &t, 0.1f, 5.0f, "%.2f", ImGuiSliderFlags_Logarithmic)) return false;
+  temperatures_[step] = std::clamp(double(t), 0.1, 5.0);
+  numbers_[step].reset();
+  return true;
+}
+
+bool HeadsLesson::buildControls(size_t step) {
+  if (step < presets_.size()) return false;
+  int f = int(focus_);
+  std::string items;
+  for (const auto& t : tokens_) items += t + '\0';
+  if (!ImGui::Combo("token", &f, items.c_str())) return false;
+  focus_ = size_t(f);
+  return true;  // the rows are all computed already
+}
+
+bool QuadraticCostLesson::buildControls(size_t step) {
+  // Applied when the slider is let go: a million tokens takes seconds to generate and time.
+  if (sliderStep_ != step) {
+    sliderStep_ = step;
+    sliderN_ = int(ns_[step]);
+  }
+  ImGui::SliderInt("n", &sliderN_, 16, 1000000, "%d", ImGuiSliderFlags_Logarithmic);
+  if (!ImGui::IsItemDeactivatedAfterEdit()) return false;
+  ns_[step] = uint32_t(std::clamp(sliderN_, 16, 1000000));
+  numbers_[step].reset();
+  if (step + 1 < numbers_.size()) numbers_[step + 1].reset();  // its caption compares with this step
+  return true;
 }
 
 }  // namespace attnscope::lessons

@@ -32,6 +32,10 @@ class Lesson {
   virtual Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) = 0;
   // Drops everything cached on the device; call before that device goes away.
   virtual void releaseDevice() {}
+  // The window's controls for this step (Dear ImGui widgets, inside a panel the window
+  // opened). Returns true when something changed; the lesson has dropped what it must
+  // recompute and the window draws the step again.
+  virtual bool buildControls(size_t /*step*/) { return false; }
 };
 
 // Releases every lesson's device objects when it goes out of scope: declare it after the
@@ -61,6 +65,7 @@ class WorkedExampleLesson : public Lesson {
   size_t steps() const override { return examples_.size() * kStepsPerExample; }
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+  bool buildControls(size_t step) override;  // every number of Q, K and V, editable
 
   static constexpr size_t kStepsPerExample = 6;
   // What the GPU computed for example e: raw = QKᵀ (scale 1, no mask), scaled = QKᵀ/√d (no
@@ -85,6 +90,7 @@ class WhySqrtDLesson : public Lesson {
   size_t steps() const override { return dims_.size(); }
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+  bool buildControls(size_t step) override;  // d from 1 to 1024
 
   struct Numbers {
     uint32_t d;
@@ -111,6 +117,7 @@ class TemperatureLesson : public Lesson {
   size_t steps() const override { return temperatures_.size(); }
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+  bool buildControls(size_t step) override;  // T from 0.1 to 5
 
   // p_j = softmax(logits / T) as the GPU computed it (row 0 of a one-hot-key head).
   const SmallAttention& numbers(LessonEnv& env, size_t step);
@@ -157,6 +164,7 @@ class HeadsLesson : public Lesson {
   size_t steps() const override { return presets_.size() + 1; }
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+  bool buildControls(size_t step) override;  // which token's row to compare
 
   struct Numbers {
     std::vector<float> q, k;  // [n][d] as the synthetic head generator made them on the GPU
@@ -221,6 +229,7 @@ class QuadraticCostLesson : public Lesson {
   size_t steps() const override { return ns_.size(); }
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
+  bool buildControls(size_t step) override;  // n from 16 to 1 000 000 on a log slider
 
   struct Numbers {
     uint32_t n = 0, d = 0;
@@ -242,6 +251,8 @@ class QuadraticCostLesson : public Lesson {
   std::vector<uint32_t> ns_;
   uint32_t d_;
   double measureCells_;
+  size_t sliderStep_ = size_t(-1);  // the slider's value while it is dragged
+  int sliderN_ = 0;
   std::vector<std::unique_ptr<Numbers>> numbers_;
 };
 

@@ -18,10 +18,6 @@ namespace attnscope {
 
 namespace {
 
-void checkImgui(VkResult r) {
-  if (r != VK_SUCCESS) throwVulkanError(r, "Dear ImGui Vulkan backend", __FILE__, __LINE__);
-}
-
 std::string human(double v, const char* unit) {
   char buf[64];
   const char* p[] = {"", "k", "M", "G", "T", "P", "E"};
@@ -37,60 +33,15 @@ std::string human(double v, const char* unit) {
 }  // namespace
 
 ControlPanel::ControlPanel(Context& ctx, GLFWwindow* window, VkRenderPass renderPass, uint32_t imageCount)
-    : ctx_(ctx) {
-  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 16};
-  VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-  pci.flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT;
-  pci.maxSets = 16;
-  pci.poolSizeCount = 1;
-  pci.pPoolSizes = &size;
-  VK_CHECK(vkCreateDescriptorPool(ctx.device(), &pci, nullptr, &pool_));
+    : imgui_(ctx, window, renderPass, imageCount) {}
 
-  IMGUI_CHECKVERSION();
-  ImGui::CreateContext();
-  ImGuiIO& io = ImGui::GetIO();
-  io.IniFilename = nullptr;  // no imgui.ini left in the user's folder
-  io.Fonts->AddFontFromFileTTF(findFontFile().c_str(), 15.0f);
-  ImGui::StyleColorsLight();
-  ImGui::GetStyle().Alpha = 0.95f;
+ControlPanel::~ControlPanel() = default;
 
-  // volk loaded every function; the backend gets them through the same loader.
-  VkInstance instance = ctx.instance();
-  ImGui_ImplVulkan_LoadFunctions(
-      [](const char* name, void* user) { return vkGetInstanceProcAddr(*static_cast<VkInstance*>(user), name); },
-      &instance);
-  ImGui_ImplGlfw_InitForVulkan(window, true);
-  ImGui_ImplVulkan_InitInfo info{};
-  info.Instance = ctx.instance();
-  info.PhysicalDevice = ctx.physicalDevice();
-  info.Device = ctx.device();
-  info.QueueFamily = ctx.queueFamily();
-  info.Queue = ctx.queue();
-  info.DescriptorPool = pool_;
-  info.MinImageCount = std::max(2u, imageCount);
-  info.ImageCount = std::max(2u, imageCount);
-  info.MSAASamples = VK_SAMPLE_COUNT_1_BIT;
-  info.CheckVkResultFn = checkImgui;
-  if (!ImGui_ImplVulkan_Init(&info, renderPass)) throw Error("Dear ImGui could not start on this device");
-  ctx.immediate([](VkCommandBuffer cmd) { ImGui_ImplVulkan_CreateFontsTexture(cmd); });
-  ImGui_ImplVulkan_DestroyFontUploadObjects();
-}
-
-ControlPanel::~ControlPanel() {
-  vkDeviceWaitIdle(ctx_.device());
-  ImGui_ImplVulkan_Shutdown();
-  ImGui_ImplGlfw_Shutdown();
-  ImGui::DestroyContext();
-  if (pool_) vkDestroyDescriptorPool(ctx_.device(), pool_, nullptr);
-}
-
-bool ControlPanel::wantsMouse() const { return visible_ && ImGui::GetIO().WantCaptureMouse; }
-bool ControlPanel::wantsKeyboard() const { return visible_ && ImGui::GetIO().WantCaptureKeyboard; }
+bool ControlPanel::wantsMouse() const { return visible_ && imgui_.wantsMouse(); }
+bool ControlPanel::wantsKeyboard() const { return visible_ && imgui_.wantsKeyboard(); }
 
 void ControlPanel::build(ViewControls& c) {
-  ImGui_ImplVulkan_NewFrame();
-  ImGui_ImplGlfw_NewFrame();
-  ImGui::NewFrame();
+  imgui_.newFrame();
   if (!visible_) return;
   // Top right, its right edge left of the colour bar: over the masked triangle of causal maps.
   ImGui::SetNextWindowPos(ImVec2(ImGui::GetIO().DisplaySize.x - 125, 62), ImGuiCond_FirstUseEver, ImVec2(1, 0));
@@ -172,9 +123,6 @@ void ControlPanel::build(ViewControls& c) {
   ImGui::End();
 }
 
-void ControlPanel::record(VkCommandBuffer cmd) {
-  ImGui::Render();
-  if (visible_) ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cmd);
-}
+void ControlPanel::record(VkCommandBuffer cmd) { imgui_.record(cmd, visible_); }
 
 }  // namespace attnscope

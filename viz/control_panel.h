@@ -10,6 +10,7 @@
 
 #include "compute/attention_spec.h"
 #include "viz/figure.h"
+#include "viz/imgui_layer.h"
 
 struct GLFWwindow;
 
@@ -52,8 +53,7 @@ class ControlPanel {
   bool visible() const { return visible_; }
 
  private:
-  Context& ctx_;
-  VkDescriptorPool pool_ = VK_NULL_HANDLE;
+  ImGuiLayer imgui_;
   bool visible_ = true;
 };
 
