@@ -133,9 +133,12 @@ Rect Slide::matrix(const Rect& r, const MatrixView& m) {
         fill = rgba(c[0], c[1], c[2]);
         ink = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 ? kInk : rgba(255, 255, 255);
       } else if (m.color == CellColor::Signed && absMax > 0) {
-        double t = v / absMax;  // blue for negative, orange for positive, white at 0
-        uint8_t a = uint8_t(255 - 120 * std::abs(t));
-        fill = t >= 0 ? rgba(255, uint8_t(255 - 90 * t), a) : rgba(a, uint8_t(255 + 60 * t), 255);
+        // Grey at 0, towards orange for positive and blue for negative values.
+        double t = std::min(1.0, std::abs(v) / absMax);
+        const double base[3] = {238, 238, 242}, pos[3] = {246, 140, 86}, neg[3] = {96, 160, 212};
+        const double* to = v >= 0 ? pos : neg;
+        auto mix = [&](int c) { return uint8_t(base[c] + (to[c] - base[c]) * t + 0.5); };
+        fill = rgba(mix(0), mix(1), mix(2));
       }
       Rect c{x0 + j * cell, y0 + i * cell, cell, cell};
       overlay_.rect({c.x + 1, c.y + 1, c.w - 2, c.h - 2}, fill);
