@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "app/commands.h"
@@ -18,7 +19,7 @@ void addLessonCommand(CLI::App& app) {
     DeviceOptions device;
     std::string name, out;
     uint32_t width = 1280, height = 800;
-    bool autoplay = false, quiet = false;
+    bool autoplay = false, quiet = false, list = false;
   };
   auto o = std::make_shared<Opts>();
   o->device.add(*cmd);
@@ -27,6 +28,7 @@ void addLessonCommand(CLI::App& app) {
   cmd->add_option("--width", o->width, "Picture or window width in pixels (1920 x 1080 for slides)")->capture_default_str();
   cmd->add_option("--height", o->height, "Picture or window height in pixels")->capture_default_str();
   cmd->add_flag("--autoplay", o->autoplay, "Window: show every step once and exit");
+  cmd->add_flag("--list", o->list, "Only list the lessons (no window)");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
   cmd->callback([o] {
     auto lessons = lessons::loadLessons();
@@ -34,6 +36,29 @@ void addLessonCommand(CLI::App& app) {
       std::printf("lessons (attnscope lesson NAME opens one; --out DIR writes its steps as PNGs):\n");
       for (const auto& l : lessons)
         std::printf("  %-20s %2zu steps  %s\n", l->name().c_str(), l->steps(), l->title().c_str());
+      const char* x = std::getenv("DISPLAY");
+      const char* wl = std::getenv("WAYLAND_DISPLAY");
+      if (o->list) return;
+      if (!o->out.empty()) {  // the contents page as a picture
+        std::error_code ec;
+        std::filesystem::create_directories(o->out, ec);
+        Session s(o->device);
+        ScenePngWriter writer(*s.ctx, *s.compiler);
+        std::string path = (std::filesystem::path(o->out) / "contents.png").string();
+        writer.write(lessons::drawContents(writer.font(), lessons, 0, o->width, o->height), path);
+        std::printf("wrote %s\n", path.c_str());
+        return;
+      }
+      if (!(x && *x) && !(wl && *wl)) {
+        std::printf("(no display for the window: attnscope lesson NAME --out DIR writes a lesson's steps as PNGs)\n");
+        return;
+      }
+      lessons::LessonWindowOptions wo;
+      wo.width = o->width;
+      wo.height = o->height;
+      wo.autoplay = o->autoplay;
+      int rc = lessons::runLessonWindow(o->device.context(), lessons, lessons::kContents, wo);
+      if (rc != 0) throw Error("the lesson window stopped with code " + std::to_string(rc));
       return;
     }
     size_t index = lessons.size();

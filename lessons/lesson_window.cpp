@@ -67,17 +67,45 @@ class LessonWindow {
   }
 
   int run(std::vector<std::unique_ptr<Lesson>>& lessons, size_t first) {
-    size_t lesson = first, step = 0;
+    const bool fromContents = first == kContents;
+    size_t lesson = first, step = 0, selected = 0;
     LessonEnv env{*ctx_, *kernels_, renderer_->font()};
+    std::vector<Rect> contentsRows;
     bool dirty = true;
     Scene scene;
+    auto open = [&](size_t i) {
+      if (i >= lessons.size()) return;
+      lesson = i;
+      step = 0;
+      dirty = true;
+    };
     while (!window_.closeRequested()) {
       // The previous frame is done before anything changes: a control may drop images that
       // frame was drawing.
       VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX));
       window_.poll();
       for (const InputEvent& e : window_.drainEvents()) {
+        if (e.type == InputEvent::ButtonDown && e.button == 0 && !imgui_->wantsMouse()) {
+          if (lesson == kContents) {
+            for (size_t i = 0; i < contentsRows.size(); ++i) {
+              const Rect& r = contentsRows[i];
+              if (e.x >= r.x && e.x < r.x + r.w && e.y >= r.y && e.y < r.y + r.h) open(i);
+            }
+          } else if (lessons[lesson]->click(step, float(e.x), float(e.y))) {
+            dirty = true;
+          }
+          continue;
+        }
         if (e.type != InputEvent::Key || imgui_->wantsKeyboard()) continue;
+        if (lesson == kContents) {
+          if (e.key >= GLFW_KEY_1 && e.key <= GLFW_KEY_9) open(size_t(e.key - GLFW_KEY_1));
+          else if (e.key == GLFW_KEY_DOWN) selected = std::min(selected + 1, lessons.size() - 1);
+          else if (e.key == GLFW_KEY_UP) selected = selected ? selected - 1 : 0;
+          else if (e.key == GLFW_KEY_ENTER || e.key == GLFW_KEY_RIGHT || e.key == GLFW_KEY_SPACE) open(selected);
+          else if (e.key == GLFW_KEY_ESCAPE || e.key == GLFW_KEY_Q) window_.requestClose();
+          dirty = true;
+          continue;
+        }
         Lesson& l = *lessons[lesson];
         switch (e.key) {
           case GLFW_KEY_RIGHT: case GLFW_KEY_SPACE: case GLFW_KEY_PAGE_DOWN:
@@ -91,7 +119,14 @@ class LessonWindow {
             step = 0;
             break;
           case GLFW_KEY_HOME: step = 0; break;
-          case GLFW_KEY_ESCAPE: case GLFW_KEY_Q: window_.requestClose(); break;
+          case GLFW_KEY_ESCAPE: case GLFW_KEY_Q:
+            if (fromContents) {
+              selected = lesson;
+              lesson = kContents;
+            } else {
+              window_.requestClose();
+            }
+            break;
           default: break;
         }
         dirty = true;
@@ -107,24 +142,38 @@ class LessonWindow {
         dirty = true;
       }
       if (dirty) {
-        Lesson& l = *lessons[lesson];
-        window_.setTitle("attnscope lessons: " + l.name() + " (" + std::to_string(step + 1) + "/" +
-                         std::to_string(l.steps()) + ")");
-        scene = l.draw(env, step, swapchain_->extent().width, swapchain_->extent().height);
+        uint32_t sw = swapchain_->extent().width, sh = swapchain_->extent().height;
+        if (lesson == kContents) {
+          window_.setTitle("attnscope lessons");
+          scene = drawContents(renderer_->font(), lessons, selected, sw, sh, &contentsRows);
+        } else {
+          Lesson& l = *lessons[lesson];
+          window_.setTitle("attnscope lessons: " + l.name() + " (" + std::to_string(step + 1) + "/" +
+                           std::to_string(l.steps()) + ")");
+          scene = l.draw(env, step, sw, sh);
+        }
         dirty = false;
       }
       // The controls: the keys, and the lesson's own widgets for this step.
       imgui_->newFrame();
-      ImGui::SetNextWindowPos(ImVec2(float(swapchain_->extent().width) - 20, 90), ImGuiCond_FirstUseEver, ImVec2(1, 0));
-      ImGui::Begin("lesson", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
-      ImGui::TextUnformatted("\u2190 \u2192 steps   Tab: next lesson   Esc: quit");
-      if (lessons[lesson]->buildControls(step)) dirty = true;
-      ImGui::End();
+      if (lesson != kContents) {
+        ImGui::SetNextWindowPos(ImVec2(float(swapchain_->extent().width) - 20, 90), ImGuiCond_FirstUseEver, ImVec2(1, 0));
+        ImGui::Begin("lesson", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
+        ImGui::TextUnformatted(fromContents ? "\u2190 \u2192 steps   Tab: next lesson   Esc: contents"
+                                            : "\u2190 \u2192 steps   Tab: next lesson   Esc: quit");
+        if (lessons[lesson]->buildControls(step)) dirty = true;
+        ImGui::End();
+      }
       frame(scene);
       if (o_.autoplay) {
-        if (step + 1 >= lessons[lesson]->steps()) break;
-        ++step;
-        dirty = true;
+        // Every step of the lesson once (from the contents page: the contents, then lesson 1).
+        if (lesson == kContents) {
+          open(0);
+        } else {
+          if (step + 1 >= lessons[lesson]->steps()) break;
+          ++step;
+          dirty = true;
+        }
       }
     }
     vkDeviceWaitIdle(ctx_->device());  // the lessons' images outlive no frame that uses them

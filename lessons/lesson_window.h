@@ -15,7 +15,9 @@ struct LessonWindowOptions {
   bool autoplay = false;  // show every step of the lesson once, then exit (tests, demos)
 };
 
-// Returns the process exit code.
+// Opens at lesson `first`, or at the contents page when first == kContents. Returns the
+// process exit code.
+constexpr size_t kContents = size_t(-1);
 int runLessonWindow(const ContextOptions& device, std::vector<std::unique_ptr<Lesson>>& lessons, size_t first,
                     const LessonWindowOptions& options);
 

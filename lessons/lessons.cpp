@@ -475,7 +475,7 @@ Scene HeadsLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t he
     const Numbers& num = numbers(env, step);
     MatrixView m{"attention weights, causal", tokens_, tokens_, n, n, toDouble(num.attention.probs), 2,
                  CellColor::Probability, true};
-    slide.matrix({c.x + c.w * 0.15f, c.y, c.w * 0.7f, c.h}, m);
+    slide.matrix({c.x + c.w * 0.15f, c.y, c.w * 0.7f, c.h}, m, &labelRects_);
     const char* why = presets_[step] == "previous" ? "Its queries match the key one position back (rotary "
                                                      "positions make that a fixed angle): a pattern for grammar and "
                                                      "copying the previous word."
@@ -484,7 +484,8 @@ Scene HeadsLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t he
                                                    "there when nothing else is relevant."
                                                  : "No key stands out, so the weights spread: a head that averages "
                                                    "the context.";
-    slide.caption(std::string(why) + " Each head has its own Q and K projections of the same tokens.");
+    slide.caption(std::string(why) + " Each head has its own Q and K projections of the same tokens. Click a "
+                  "token to see its row in every head.");
   } else {
     float w = c.w / presets_.size();
     for (size_t h = 0; h < presets_.size(); ++h) {
@@ -927,6 +928,66 @@ bool QuadraticCostLesson::buildControls(size_t step) {
   numbers_[step].reset();
   if (step + 1 < numbers_.size()) numbers_[step + 1].reset();  // its caption compares with this step
   return true;
+}
+
+}  // namespace attnscope::lessons
+
+namespace attnscope::lessons {
+
+bool HeadsLesson::click(size_t& step, float x, float y) {
+  if (step >= presets_.size()) return false;
+  for (size_t i = 0; i < labelRects_.size(); ++i) {
+    const Rect& r = labelRects_[i];
+    if (x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h) {
+      focus_ = i;
+      step = presets_.size();  // the comparison across heads
+      return true;
+    }
+  }
+  return false;
+}
+
+bool PositionalEncodingLesson::buildControls(size_t step) {
+  if (step > 1) return false;
+  int positions = int(step == 0 ? sizes_.zoomPositions : sizes_.positions);
+  int dims = int(step == 0 ? sizes_.zoomDims : sizes_.dModel);
+  bool changed = ImGui::SliderInt("positions", &positions, 16, 100000, "%d", ImGuiSliderFlags_Logarithmic);
+  changed |= ImGui::SliderInt("dimensions", &dims, 16, 1024, "%d", ImGuiSliderFlags_Logarithmic);
+  if (!changed) return false;
+  dims = std::clamp(dims / 2 * 2, 16, 1024);
+  positions = std::clamp(positions, 16, 100000);
+  if (step == 0) {
+    sizes_.zoomPositions = uint32_t(std::min(positions, 1024));  // one texel per value
+    sizes_.zoomDims = uint32_t(std::min<int>(dims, int(sizes_.dModel)));
+  } else {
+    sizes_.positions = uint32_t(positions);
+    sizes_.dModel = uint32_t(std::max<int>(dims, int(sizes_.zoomDims)));
+  }
+  numbers_.reset();
+  images_.clear();
+  return true;
+}
+
+Scene drawContents(const FontAtlas& font, const std::vector<std::unique_ptr<Lesson>>& lessons, size_t selected,
+                   uint32_t width, uint32_t height, std::vector<Rect>* rows) {
+  Slide slide(font, width, height);
+  slide.header("attnscope lessons: attention, live", 0, 0, "every number computed by the GPU passes that draw 100k-token maps");
+  Rect c = slide.content();
+  float line = 58 * slide.scale(), y = c.y + 10 * slide.scale();
+  if (rows) rows->clear();
+  for (size_t i = 0; i < lessons.size(); ++i) {
+    Rect r{c.x, y, c.w, line - 6 * slide.scale()};
+    if (i == selected) slide.rect(r, rgba(252, 232, 214));
+    slide.text(std::to_string(i + 1), r.x + 30 * slide.scale(), r.y + r.h / 2, slide.titleSize(), kAccent, 1);
+    slide.text(lessons[i]->title(), r.x + 70 * slide.scale(), r.y + r.h * 0.35f, slide.bodySize(), kInk);
+    slide.text(lessons[i]->name() + "  \u00b7  " + std::to_string(lessons[i]->steps()) + " steps", r.x + 70 * slide.scale(),
+               r.y + r.h * 0.75f, TextSize::Small, kSoftInk);
+    if (rows) rows->push_back(r);
+    y += line;
+  }
+  slide.caption("Click a lesson or press its number (\u2191 \u2193 and Enter work too). In a lesson: \u2190 \u2192 step, "
+                "Esc back here; the panel's controls change the lesson's inputs.");
+  return slide.finish();
 }
 
 }  // namespace attnscope::lessons

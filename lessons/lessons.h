@@ -36,7 +36,15 @@ class Lesson {
   // opened). Returns true when something changed; the lesson has dropped what it must
   // recompute and the window draws the step again.
   virtual bool buildControls(size_t /*step*/) { return false; }
+  // A click at (x, y) in the last picture drawn; may move to another step. Returns true when
+  // the picture changes.
+  virtual bool click(size_t& /*step*/, float /*x*/, float /*y*/) { return false; }
 };
+
+// The contents page: every lesson with its title and number of steps; `rows` receives each
+// entry's rectangle for clicks.
+Scene drawContents(const FontAtlas& font, const std::vector<std::unique_ptr<Lesson>>& lessons, size_t selected,
+                   uint32_t width, uint32_t height, std::vector<Rect>* rows = nullptr);
 
 // Releases every lesson's device objects when it goes out of scope: declare it after the
 // device's owner so that it runs first.
@@ -165,6 +173,7 @@ class HeadsLesson : public Lesson {
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
   bool buildControls(size_t step) override;  // which token's row to compare
+  bool click(size_t& step, float x, float y) override;  // a token's label: its row in every head
 
   struct Numbers {
     std::vector<float> q, k;  // [n][d] as the synthetic head generator made them on the GPU
@@ -174,10 +183,12 @@ class HeadsLesson : public Lesson {
   const std::vector<std::string>& tokens() const { return tokens_; }
   uint32_t dim() const { return d_; }
   size_t focus() const { return focus_; }
+  const std::vector<Rect>& rowRects() const { return labelRects_; }  // of the last matrix drawn
 
  private:
   std::vector<std::string> tokens_, presets_;
   size_t focus_;
+  std::vector<Rect> labelRects_;  // row labels of the last matrix drawn, for clicks
   uint32_t d_, seed_;
   std::vector<std::unique_ptr<Numbers>> numbers_;
 };
@@ -201,6 +212,7 @@ class PositionalEncodingLesson : public Lesson {
   std::string stepTitle(size_t step) const override;
   Scene draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) override;
   void releaseDevice() override { images_.clear(); }
+  bool buildControls(size_t step) override;  // how many positions and dimensions the table shows
 
   struct Numbers {
     std::vector<float> zoom;        // [zoomPositions][zoomDims], PE from the GPU

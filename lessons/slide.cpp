@@ -53,8 +53,10 @@ void Slide::frame(const Rect& r, float w, uint32_t color) {
 void Slide::header(const std::string& lesson, size_t step, size_t steps, const std::string& stepTitle) {
   float m = 28 * scale_;
   text(lesson, m, 28 * scale_, title_, kInk);
-  std::string where = "step " + std::to_string(step + 1) + " of " + std::to_string(steps) + "   \u2190 \u2192";
-  text(where, scene_.width - m, 28 * scale_, small_, kSoftInk, 2);
+  if (steps > 0) {
+    std::string where = "step " + std::to_string(step + 1) + " of " + std::to_string(steps) + "   \u2190 \u2192";
+    text(where, scene_.width - m, 28 * scale_, small_, kSoftInk, 2);
+  }
   text(stepTitle, m, 62 * scale_, body_, kAccent);
   overlay_.rect({m, 80 * scale_, scene_.width - 2 * m, std::max(1.0f, scale_)}, kRule);
 }
@@ -104,7 +106,7 @@ void Slide::caption(const std::string& s) {
   paragraph({m, captionTop_, scene_.width - 2 * m, 90 * scale_}, s, body_, kInk);
 }
 
-Rect Slide::matrix(const Rect& r, const MatrixView& m) {
+Rect Slide::matrix(const Rect& r, const MatrixView& m, std::vector<Rect>* rowRects) {
   float labelW = 0;
   for (const auto& l : m.rowLabels) labelW = std::max(labelW, font_.measure(body_, l));
   labelW += 10 * scale_;
@@ -163,6 +165,10 @@ Rect Slide::matrix(const Rect& r, const MatrixView& m) {
   }
   Rect grid{x0, y0, gridW, gridH};
   if (m.highlight) frame(grid, 3 * scale_, kAccent);
+  if (rowRects) {
+    rowRects->clear();
+    for (uint32_t i = 0; i < m.rows; ++i) rowRects->push_back({x0 - labelW, y0 + i * cell, labelW + gridW, cell});
+  }
   return grid;
 }
 

@@ -38,6 +38,7 @@ class Slide {
  public:
   Slide(const FontAtlas& font, uint32_t width, uint32_t height);
 
+  // steps == 0: no "step k of n" (the contents page).
   void header(const std::string& lesson, size_t step, size_t steps, const std::string& stepTitle);
   void formula(const std::vector<FormulaPart>& parts);
   void caption(const std::string& text);
@@ -45,8 +46,8 @@ class Slide {
   Rect content() const { return content_; }
 
   // A matrix with its numbers, fitted into `r` (cells as large as fit, up to a limit).
-  // Returns the rectangle its cells use.
-  Rect matrix(const Rect& r, const MatrixView& m);
+  // Returns the rectangle its cells use; `rowLabels` receives each row's label and cells.
+  Rect matrix(const Rect& r, const MatrixView& m, std::vector<Rect>* rowRects = nullptr);
   // Horizontal bars for values in [0, 1] with labels and the values printed.
   void bars(const Rect& r, const std::string& title, const std::vector<std::string>& labels,
             const std::vector<double>& values, int decimals = 3);

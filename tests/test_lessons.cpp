@@ -175,6 +175,16 @@ TEST_F(Lessons, HeadsNumbersMatchTheReferenceAndShowTheirPatterns) {
     EXPECT_EQ(argmax(1, i), 0) << "the first-token head, row " << i;
   }
   EXPECT_LT(*std::max_element(p[2].begin() + size_t(n - 1) * n, p[2].end()), 0.3f) << "the broad head spreads";
+  // Clicking a token's row in a head's matrix shows that token in every head.
+  l.draw(e, 0, 1280, 800);
+  ASSERT_EQ(l.rowRects().size(), n);
+  const Rect& r = l.rowRects()[5];
+  size_t step = 0;
+  EXPECT_TRUE(l.click(step, r.x + 5, r.y + r.h / 2));
+  EXPECT_EQ(step, l.steps() - 1);
+  EXPECT_EQ(l.focus(), 5u);
+  size_t other = 1;
+  EXPECT_FALSE(l.click(other, 2, 2)) << "outside every row";
 }
 
 TEST_F(Lessons, PositionalEncodingNumbersMatchTheReference) {
@@ -269,7 +279,7 @@ int sh(const std::string& cmd, std::string& out) {
 
 TEST(LessonCommand, ListsWritesStepsAndRefusesUnknownNames) {
   std::string out;
-  ASSERT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson", out), 0) << out;
+  ASSERT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson --list", out), 0) << out;
   EXPECT_NE(out.find("worked-example"), std::string::npos) << out;
   EXPECT_NE(out.find("causal-mask"), std::string::npos) << out;
   fs::path dir = fs::temp_directory_path() / ("attnscope-lessons-" + std::to_string(::getpid()));
@@ -284,7 +294,8 @@ TEST(LessonCommand, WindowStepsThroughALessonUnderXvfb) {
   if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
   // With the controls panel (Dear ImGui) drawn every frame; positional-encoding also frees
   // its images at the end, after the last frame is done.
-  for (const char* name : {"worked-example", "positional-encoding"}) {
+  // "" opens the contents page first (then lesson 1).
+  for (const char* name : {"", "worked-example", "positional-encoding"}) {
     std::string out;
     int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) + " lesson " + name +
                     " --autoplay --validate",
