@@ -17,6 +17,8 @@ namespace attnscope::lessons {
 
 namespace {
 
+constexpr float kPanelWidth = 300;  // the controls panel at the right
+
 class LessonWindow {
  public:
   LessonWindow(const ContextOptions& device, const LessonWindowOptions& o)
@@ -70,6 +72,7 @@ class LessonWindow {
     const bool fromContents = first == kContents;
     size_t lesson = first, step = 0, selected = 0;
     LessonEnv env{*ctx_, *kernels_, renderer_->font()};
+    env.reserveRight = kPanelWidth;  // the controls panel sits there
     std::vector<Rect> contentsRows;
     bool dirty = true;
     Scene scene;
@@ -157,10 +160,13 @@ class LessonWindow {
       // The controls: the keys, and the lesson's own widgets for this step.
       imgui_->newFrame();
       if (lesson != kContents) {
-        ImGui::SetNextWindowPos(ImVec2(float(swapchain_->extent().width) - 20, 90), ImGuiCond_FirstUseEver, ImVec2(1, 0));
-        ImGui::Begin("lesson", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
-        ImGui::TextUnformatted(fromContents ? "\u2190 \u2192 steps   Tab: next lesson   Esc: contents"
-                                            : "\u2190 \u2192 steps   Tab: next lesson   Esc: quit");
+        float fw = float(swapchain_->extent().width);
+        ImGui::SetNextWindowPos(ImVec2(fw - 12, 90), ImGuiCond_Always, ImVec2(1, 0));
+        ImGui::SetNextWindowSizeConstraints(ImVec2(kPanelWidth - 24, 0), ImVec2(kPanelWidth - 24, 2000));
+        ImGui::Begin("lesson", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoMove);
+        // Dear ImGui's font has no arrows: the keys are named.
+        ImGui::TextWrapped(fromContents ? "Left/Right: steps. Tab: next lesson. Esc: contents."
+                                        : "Left/Right: steps. Tab: next lesson. Esc: quit.");
         if (lessons[lesson]->buildControls(step)) dirty = true;
         ImGui::End();
       }

@@ -156,7 +156,7 @@ Scene WorkedExampleLesson::draw(LessonEnv& env, size_t step, uint32_t width, uin
   size_t e = step / kStepsPerExample, s = step % kStepsPerExample;
   const SmallHead& h = examples_[e];
   const Numbers& num = numbers(env, e);
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula(attentionFormula(int(s)));
   auto dims = indexLabels("", h.d);
@@ -256,7 +256,7 @@ const WhySqrtDLesson::Numbers& WhySqrtDLesson::numbers(LessonEnv& env, size_t st
 
 Scene WhySqrtDLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
   const Numbers& num = numbers(env, step);
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula({{"weights = softmax("}, {"q \u00b7 k"}, {" / \u221ad", true}, {")"}});
   Rect c = slide.content();
@@ -320,7 +320,7 @@ const SmallAttention& TemperatureLesson::numbers(LessonEnv& env, size_t step) {
 Scene TemperatureLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
   const SmallAttention& num = numbers(env, step);
   uint32_t n = uint32_t(logits_.size());
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula({{"p = softmax("}, {"logits / T", true}, {")"}});
   Rect c = slide.content();
@@ -370,7 +370,7 @@ const CausalMaskLesson::Numbers& CausalMaskLesson::numbers(LessonEnv& env) {
 Scene CausalMaskLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
   const Numbers& num = numbers(env);
   const SmallHead& h = head_;
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula(attentionFormula(step == 0 ? 1 : step == 1 ? 3 : 4));
   MatrixView open{"scores S = QK\u1d40/\u221ad", h.tokens, h.tokens, h.n, h.n, toDouble(num.open.logits), 2,
@@ -465,7 +465,7 @@ const HeadsLesson::Numbers& HeadsLesson::numbers(LessonEnv& env, size_t h) {
 }
 
 Scene HeadsLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula({{"head_h = softmax(", step < presets_.size()}, {"Q_h K_h\u1d40", step < presets_.size()},
                  {" / \u221ad) V_h,  h = 1 \u2026 " + std::to_string(presets_.size())}});
@@ -580,7 +580,7 @@ Scene PositionalEncodingLesson::draw(LessonEnv& env, size_t step, uint32_t width
   if (images_.empty()) numbers_.reset();  // the device objects were released: make them again
   const Numbers& num = numbers(env);
   const Sizes& z = sizes_;
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   if (step < 2)
     slide.formula({{"PE(pos, 2i) = sin(pos / 10000^(2i/d)),  PE(pos, 2i+1) = cos(pos / 10000^(2i/d))", true}});
@@ -709,7 +709,7 @@ const QuadraticCostLesson::Numbers& QuadraticCostLesson::numbers(LessonEnv& env,
 
 Scene QuadraticCostLesson::draw(LessonEnv& env, size_t step, uint32_t width, uint32_t height) {
   const Numbers& num = numbers(env, step);
-  Slide slide(env.font, width, height);
+  Slide slide(env.font, width, height, env.reserveRight);
   slide.header(title(), step, steps(), stepTitle(step));
   slide.formula({{"QK\u1d40 is "}, {"n \u00d7 n", true}, {": every token scores every other"}});
   Rect c = slide.content();
@@ -877,7 +877,7 @@ bool WorkedExampleLesson::buildControls(size_t step) {
       for (uint32_t c = 0; c < h.d; c += 4) {
         if (c) ImGui::SameLine();
         ImGui::PushID(int(c));
-        ImGui::SetNextItemWidth(55.0f * std::min(4u, h.d - c));
+        ImGui::SetNextItemWidth(50.0f * std::min(4u, h.d - c));
         changed |= ImGui::DragScalarN(h.tokens[i].c_str(), ImGuiDataType_Float, m->data() + size_t(i) * h.d + c,
                                       int(std::min(4u, h.d - c)), 0.01f, nullptr, nullptr, "%.2f");
         ImGui::PopID();

@@ -19,6 +19,7 @@ struct LessonEnv {
   Context& ctx;
   Kernels& kernels;
   const FontAtlas& font;
+  float reserveRight = 0;  // pixels at the right kept free of content (the window's controls)
 };
 
 class Lesson {

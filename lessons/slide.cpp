@@ -24,7 +24,8 @@ std::string formatNumber(double v, int decimals) {
   return s;
 }
 
-Slide::Slide(const FontAtlas& font, uint32_t width, uint32_t height) : font_(font), overlay_(font) {
+Slide::Slide(const FontAtlas& font, uint32_t width, uint32_t height, float reserveRight)
+    : font_(font), overlay_(font) {
   scene_.width = width;
   scene_.height = height;
   // Text sizes follow the picture: a 1280-wide window reads at 17/24 px, a slide of 1920
@@ -35,7 +36,8 @@ Slide::Slide(const FontAtlas& font, uint32_t width, uint32_t height) : font_(fon
   title_ = big ? TextSize::Display : TextSize::Heading;
   small_ = big ? TextSize::Large : TextSize::Small;
   float margin = 28 * scale_;
-  content_ = {margin, 120 * scale_, width - 2 * margin, height - 120 * scale_ - 110 * scale_};
+  content_ = {margin, 120 * scale_, std::max(200.0f, width - 2 * margin - reserveRight),
+              height - 120 * scale_ - 110 * scale_};
   captionTop_ = height - 100 * scale_;
 }
 

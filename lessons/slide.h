@@ -36,7 +36,8 @@ struct MatrixView {
 
 class Slide {
  public:
-  Slide(const FontAtlas& font, uint32_t width, uint32_t height);
+  // reserveRight: pixels at the right that the content area leaves free.
+  Slide(const FontAtlas& font, uint32_t width, uint32_t height, float reserveRight = 0);
 
   // steps == 0: no "step k of n" (the contents page).
   void header(const std::string& lesson, size_t step, size_t steps, const std::string& stepTitle);
