@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "app/progress.h"
 #include "engine/error.h"
+#include "lessons/lessons.h"
 #include "viz/figure_renderer.h"
 
 namespace attnscope {
@@ -110,7 +111,7 @@ void addRenderCommand(CLI::App& app) {
 }
 
 void addDemoCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand("demo", "The built-in demo: a 100 000-token causal map as a whole and zoomed in, to PNG");
+  auto* cmd = app.add_subcommand("demo", "The built-in demo: a 100 000-token causal map as a whole and zoomed in, and the lessons' pictures, to PNG");
   struct Opts {
     DeviceOptions device;
     std::string outDir = "attnscope-demo";
@@ -162,6 +163,27 @@ void addDemoCommand(CLI::App& app) {
       if (!same) last = std::make_unique<EvaluatedRegion>(evaluateRegion(s, in, v.region, 1024, 1024, o->quiet));
       RenderedFigure r = writeFigure(s, in, *last, v.style, 1024, 1024, path);
       std::printf("  wrote %s  (%.1f s)\n", fs::absolute(r.path).c_str(), same ? 0.0 : r.seconds);
+    }
+    // The lessons a teacher starts with, as pictures (attnscope lesson opens them live).
+    {
+      auto lessons = lessons::loadLessons();
+      lessons::ReleaseLessonsOnExit release{lessons};
+      ScenePngWriter writer(*s.ctx, *s.compiler);
+      lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
+      fs::path dir = fs::path(o->outDir) / "lessons";
+      fs::create_directories(dir, ec);
+      writer.write(lessons::drawContents(writer.font(), lessons, 0, 1280, 800), (dir / "contents.png").string());
+      size_t pictures = 1;
+      for (auto& l : lessons) {
+        if (l->name() == "quadratic-cost") continue;  // it times a million tokens: see 'attnscope lesson'
+        for (size_t step = 0; step < l->steps(); ++step) {
+          char file[64];
+          std::snprintf(file, sizeof file, "%s-%02zu.png", l->name().c_str(), step + 1);
+          writer.write(l->draw(env, step, 1280, 800), (dir / file).string());
+          ++pictures;
+        }
+      }
+      std::printf("wrote %zu lesson pictures to %s (live: attnscope lesson)\n", pictures, fs::absolute(dir).c_str());
     }
     std::printf("done: open the PNGs in %s\n", fs::absolute(o->outDir).c_str());
   });
