@@ -26,7 +26,7 @@ const char* maskName(MaskKind m) {
   return "?";
 }
 
-void AttentionSpec::validate() const {
+void validateHeadShape(uint32_t n, uint32_t d) {
   if (n == 0) throw Error("the number of tokens must be at least 1 (got 0)");
   if (n > kMaxTokens)
     throw Error("too many tokens: " + std::to_string(n) + " (at most " +
@@ -35,6 +35,10 @@ void AttentionSpec::validate() const {
   if (d > kMaxHeadDim)
     throw Error("head dimension " + std::to_string(d) + " is larger than the supported " +
                 std::to_string(kMaxHeadDim));
+}
+
+void AttentionSpec::validate() const {
+  validateHeadShape(n, d);
   if ((mask == MaskKind::WindowCausal || mask == MaskKind::WindowBoth) && window < 1)
     throw Error("the window must be at least 1 token (got " + std::to_string(window) + ")");
   if (!(temperature > 0.0) || !std::isfinite(temperature))

@@ -48,6 +48,9 @@ inline uint32_t paddedDim(uint32_t d) { return (d + 3u) / 4u * 4u; }
 // lesson can show saturation at large d. Past 256 the fast path keeps a query in spilled
 // registers: correct, not fast.
 constexpr uint32_t kMaxHeadDim = 1024;
+// n in [1, kMaxTokens] and d in [1, kMaxHeadDim], or Error with the one-line reason: shared
+// by every kind of input.
+void validateHeadShape(uint32_t n, uint32_t d);
 // Bytes of one online-softmax state on the device: vec4(m, l, t, 0), see common.glsl.
 constexpr uint64_t kStatsBytes = 16;
 constexpr uint32_t kMaxTokens = 1u << 28;

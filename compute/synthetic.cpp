@@ -35,12 +35,7 @@ const char* presetName(Preset p) {
 std::vector<std::string> presetNames() { return {"local", "sink", "broad", "mixed"}; }
 
 void SyntheticSpec::validate() const {
-  if (n == 0) throw Error("the number of tokens must be at least 1 (got 0)");
-  if (n > kMaxTokens) throw Error("too many tokens: " + std::to_string(n));
-  if (d == 0) throw Error("the head dimension must be at least 1 (got 0)");
-  if (d > kMaxHeadDim)
-    throw Error("head dimension " + std::to_string(d) + " is larger than the supported " +
-                std::to_string(kMaxHeadDim));
+  validateHeadShape(n, d);
   if (heads == 0) throw Error("the number of heads must be at least 1 (got 0)");
   if (head >= heads)
     throw Error("head " + std::to_string(head) + " does not exist: heads are numbered 0 to " +
