@@ -71,6 +71,11 @@ void addLessonCommand(CLI::App& app) {
     if (o->width < 640 || o->height < 400 || o->width > 8192 || o->height > 8192)
       throw Error("lesson pictures must be between 640 x 400 and 8192 x 8192 pixels");
     if (o->out.empty()) {
+      const char* x = std::getenv("DISPLAY");
+      const char* wl = std::getenv("WAYLAND_DISPLAY");
+      if (!(x && *x) && !(wl && *wl))
+        throw Error("no display for the lesson window (DISPLAY is not set): run it on a desktop, under xvfb-run, "
+                    "or write its steps as PNGs with 'attnscope lesson " + o->name + " --out DIR'");
       lessons::LessonWindowOptions wo;
       wo.width = o->width;
       wo.height = o->height;

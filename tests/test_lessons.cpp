@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -287,6 +288,23 @@ TEST(LessonCommand, ListsWritesStepsAndRefusesUnknownNames) {
   for (int s = 1; s <= 5; ++s) EXPECT_TRUE(fs::exists(dir / ("temperature-0" + std::to_string(s) + ".png"))) << s;
   EXPECT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson nope", out), 1);
   EXPECT_NE(out.find("no lesson 'nope': the lessons are worked-example"), std::string::npos) << out;
+  EXPECT_EQ(sh("env -u DISPLAY -u WAYLAND_DISPLAY " + std::string(ATTNSCOPE_BINARY) + " lesson heads", out), 1);
+  EXPECT_NE(out.find("no display for the lesson window"), std::string::npos) << out;
+  EXPECT_NE(out.find("attnscope lesson heads --out DIR"), std::string::npos) << out;
+  // A broken data file is one line naming the file and what is wrong.
+  fs::path data = fs::temp_directory_path() / ("attnscope-lesson-data-" + std::to_string(::getpid()));
+  fs::create_directories(data / "lessons");
+  fs::copy(fs::path(ATTNSCOPE_SOURCE_DIR) / "data" / "colormaps.json", data / "colormaps.json",
+           fs::copy_options::overwrite_existing);
+  std::ofstream(data / "lessons" / "lessons.json")
+      << R"({"worked_example": [{"name": "x", "tokens": ["a"], "causal": true, "q": [[1, 2]], "k": [[1]], "v": [[1, 2]]}]})";
+  EXPECT_EQ(sh("ATTNSCOPE_DATA_DIR=" + data.string() + " " + std::string(ATTNSCOPE_BINARY) + " lesson --list", out), 1);
+  EXPECT_NE(out.find("worked example 'x', k has rows of different lengths"), std::string::npos) << out;
+  std::ofstream(data / "lessons" / "lessons.json") << "{\"worked_example\": [";
+  EXPECT_EQ(sh("ATTNSCOPE_DATA_DIR=" + data.string() + " " + std::string(ATTNSCOPE_BINARY) + " lesson --list", out), 1);
+  EXPECT_NE(out.find("is malformed"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line: " << out;
+  fs::remove_all(data);
   fs::remove_all(dir);
 }
 
