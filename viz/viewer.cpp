@@ -16,7 +16,7 @@
 #include "engine/error.h"
 #include "viz/control_panel.h"
 #include "viz/figure_renderer.h"
-#include "viz/swapchain.h"
+#include "viz/window_frames.h"
 #include "viz/tile_view.h"
 #include "viz/window.h"
 
@@ -134,18 +134,14 @@ class Viewer {
     co.instanceExtensions = Window::requiredInstanceExtensions();
     co.swapchain = true;
     ctx_ = std::make_unique<Context>(co);
-    surface_ = window_.createSurface(ctx_->instance());
-    uint32_t w, h;
-    window_.framebufferSize(w, h);
-    swapchain_ = std::make_unique<Swapchain>(*ctx_, surface_, std::max(w, 1u), std::max(h, 1u), o.vsync);
+    frames_ = std::make_unique<WindowFrames>(*ctx_, window_, o.vsync);
     compiler_ = std::make_unique<ShaderCompiler>();
     kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
-    renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, swapchain_->format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
-    panel_ = std::make_unique<ControlPanel>(*ctx_, window_.handle(), renderer_->renderPass(), swapchain_->imageCount());
+    renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, frames_->swapchain().format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
+    panel_ = std::make_unique<ControlPanel>(*ctx_, window_.handle(), renderer_->renderPass(), frames_->swapchain().imageCount());
     // Scripted runs (tests, benchmarks, screenshots) measure and show the map alone.
     panel_->setVisible(o.script.empty() && o.screenshot.empty());
-    createFramebuffers();
-    createFrameSync();
+    frames_->attach(renderer_->renderPass());
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
     timer_ = std::make_unique<GpuTimer>(*ctx_);
     layer_ = o.layer;
@@ -171,17 +167,9 @@ class Viewer {
     if (ctx_) vkDeviceWaitIdle(ctx_->device());
     tiles_.reset();
     head_.reset();
-    destroyFramebuffers();
-    if (ctx_) {
-      if (fence_) vkDestroyFence(ctx_->device(), fence_, nullptr);
-      if (acquired_) vkDestroySemaphore(ctx_->device(), acquired_, nullptr);
-      for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
-      if (pool_) vkDestroyCommandPool(ctx_->device(), pool_, nullptr);
-    }
     panel_.reset();
+    frames_.reset();
     renderer_.reset();
-    swapchain_.reset();
-    if (surface_) vkDestroySurfaceKHR(ctx_->instance(), surface_, nullptr);
   }
 
   int run() {
@@ -327,74 +315,16 @@ class Viewer {
  private:
   static double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
-  void createFramebuffers() {
-    for (uint32_t i = 0; i < swapchain_->imageCount(); ++i) {
-      VkImageView view = swapchain_->view(i);
-      VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
-      fi.renderPass = renderer_->renderPass();
-      fi.attachmentCount = 1;
-      fi.pAttachments = &view;
-      fi.width = swapchain_->extent().width;
-      fi.height = swapchain_->extent().height;
-      fi.layers = 1;
-      VkFramebuffer fb;
-      VK_CHECK(vkCreateFramebuffer(ctx_->device(), &fi, nullptr, &fb));
-      framebuffers_.push_back(fb);
-    }
-  }
-
-  void destroyFramebuffers() {
-    for (auto fb : framebuffers_) vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
-    framebuffers_.clear();
-  }
-
-  void createFrameSync() {
-    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    pci.queueFamilyIndex = ctx_->queueFamily();
-    VK_CHECK(vkCreateCommandPool(ctx_->device(), &pci, nullptr, &pool_));
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = pool_;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    VK_CHECK(vkAllocateCommandBuffers(ctx_->device(), &ai, &cmd_));
-    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    fci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
-    VK_CHECK(vkCreateFence(ctx_->device(), &fci, nullptr, &fence_));
-    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-    VK_CHECK(vkCreateSemaphore(ctx_->device(), &sci, nullptr, &acquired_));
-    recreateRenderedSemaphores();
-  }
-
-  void recreateRenderedSemaphores() {
-    for (auto s : rendered_) vkDestroySemaphore(ctx_->device(), s, nullptr);
-    rendered_.clear();
-    VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-    for (uint32_t i = 0; i < swapchain_->imageCount(); ++i) {
-      VkSemaphore s;
-      VK_CHECK(vkCreateSemaphore(ctx_->device(), &sci, nullptr, &s));
-      rendered_.push_back(s);
-    }
-  }
-
   void resize() {
-    extentW_ = swapchain_->extent().width;
-    extentH_ = swapchain_->extent().height;
+    extentW_ = frames_->swapchain().extent().width;
+    extentH_ = frames_->swapchain().extent().height;
     FigureLayout l = layoutFigure(extentW_, extentH_, true);
     plot_ = l.plot;
     camera_.setViewport(plot_.w, plot_.h);
   }
 
   void recreateSwapchain() {
-    uint32_t w, h;
-    window_.framebufferSize(w, h);
-    if (w == 0 || h == 0) return;
-    vkDeviceWaitIdle(ctx_->device());
-    destroyFramebuffers();
-    swapchain_->recreate(w, h);
-    createFramebuffers();
-    recreateRenderedSemaphores();
-    resize();
+    if (frames_->recreate()) resize();
   }
 
   void switchHead(int delta) {
@@ -823,7 +753,7 @@ class Viewer {
   }
 
   void frame() {
-    VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX));
+    frames_->waitForFrame();
     // The previous frame is complete: its timings, readback and screenshot can be read.
     if (timer_->enabled()) {
       timer_->collect();
@@ -835,7 +765,7 @@ class Viewer {
       shot_.invalidate();
       std::vector<uint8_t> px(size_t(shotW_) * shotH_ * 4);
       std::memcpy(px.data(), shot_.mapped(), px.size());
-      if (swapchain_->format() == VK_FORMAT_B8G8R8A8_UNORM)
+      if (frames_->swapchain().format() == VK_FORMAT_B8G8R8A8_UNORM)
         for (size_t i = 0; i < px.size(); i += 4) std::swap(px[i], px[i + 2]);
       for (size_t i = 3; i < px.size(); i += 4) px[i] = 255;
       writePng(screenshotPath_, shotW_, shotH_, px.data());
@@ -854,18 +784,14 @@ class Viewer {
     updateRange();
 
     uint32_t index;
-    if (!swapchain_->acquire(acquired_, index)) {
-      recreateSwapchain();
+    if (!frames_->begin(index)) {  // out of date: recreated, this frame is skipped
+      resize();
       return;
     }
-    VK_CHECK(vkResetFences(ctx_->device(), 1, &fence_));
     arena_->reset();
-    VK_CHECK(vkResetCommandBuffer(cmd_, 0));
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
-    if (timer_->enabled()) timer_->reset(cmd_);
-    Recording rec{*ctx_, cmd_, *arena_, timer_->enabled() ? timer_.get() : nullptr};
+    VkCommandBuffer cmd = frames_->cmd();
+    if (timer_->enabled()) timer_->reset(cmd);
+    Recording rec{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
 
     std::vector<DrawTile> draws;
     std::vector<HeatmapLayer> layers;
@@ -961,48 +887,38 @@ class Viewer {
     double my1 = std::min(double(plot_.h), camera_.pixelY(double(spec_.n)));
     Rect clip{float(plot_.x + mx0), float(plot_.y + my0), float(std::max(0.0, mx1 - mx0)), float(std::max(0.0, my1 - my0))};
     buildPanel();
-    renderer_->record(rec, framebuffers_[index], fig, layers, clip, shown, 0,
+    renderer_->record(rec, frames_->framebuffer(index), fig, layers, clip, shown, 0,
                       [&](VkCommandBuffer cmd) { panel_->record(cmd); });
 
     if (screenshotRequested_) {
       screenshotRequested_ = false;
       recordScreenshot(index);
     }
-    VK_CHECK(vkEndCommandBuffer(cmd_));
-    VkPipelineStageFlags waitStage = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.waitSemaphoreCount = 1;
-    si.pWaitSemaphores = &acquired_;
-    si.pWaitDstStageMask = &waitStage;
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd_;
-    si.signalSemaphoreCount = 1;
-    si.pSignalSemaphores = &rendered_[index];
-    VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_));
-    if (!swapchain_->present(rendered_[index], index)) recreateSwapchain();
+    if (frames_->submitAndPresent(index)) resize();
   }
 
   void recordScreenshot(uint32_t index) {
-    if (!swapchain_->copyable()) throw Error("this window system does not allow copying the window's image");
+    if (!frames_->swapchain().copyable()) throw Error("this window system does not allow copying the window's image");
     shotW_ = extentW_;
     shotH_ = extentH_;
     uint64_t bytes = uint64_t(shotW_) * shotH_ * 4;
     if (!shot_ || shot_.size() < bytes)
       shot_ = Buffer(*ctx_, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "screenshot");
-    VkImage img = swapchain_->image(index);
+    VkImage img = frames_->swapchain().image(index);
+    VkCommandBuffer cmd = frames_->cmd();
     // The render pass left the image ready to present; copy it out and hand it back.
-    barrier::imageLayout(cmd_, img, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+    barrier::imageLayout(cmd, img, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
                          VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT, VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
                          VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
     VkBufferImageCopy c{};
     c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
     c.imageExtent = {shotW_, shotH_, 1};
-    vkCmdCopyImageToBuffer(cmd_, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, shot_.handle(), 1, &c);
+    vkCmdCopyImageToBuffer(cmd, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, shot_.handle(), 1, &c);
     // The copy finishes before presentation and before the host reads the pixels.
-    barrier::imageLayout(cmd_, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,
+    barrier::imageLayout(cmd, img, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,
                          VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT,
                          VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0);
-    barrier::transferToHost(cmd_);
+    barrier::transferToHost(cmd);
     screenshotPending_ = true;
   }
 
@@ -1082,13 +998,11 @@ class Viewer {
   HeadLoader loader_;
   Window window_;
   std::unique_ptr<Context> ctx_;
-  VkSurfaceKHR surface_ = VK_NULL_HANDLE;
-  std::unique_ptr<Swapchain> swapchain_;
+  std::unique_ptr<WindowFrames> frames_;
   std::unique_ptr<ShaderCompiler> compiler_;
   std::unique_ptr<Kernels> kernels_;
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<ControlPanel> panel_;
-  std::vector<VkFramebuffer> framebuffers_;
   int rangeMode_ = 0;
   int stillFrames_ = 0;
   std::array<double, 4> lastView_{};
@@ -1109,11 +1023,6 @@ class Viewer {
   bool normalize_ = false;
   Image expected_;
   uint32_t expectedBlock_ = 1, expectedCenter_ = 0;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  VkSemaphore acquired_ = VK_NULL_HANDLE;
-  std::vector<VkSemaphore> rendered_;
   std::unique_ptr<DescriptorArena> arena_;
   std::unique_ptr<GpuTimer> timer_;
   std::map<std::string, double> lastGpu_;
