@@ -1,6 +1,7 @@
 #include "compute/head_source.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 
