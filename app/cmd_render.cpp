@@ -59,7 +59,7 @@ RenderedFigure writeFigure(Session& s, const LoadedInput& in, const EvaluatedReg
                 sp.n, sp.d, maskText.c_str(), scale.c_str(), sp.temperature, describeRegion(region, sp.n).c_str(),
                 style.channel == kChannelMax ? "max" : "mean", cellsY, cellsX);
   fig.subtitle = sub;
-  ValueRange range = renderFigurePng(*s.ctx, *s.compiler, fig, e.job->image(), e.texels, path);
+  ValueRange range = renderFigurePng(*s.ctx, s.pngRenderer(), fig, e.job->image(), e.texels, path);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return {path, range, e.job->width(), e.job->height(), e.seconds + secs};
 }

@@ -11,6 +11,7 @@
 #include "engine/commands.h"
 #include "engine/error.h"
 #include "viz/colormap.h"
+#include "viz/figure_renderer.h"
 
 namespace attnscope {
 
@@ -132,6 +133,15 @@ Session::Session(const DeviceOptions& o) {
   ctx = std::make_unique<Context>(o.context());
   compiler = std::make_unique<ShaderCompiler>();
   kernels = std::make_unique<Kernels>(*ctx, *compiler);
+}
+
+Session::~Session() { pngRenderer_.reset(); }  // before the context it was made on
+
+FigureRenderer& Session::pngRenderer() {
+  if (!pngRenderer_)
+    pngRenderer_ = std::make_unique<FigureRenderer>(*ctx, *compiler, VK_FORMAT_R8G8B8A8_UNORM,
+                                                    VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
+  return *pngRenderer_;
 }
 
 AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d) {

@@ -79,6 +79,12 @@ struct Session {
   std::unique_ptr<ShaderCompiler> compiler;
   std::unique_ptr<Kernels> kernels;
   explicit Session(const DeviceOptions& o);
+  ~Session();
+  // The renderer for PNG output, made when first needed and shared by every figure.
+  class FigureRenderer& pngRenderer();
+
+ private:
+  std::unique_ptr<class FigureRenderer> pngRenderer_;
 };
 
 struct LoadedInput {

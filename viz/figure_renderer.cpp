@@ -340,13 +340,18 @@ std::vector<uint8_t> ScenePngWriter::write(const Scene& scene, const std::string
 ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
                            const Image& tiles, const std::vector<float>& texels,
                            const std::string& path) {
+  FigureRenderer renderer(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
+  return renderFigurePng(ctx, renderer, spec, tiles, texels, path);
+}
+
+ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
+                           const std::vector<float>& texels, const std::string& path) {
   ValueRange range = chooseRange(texels, spec.style);
   if (spec.style.logScale && !(range.vmin > 0))
     throw Error("a log scale needs a positive lower bound (got vmin = " + formatValue(range.vmin) + ")");
   if (!(range.vmax > range.vmin))
     throw Error("the colour range needs vmin < vmax (got " + formatValue(range.vmin) + " .. " +
                 formatValue(range.vmax) + ")");
-  FigureRenderer renderer(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL);
   std::vector<uint8_t> pixels = renderOffscreen(ctx, renderer, spec.width, spec.height,
                                                 [&](Recording& rec, VkFramebuffer fb) { renderer.record(rec, fb, spec, tiles, range); });
   writePng(path, spec.width, spec.height, pixels.data());

@@ -85,6 +85,10 @@ class FigureRenderer {
 ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,
                            const Image& tiles, const std::vector<float>& texels,
                            const std::string& path);
+// The same with a renderer made for PNGs (R8G8B8A8_UNORM, TRANSFER_SRC): several figures
+// share its font atlas and pipelines.
+ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
+                           const std::vector<float>& texels, const std::string& path);
 
 // Renders scenes to PNG files with one renderer (the font is baked once for all of them).
 class ScenePngWriter {
