@@ -11,6 +11,16 @@
 
 namespace attnscope {
 
+namespace {
+
+bool hasDisplay() {
+  const char* x = std::getenv("DISPLAY");
+  const char* wl = std::getenv("WAYLAND_DISPLAY");
+  return (x && *x) || (wl && *wl);
+}
+
+}  // namespace
+
 void addLessonCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("lesson",
                                  "The attention lessons as live pictures: list them, open one in a window "
@@ -36,20 +46,18 @@ void addLessonCommand(CLI::App& app) {
       std::printf("lessons (attnscope lesson NAME opens one; --out DIR writes its steps as PNGs):\n");
       for (const auto& l : lessons)
         std::printf("  %-20s %2zu steps  %s\n", l->name().c_str(), l->steps(), l->title().c_str());
-      const char* x = std::getenv("DISPLAY");
-      const char* wl = std::getenv("WAYLAND_DISPLAY");
       if (o->list) return;
       if (!o->out.empty()) {  // the contents page as a picture
         std::error_code ec;
         std::filesystem::create_directories(o->out, ec);
         Session s(o->device);
-        ScenePngWriter writer(*s.ctx, *s.compiler);
+        ScenePngWriter writer(*s.ctx, s.pngRenderer());
         std::string path = (std::filesystem::path(o->out) / "contents.png").string();
         writer.write(lessons::drawContents(writer.font(), lessons, 0, o->width, o->height), path);
         std::printf("wrote %s\n", path.c_str());
         return;
       }
-      if (!(x && *x) && !(wl && *wl)) {
+      if (!hasDisplay()) {
         std::printf("(no display for the window: attnscope lesson NAME --out DIR writes a lesson's steps as PNGs)\n");
         return;
       }
@@ -71,9 +79,7 @@ void addLessonCommand(CLI::App& app) {
     if (o->width < 640 || o->height < 400 || o->width > 8192 || o->height > 8192)
       throw Error("lesson pictures must be between 640 x 400 and 8192 x 8192 pixels");
     if (o->out.empty()) {
-      const char* x = std::getenv("DISPLAY");
-      const char* wl = std::getenv("WAYLAND_DISPLAY");
-      if (!(x && *x) && !(wl && *wl))
+      if (!hasDisplay())
         throw Error("no display for the lesson window (DISPLAY is not set): run it on a desktop, under xvfb-run, "
                     "or write its steps as PNGs with 'attnscope lesson " + o->name + " --out DIR'");
       lessons::LessonWindowOptions wo;
@@ -89,7 +95,7 @@ void addLessonCommand(CLI::App& app) {
     if (!std::filesystem::is_directory(o->out)) throw Error("cannot create folder '" + o->out + "'");
     Session s(o->device);
     lessons::ReleaseLessonsOnExit release{lessons};
-    ScenePngWriter writer(*s.ctx, *s.compiler);
+    ScenePngWriter writer(*s.ctx, s.pngRenderer());
     lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
     lessons::Lesson& l = *lessons[index];
     ProgressBar bar("lesson " + l.name(), o->quiet);

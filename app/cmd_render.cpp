@@ -168,7 +168,7 @@ void addDemoCommand(CLI::App& app) {
     {
       auto lessons = lessons::loadLessons();
       lessons::ReleaseLessonsOnExit release{lessons};
-      ScenePngWriter writer(*s.ctx, *s.compiler);
+      ScenePngWriter writer(*s.ctx, s.pngRenderer());  // the maps' renderer: one font bake
       lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
       fs::path dir = fs::path(o->outDir) / "lessons";
       fs::create_directories(dir, ec);

@@ -328,11 +328,16 @@ std::vector<uint8_t> renderOffscreen(Context& ctx, FigureRenderer& renderer, uin
 }  // namespace
 
 ScenePngWriter::ScenePngWriter(Context& ctx, ShaderCompiler& compiler)
-    : ctx_(ctx), renderer_(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL) {}
+    : ctx_(ctx),
+      owned_(std::make_unique<FigureRenderer>(ctx, compiler, VK_FORMAT_R8G8B8A8_UNORM,
+                                              VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL)),
+      renderer_(owned_.get()) {}
+
+ScenePngWriter::ScenePngWriter(Context& ctx, FigureRenderer& renderer) : ctx_(ctx), renderer_(&renderer) {}
 
 std::vector<uint8_t> ScenePngWriter::write(const Scene& scene, const std::string& path) {
-  std::vector<uint8_t> pixels = renderOffscreen(ctx_, renderer_, scene.width, scene.height,
-                                                [&](Recording& rec, VkFramebuffer fb) { renderer_.recordScene(rec, fb, scene); });
+  std::vector<uint8_t> pixels = renderOffscreen(ctx_, *renderer_, scene.width, scene.height,
+                                                [&](Recording& rec, VkFramebuffer fb) { renderer_->recordScene(rec, fb, scene); });
   if (!path.empty()) writePng(path, scene.width, scene.height, pixels.data());
   return pixels;
 }

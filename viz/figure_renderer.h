@@ -94,13 +94,16 @@ ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureS
 class ScenePngWriter {
  public:
   ScenePngWriter(Context& ctx, ShaderCompiler& compiler);
-  const FontAtlas& font() const { return renderer_.font(); }
+  // With a renderer made for PNGs elsewhere (R8G8B8A8_UNORM, TRANSFER_SRC), shared.
+  ScenePngWriter(Context& ctx, FigureRenderer& renderer);
+  const FontAtlas& font() const { return renderer_->font(); }
   // Blocking; returns the RGBA8 pixels it wrote (tests look at them).
   std::vector<uint8_t> write(const Scene& scene, const std::string& path);
 
  private:
   Context& ctx_;
-  FigureRenderer renderer_;
+  std::unique_ptr<FigureRenderer> owned_;
+  FigureRenderer* renderer_;
 };
 
 // Writes RGBA8 pixels to a PNG (through a temporary file renamed into place).

@@ -329,11 +329,16 @@ class Viewer {
 
   void switchHead(int delta) {
     if (o_.heads <= 1) return;
-    uint32_t next = uint32_t((int(headIndex_) + delta + int(o_.heads)) % int(o_.heads));
-    vkDeviceWaitIdle(ctx_->device());
+    showHead(layer_, uint32_t((int(headIndex_) + delta + int(o_.heads)) % int(o_.heads)));
+  }
+
+  // Reads head `head` of layer `layer` and starts its tiles afresh.
+  void showHead(uint32_t layer, uint32_t head) {
+    vkDeviceWaitIdle(ctx_->device());  // jobs in flight use the head and tiles that go
     tiles_.reset();
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, next));
-    headIndex_ = next;
+    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer, head));
+    layer_ = layer;
+    headIndex_ = head;
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
     rangeFromData_ = false;
     stripsReady_ = false;
@@ -344,19 +349,12 @@ class Viewer {
     const auto& ls = o_.layers;
     if (ls.size() <= 1) return;
     size_t at = std::find(ls.begin(), ls.end(), layer_) - ls.begin();
-    uint32_t next = ls[(at + ls.size() + delta) % ls.size()];
-    vkDeviceWaitIdle(ctx_->device());
-    tiles_.reset();
-    gridHeads_.clear();
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, next, headIndex_));
-    layer_ = next;
-    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
+    showHead(ls[(at + ls.size() + delta) % ls.size()], headIndex_);
+    gridHeads_.clear();  // the small multiples were the old layer's heads
     if (grid_) {
       grid_ = false;
       setGrid(true);
     }
-    rangeFromData_ = false;
-    stripsReady_ = false;
   }
 
   // New parameters: the cached tiles are stale at once and are never drawn again.
