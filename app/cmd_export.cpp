@@ -30,13 +30,10 @@ void addExportCommand(CLI::App& app) {
   cmd->add_flag("--logits", o->logits, "Write the logits s_ij (masked cells as -inf) instead of p_ij");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
   cmd->callback([o] {
-    if (!o->input.fromFiles()) {
-      attentionSpecFor(o->attention, o->input.tokens, o->input.dim);
-      o->region.resolve(o->input.tokens);
-    }
+    if (!o->input.fromFiles()) o->region.resolve(syntheticAttention(o->attention, o->input).spec);
     Session s(o->device);
     LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
-    MapRegion region = o->region.resolve(in.spec.n);
+    MapRegion region = o->region.resolve(in.spec);
     NpyWriter writer(o->out, region.rows(), region.cols());
     // One cell per texel, in tiles that keep the image small (2048^2 x 16 bytes = 64 MiB).
     const uint64_t tile = 2048;

@@ -51,12 +51,16 @@ RenderedFigure writeFigure(Session& s, const LoadedInput& in, const EvaluatedReg
   fig.tokens = in.tokens.empty() ? nullptr : &in.tokens;
   char sub[400];
   double cellsX = double(region.cols()) / e.job->width(), cellsY = double(region.rows()) / e.job->height();
-  std::string scale = sp.scale ? std::to_string(*sp.scale) : "1/sqrt(d)";
+  char scale[64];
+  if (sp.scale) std::snprintf(scale, sizeof scale, "%.6g", *sp.scale);
+  else std::snprintf(scale, sizeof scale, "1/sqrt(d)");
   std::string maskText = maskName(sp.mask);
   if (sp.mask == MaskKind::WindowCausal || sp.mask == MaskKind::WindowBoth)
     maskText += " W=" + std::to_string(sp.window);
-  std::snprintf(sub, sizeof sub, "n = %u, d = %u, %s mask, scale %s, T = %g  |  %s  |  %s per pixel of %.3g x %.3g cells",
-                sp.n, sp.d, maskText.c_str(), scale.c_str(), sp.temperature, describeRegion(region, sp.n).c_str(),
+  char cap[48] = "";
+  if (sp.softcap) std::snprintf(cap, sizeof cap, ", soft cap %.6g", *sp.softcap);
+  std::snprintf(sub, sizeof sub, "n = %u, d = %u, %s mask, scale %s%s, T = %g  |  %s  |  %s per pixel of %.3g x %.3g cells",
+                sp.n, sp.d, maskText.c_str(), scale, cap, sp.temperature, describeRegion(region, sp.n).c_str(),
                 style.channel == kChannelMax ? "max" : "mean", cellsY, cellsX);
   fig.subtitle = sub;
   ValueRange range = renderFigurePng(*s.ctx, s.pngRenderer(), fig, e.job->image(), e.texels, path);
@@ -96,13 +100,12 @@ void addRenderCommand(CLI::App& app) {
       // Shapes come from the files; everything else is checked before the GPU starts.
       Session s(o->device);
       LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
-      MapRegion region = o->region.resolve(in.spec.n);
+      MapRegion region = o->region.resolve(in.spec);
       RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);
       std::printf("wrote %s (%ux%u, %ux%u texels)\n", r.path.c_str(), o->style.width, o->style.height, r.texWidth, r.texHeight);
       return;
     }
-    attentionSpecFor(o->attention, o->input.tokens, o->input.dim);
-    MapRegion region = o->region.resolve(o->input.tokens);
+    MapRegion region = o->region.resolve(syntheticAttention(o->attention, o->input).spec);
     Session s(o->device);
     LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
     RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);

@@ -38,27 +38,33 @@ void addViewCommand(CLI::App& app) {
     AttentionSpec spec;
     HeadLoader loader;
     if (o->input.fromFiles()) {
-      QKSources src = openQK(o->input, false);
-      spec = attentionSpecFor(o->attention, uint32_t(src.n()), uint32_t(src.d()));
+      o->input.checkRelevant();
+      QKSources src = openInputFiles(o->input, false);
+      spec = attentionFor(o->attention, o->input, src).spec;
       o->viewer.heads = src.heads;
       o->viewer.head = o->input.head;
       o->viewer.layers = src.layers;
       o->viewer.layer = src.layer.value_or(0);
       o->viewer.title = "attention  " + (o->input.qkvPath.empty() ? "Q " + o->input.qPath : o->input.qkvPath);
       // Each head of each layer is read from the file when it is shown (the files are
-      // memory-mapped, so opening them again costs only the header).
-      loader = [input = o->input, spec](Context& ctx, Kernels& kernels, uint32_t layer, uint32_t head) {
+      // memory-mapped, so opening them again costs only the header). Every layer brings its
+      // own attention from the capture's metadata (Gemma-2 alternates sliding windows).
+      loader = [input = o->input, attention = o->attention, spec](Context& ctx, Kernels& kernels, uint32_t layer,
+                                                                 uint32_t head) {
         InputOptions in = input;
         in.head = head;
         if (input.layer || layer != 0) in.layer = layer;
-        QKSources s = openQK(in, false);
+        QKSources s = openInputFiles(in, false);
         if (s.n() != spec.n || s.d() != spec.d)
           throw Error("layer " + std::to_string(layer) + " has a different shape from the first one shown");
-        HeadData h = uploadHead(ctx, s, false, false);
-        applyRopeIfAsked(ctx, kernels, h, in);
+        ResolvedAttention att = attentionFor(attention, in, s);
+        LoadedHead h{uploadHead(ctx, s, false, false), std::nullopt};
+        applyRopeIfAsked(ctx, kernels, h.head, att);
+        if (s.metadata) h.spec = att.spec;
         return h;
       };
     } else {
+      ResolvedAttention att = syntheticAttention(o->attention, o->input);
       SyntheticSpec syn;
       syn.preset = parsePreset(o->input.preset);
       syn.n = o->input.tokens;
@@ -69,15 +75,15 @@ void addViewCommand(CLI::App& app) {
       syn.seed = o->input.seed;
       syn.withV = false;
       syn.validate();
-      spec = attentionSpecFor(o->attention, syn.n, syn.d);
+      spec = att.spec;
       o->viewer.heads = syn.heads;
       o->viewer.head = syn.head;
       o->viewer.title = std::string("attention  preset ") + presetName(syn.preset);
-      loader = [syn, input = o->input](Context& ctx, Kernels& kernels, uint32_t, uint32_t head) {
+      loader = [syn, att](Context& ctx, Kernels& kernels, uint32_t, uint32_t head) {
         SyntheticSpec s = syn;
         s.head = head;
-        HeadData h = generateHead(ctx, kernels, s);
-        applyRopeIfAsked(ctx, kernels, h, input);
+        LoadedHead h{generateHead(ctx, kernels, s), std::nullopt};
+        applyRopeIfAsked(ctx, kernels, h.head, att);
         return h;
       };
     }

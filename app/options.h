@@ -8,11 +8,13 @@
 #include <string>
 
 #include "compute/attention_spec.h"
+#include "compute/capture_metadata.h"
 #include "compute/head_data.h"
 #include "compute/head_source.h"
 #include "compute/kernels.h"
 #include "compute/map_job.h"
 #include "compute/npy.h"
+#include "compute/qk_sources.h"
 #include "compute/synthetic.h"
 #include "engine/context.h"
 #include "engine/shader_compiler.h"
@@ -41,26 +43,38 @@ struct InputOptions {
   std::optional<uint32_t> layer;    // which layer of a file with several
   std::string layout = "auto";      // for 3-D tensors: hnd ([heads, n, d]) or nhd ([n, heads, d])
   std::string tokenFile;            // JSON array of strings, or one token per line
+  std::optional<uint32_t> queryOffset;  // position of Q's first row (captures of the last queries)
+  bool overrideMetadata = false;    // options may contradict the capture's metadata
   bool rope = false;                // apply rotary embedding to Q and K on the GPU after loading
-  double ropeBase = 10000.0;
-  uint32_t ropeDims = 0;            // 0: all of d
-  std::string ropeStyle = "halves"; // halves (rotate_half: Llama, NeoX) or interleaved (GPT-J)
+  std::optional<double> ropeBase;
+  std::optional<uint32_t> ropeDims;  // default all of d
+  std::optional<std::string> ropeStyle;  // halves (rotate_half: Llama, NeoX) or interleaved (GPT-J)
   void add(CLI::App& app, uint32_t defaultTokens);
   bool fromFiles() const { return !qPath.empty() || !kPath.empty() || !qkvPath.empty(); }
+  // Options that do nothing for the input chosen (--tokens with --q, --layer with a preset)
+  // are an Error: a user who gives them expects them to change the map.
+  void checkRelevant() const;
+  QKRequest request(std::optional<uint64_t> tokenCount) const;
+
+ private:
+  std::vector<CLI::Option*> syntheticOnly_, filesOnly_;
 };
 
 struct AttentionOptions {
-  std::string mask = "causal";
+  std::optional<std::string> mask;  // unset: the file's metadata, else causal
   std::optional<uint32_t> window;
   std::optional<double> scale;
+  std::optional<double> softcap;
   double temperature = 1.0;
   void add(CLI::App& app);
+  AttentionRequest request(const InputOptions& in) const;
 };
 
 struct RegionOptions {
   std::string rows, cols;  // "a:b", empty = whole map
   void add(CLI::App& app);
-  MapRegion resolve(uint32_t n) const;
+  // Defaults to the whole map (the captured rows of a capture of the last queries).
+  MapRegion resolve(const AttentionSpec& spec) const;
 };
 
 struct StyleOptions {
@@ -94,29 +108,17 @@ struct LoadedInput {
   std::vector<std::string> tokens;  // printable, one per row; empty for synthetic input
 };
 
-// Validates everything that can be checked before any GPU work, then loads or generates the
-// head with a progress bar.
-AttentionSpec attentionSpecFor(const AttentionOptions& a, uint32_t n, uint32_t d);
-
-// Q and K (and V when given) from files, opened and checked but not yet read: one place
-// for render, export and view. The rows are read when the head is uploaded.
-struct QKSources {
-  HeadSource q, k;
-  std::optional<HeadSource> v;
-  uint32_t heads = 1;            // query heads in the file
-  std::vector<uint32_t> layers;  // layer numbers the file holds (empty: no layer numbers)
-  std::optional<uint32_t> layer; // the one opened
-  std::string description;       // for titles: file and tensors
-  uint64_t n() const { return q.rows(); }
-  uint64_t d() const { return q.cols(); }
-  // Query head h reads K/V head h / (Hq / Hk) (grouped- and multi-query attention).
-  void selectHead(uint32_t head);
-};
-QKSources openQK(const InputOptions& in, bool needV);
+// Q and K (and V) of the files named, opened and checked but not read; the token file's
+// count (when given) helps decide the layout of 3-D tensors.
+QKSources openInputFiles(const InputOptions& in, bool needV);
+// The attention to draw for the opened head (metadata applied, options checked against it).
+ResolvedAttention attentionFor(const AttentionOptions& a, const InputOptions& in, const QKSources& src);
+// The attention for a synthetic input: checks every option before any GPU work.
+ResolvedAttention syntheticAttention(const AttentionOptions& a, const InputOptions& in);
 // Uploads the selected head with a progress bar (for large inputs); Ctrl-C cancels.
 HeadData uploadHead(Context& ctx, const QKSources& src, bool withV, bool quiet);
-// Rotates Q and K when --rope was given (inputs captured before rotary embedding).
-void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const InputOptions& in);
+// Rotates Q and K when asked (--rope, or metadata of a capture taken before rotary).
+void applyRopeIfAsked(Context& ctx, Kernels& kernels, HeadData& head, const ResolvedAttention& a);
 // The token file's tokens made printable (empty without --token-file); checks the count.
 std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n);
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a,

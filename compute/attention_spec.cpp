@@ -7,7 +7,13 @@
 namespace attnscope {
 
 MaskKind parseMask(const std::string& name, bool hasWindow) {
-  if (name == "none") return hasWindow ? MaskKind::WindowBoth : MaskKind::None;
+  if (name == "none") {
+    // A window on no mask could mean a two-sided window or a mistake; never guess.
+    if (hasWindow)
+      throw Error("--window needs a windowed mask: --mask window (causal sliding window) or --mask window-both "
+                  "(two-sided); --mask none has no window");
+    return MaskKind::None;
+  }
   if (name == "causal") return hasWindow ? MaskKind::WindowCausal : MaskKind::Causal;
   if (name == "window" || name == "sliding") return MaskKind::WindowCausal;
   if (name == "window-both" || name == "two-sided" || name == "local")
@@ -46,6 +52,11 @@ void AttentionSpec::validate() const {
                 ")");
   if (scale && (!std::isfinite(*scale) || *scale == 0.0))
     throw Error("the scale must be a finite non-zero number");
+  if (softcap && (!std::isfinite(*softcap) || !(*softcap > 0.0) || *softcap > 1e30))
+    throw Error("the soft cap must be a positive number (got " + std::to_string(*softcap) + ")");
+  if (queryBegin >= n)
+    throw Error("the queries start at row " + std::to_string(queryBegin) + " but there are only " +
+                std::to_string(n) + " tokens");
   double ls = logitScale();
   if (!std::isfinite(ls) || std::abs(ls) > 1e30 || std::abs(ls) < 1e-30)
     throw Error("scale / temperature = " + std::to_string(ls) + " is out of range");
@@ -54,6 +65,10 @@ void AttentionSpec::validate() const {
 void AttentionSpec::keyRange(uint64_t i, uint64_t& lo, uint64_t& hi) const {
   lo = 0;
   hi = n;
+  if (i < queryBegin) {
+    hi = 0;
+    return;
+  }
   switch (mask) {
     case MaskKind::None: break;
     case MaskKind::Causal: hi = std::min<uint64_t>(i + 1, n); break;

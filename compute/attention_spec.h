@@ -25,11 +25,24 @@ struct AttentionSpec {
   MaskKind mask = MaskKind::None;
   uint32_t window = 0;       // for the window masks
   std::optional<double> scale;  // default 1/sqrt(d)
+  std::optional<double> softcap;  // C: logits become C tanh(s / C) before the temperature
   double temperature = 1.0;
+  // Queries exist for rows [queryBegin, n) only (a capture of the last n - queryBegin
+  // queries against all n keys); rows below have no keys. Positions stay absolute, so the
+  // causal mask of row i is still j <= i.
+  uint32_t queryBegin = 0;
 
   double effectiveScale() const { return scale ? *scale : 1.0 / std::sqrt(double(d)); }
-  // The factor the logits are multiplied by: scale / temperature.
-  double logitScale() const { return effectiveScale() / temperature; }
+  // What the dot product is multiplied by before the exponential: scale / temperature, or
+  // with a soft cap the scale alone (the cap comes between scale and temperature).
+  double logitScale() const { return softcap ? effectiveScale() : effectiveScale() / temperature; }
+  // The logit of a dot product q.k: s = q.k scale, then C tanh(s / C) when capped, then / T.
+  double logit(double dot) const {
+    double s = dot * effectiveScale();
+    if (softcap) s = *softcap * std::tanh(s / *softcap);
+    return s / temperature;
+  }
+  uint32_t queries() const { return n - queryBegin; }
   // Throws Error with one clear line when something is off.
   void validate() const;
 

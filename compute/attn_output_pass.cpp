@@ -46,7 +46,10 @@ void AttnOutputPass::record(Recording& rec, const HeadData& head, const Attentio
       p.window = spec.window;
       p.n = spec.n;
       p.logitScale = float(spec.logitScale());
-      dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.attnOutput(dp),
+      p.queryBegin = spec.queryBegin;
+      p.softcap = float(spec.softcap.value_or(0.0));
+      p.capScale = float(1.0 / spec.temperature);
+      dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.attnOutput(dp, spec.softcap.has_value()),
                {Binding::storage(qw), Binding::storage(kw), Binding::storage(vw),
                 Binding::storage(stats), Binding::storage(out)},
                p, p.rowCount);

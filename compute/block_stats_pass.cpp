@@ -59,6 +59,9 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   p.n = spec.n;
   p.logitScale = float(spec.logitScale());
   p.blockEnd = last;
+  p.queryBegin = spec.queryBegin;
+  p.softcap = float(spec.softcap.value_or(0.0));
+  p.capScale = float(1.0 / spec.temperature);
 
   // Blocks per workgroup: enough keys that loading the query rows once pays off, but enough
   // workgroups to keep every core (or SM) busy.
@@ -71,7 +74,7 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
   p.blocksPerGroup = perGroup;
 
-  const ComputePipeline& pipe = kernels.blockStats(dp, a.entropy);
+  const ComputePipeline& pipe = kernels.blockStats(dp, a.entropy, spec.softcap.has_value());
   TimedScope timed(rec, "block_stats");
   dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
            {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),

@@ -57,9 +57,9 @@ HeadData HeadData::fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q
 
 HeadData HeadData::fromSources(Context& ctx, const HeadSource& q, const HeadSource& k, const HeadSource* v,
                                const std::function<void(double)>& progress,
-                               const std::function<bool()>& cancelled) {
-  uint32_t n = uint32_t(q.rows()), d = uint32_t(q.cols());
-  if (k.rows() != n || k.cols() != d || (v && (v->rows() != n || v->cols() != d)))
+                               const std::function<bool()>& cancelled, uint32_t queryBegin) {
+  uint32_t n = uint32_t(k.rows()), d = uint32_t(q.cols());
+  if (q.rows() + queryBegin != n || k.cols() != d || (v && (v->rows() != n || v->cols() != d)))
     throw Error("internal: Q, K and V shapes differ");
   HeadData h(ctx, n, d, v != nullptr);
   uint32_t dp = h.dp_;
@@ -70,10 +70,13 @@ HeadData HeadData::fromSources(Context& ctx, const HeadSource& q, const HeadSour
   Buffer* dsts[3] = {&h.q_, &h.k_, &h.v_};
   uint32_t count = v ? 3 : 2;
   for (uint32_t m = 0; m < count; ++m) {
+    uint32_t first = m == 0 ? queryBegin : 0;  // source row 0 is position `first`
     for (uint32_t r0 = 0; r0 < n; r0 += rowsPerSlice) {
       if (cancelled && cancelled()) throw Cancelled();
       uint32_t r1 = std::min(n, r0 + rowsPerSlice);
-      srcs[m]->readRows(r0, r1, slice.data(), dp);
+      std::fill(slice.begin(), slice.end(), 0.0f);
+      uint32_t a = std::max(r0, first);
+      if (a < r1) srcs[m]->readRows(a - first, r1 - first, slice.data() + size_t(a - r0) * dp, dp);
       dsts[m]->upload(slice.data(), uint64_t(r1 - r0) * dp * 4, uint64_t(r0) * dp * 4);
       if (progress) progress((m + double(r1) / n) / count);
     }

@@ -27,10 +27,12 @@ class HeadData {
                            const float* v);
   // Streams the selected heads of file inputs (v may be null) into the device a slice of
   // rows at a time: host memory stays a few MiB whatever n is. `progress` gets the fraction
-  // done after each slice; `cancelled` is asked between slices (throws Cancelled).
+  // done after each slice; `cancelled` is asked between slices (throws Cancelled). n is K's
+  // rows; Q's rows are positions [queryBegin, n), and the Q rows below are zeros (a capture
+  // of the last queries: AttentionSpec::queryBegin gives those rows no keys).
   static HeadData fromSources(Context& ctx, const HeadSource& q, const HeadSource& k, const HeadSource* v,
                               const std::function<void(double)>& progress = {},
-                              const std::function<bool()>& cancelled = {});
+                              const std::function<bool()>& cancelled = {}, uint32_t queryBegin = 0);
 
   uint32_t n() const { return n_; }
   uint32_t d() const { return d_; }

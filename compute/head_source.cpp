@@ -50,13 +50,15 @@ HeadSource HeadSource::fromTensor(std::shared_ptr<const SafetensorsFile> file, c
   std::string where = what + " tensor '" + excerpt(name) + "'";
   HeadSource s;
   s.dtype_ = file->readableType(t);
-  std::vector<uint64_t> shape = t.shape;
-  while (shape.size() > 2 && shape[0] == 1) shape.erase(shape.begin());
+  std::vector<uint64_t> shape = squeezedShape(t.shape);
   if (shape.size() < 2 || shape.size() > 3)
     throw Error(where + " has shape " + shapeText(t.shape) + "; expected [n, d], [heads, n, d] or [n, heads, d]");
-  std::string lay = layout;
-  if (shape.size() == 3 && lay == "auto") lay = "hnd";
+  const std::string& lay = layout;
   if (lay != "auto" && lay != "hnd" && lay != "nhd") throw Error("unknown --layout '" + layout + "': use hnd or nhd");
+  // Which axis is heads and which is tokens is decided by the caller (openQK), from metadata
+  // or shapes; a 3-D tensor is never read in a guessed layout.
+  if (shape.size() == 3 && lay == "auto")
+    throw Error(where + " has shape " + shapeText(t.shape) + ": give --layout hnd ([heads, n, d]) or nhd ([n, heads, d])");
   uint64_t elem = dtypeBytes(s.dtype_);
   if (shape.size() == 2) {
     s.heads_ = 1;
@@ -105,6 +107,12 @@ void HeadSource::readRows(uint64_t r0, uint64_t r1, float* out, uint64_t stride)
   }
 }
 
+std::vector<uint64_t> squeezedShape(const std::vector<uint64_t>& shape) {
+  std::vector<uint64_t> s = shape;
+  while (s.size() > 2 && s[0] == 1) s.erase(s.begin());
+  return s;
+}
+
 namespace {
 
 enum class Role { None, Q, K, V };
@@ -112,9 +120,10 @@ enum class Role { None, Q, K, V };
 Role roleOf(const std::string& part) {
   std::string p;
   for (char c : part) p += char(std::tolower(static_cast<unsigned char>(c)));
-  if (p == "q" || p == "query" || p == "queries" || p == "q_proj" || p == "wq") return Role::Q;
-  if (p == "k" || p == "key" || p == "keys" || p == "k_proj" || p == "wk") return Role::K;
-  if (p == "v" || p == "value" || p == "values" || p == "v_proj" || p == "wv") return Role::V;
+  // hook_q/k/v: TransformerLens activation names (blocks.L.attn.hook_q).
+  if (p == "q" || p == "query" || p == "queries" || p == "q_proj" || p == "wq" || p == "hook_q") return Role::Q;
+  if (p == "k" || p == "key" || p == "keys" || p == "k_proj" || p == "wk" || p == "hook_k") return Role::K;
+  if (p == "v" || p == "value" || p == "values" || p == "v_proj" || p == "wv" || p == "hook_v") return Role::V;
   return Role::None;
 }
 

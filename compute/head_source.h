@@ -17,8 +17,8 @@ namespace attnscope {
 class HeadSource {
  public:
   // `arg` is FILE.npy or FILE.safetensors:TENSOR; `what` is "Q", "K" or "V" for messages.
-  // A safetensors tensor is [n, d], [heads, n, d] or [n, heads, d] (layout "auto"/"hnd" or
-  // "nhd"; a leading batch of 1 is dropped). `head` is the head to read, 0-based.
+  // A safetensors tensor is [n, d], [heads, n, d] or [n, heads, d] (layout "hnd" or "nhd";
+  // "auto" only for 2-D tensors; a leading batch of 1 is dropped).
   static HeadSource open(const std::string& arg, const std::string& what, const std::string& layout);
   // The same for a tensor of an already opened file.
   static HeadSource fromTensor(std::shared_ptr<const SafetensorsFile> file, const std::string& tensor,
@@ -50,6 +50,9 @@ class HeadSource {
 // '.' and '/'; the last part names the role (q, query, q_proj, wq; k...; v...) and the first
 // all-digit part the layer: "layers.3.q", "model.layers.3.self_attn.k_proj". A file without
 // layer numbers has one group.
+// The shape with leading 1s dropped down to two dimensions (a batch of one).
+std::vector<uint64_t> squeezedShape(const std::vector<uint64_t>& shape);
+
 struct LayerTensors {
   std::optional<uint32_t> layer;
   std::string prefix;     // the name without its role part, e.g. "layers.3"

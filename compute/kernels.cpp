@@ -30,16 +30,17 @@ uint32_t Kernels::blockStatsRowsPerGroup(uint32_t dp) const {
   return workgroup_ * rowsPerInvocation(dp);
 }
 
-const ComputePipeline& Kernels::blockStats(uint32_t dp, bool entropy) {
+const ComputePipeline& Kernels::blockStats(uint32_t dp, bool entropy, bool softcap) {
   uint32_t d4 = dp / 4, rows = rowsPerInvocation(dp);
   std::string key = "block_stats/" + std::to_string(d4) + "/" + std::to_string(rows) +
-                    (shuffle_ ? "/shuffle" : "/shared") + (entropy ? "/entropy" : "");
+                    (shuffle_ ? "/shuffle" : "/shared") + (entropy ? "/entropy" : "") + (softcap ? "/softcap" : "");
   uint32_t kt = std::max(1u, 1024u / d4);  // 16 KiB of keys per shared tile
   return get(key, {"block_stats.comp",
                    {{"D4", std::to_string(d4)},
                     {"ROWS", std::to_string(rows)},
                     {"USE_SHUFFLE", shuffle_ ? "1" : "0"},
-                    {"TRACK_ENTROPY", entropy ? "1" : "0"}},
+                    {"TRACK_ENTROPY", entropy ? "1" : "0"},
+                    {"SOFTCAP", softcap ? "1" : "0"}},
                    {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                     VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                    sizeof(gpu::BlockStatsParams),
@@ -68,10 +69,10 @@ const ComputePipeline& Kernels::tileReduce() {
               "tile_reduce"});
 }
 
-const ComputePipeline& Kernels::attnOutput(uint32_t dp) {
-  std::string key = "attn_output/" + std::to_string(dp / 4);
+const ComputePipeline& Kernels::attnOutput(uint32_t dp, bool softcap) {
+  std::string key = "attn_output/" + std::to_string(dp / 4) + (softcap ? "/softcap" : "");
   return get(key, {"attn_output.comp",
-                   {{"D4", std::to_string(dp / 4)}},
+                   {{"D4", std::to_string(dp / 4)}, {"SOFTCAP", softcap ? "1" : "0"}},
                    std::vector<VkDescriptorType>(5, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER),
                    sizeof(gpu::AttnOutputParams),
                    {},

@@ -16,8 +16,8 @@ class Kernels {
  public:
   Kernels(Context& ctx, ShaderCompiler& compiler);
 
-  // block_stats.comp for a padded head dimension dp.
-  const ComputePipeline& blockStats(uint32_t dp, bool entropy = false);
+  // block_stats.comp for a padded head dimension dp; `softcap` builds the soft-capped variant.
+  const ComputePipeline& blockStats(uint32_t dp, bool entropy = false, bool softcap = false);
   // Query rows one block_stats workgroup covers (workgroup size x rows per invocation).
   uint32_t blockStatsRowsPerGroup(uint32_t dp) const;
   bool usesShuffle() const { return shuffle_; }
@@ -29,7 +29,7 @@ class Kernels {
 
   const ComputePipeline& statsMerge();
   const ComputePipeline& tileReduce();
-  const ComputePipeline& attnOutput(uint32_t dp);
+  const ComputePipeline& attnOutput(uint32_t dp, bool softcap = false);
   const ComputePipeline& embed();
   const ComputePipeline& project(uint32_t dp);
   const ComputePipeline& fmaPeak();

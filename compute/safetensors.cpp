@@ -60,7 +60,16 @@ SafetensorsHeader parseSafetensorsHeader(const uint8_t* bytes, uint64_t size, co
   }
   if (!header.is_object()) throw Error(where + " has a header that is not a JSON object");
   for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
+    if (it.key() == "__metadata__") {
+      // The format's free-form metadata: a map of strings to strings.
+      if (!it.value().is_object()) throw Error(where + " has __metadata__ that is not a JSON object");
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+        if (!m.value().is_string())
+          throw Error(where + " has __metadata__ entry '" + excerpt(m.key()) + "' that is not a string");
+        out.metadata.emplace_back(m.key(), m.value().get<std::string>());
+      }
+      continue;
+    }
     const auto& t = it.value();
     std::string what = where + ", tensor '" + excerpt(it.key()) + "'";
     if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets"))
@@ -116,6 +125,13 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   SafetensorsHeader h = parseSafetensorsHeader(map_->data(), map_->size(), where);
   dataOffset_ = h.dataOffset;
   tensors_ = std::move(h.tensors);
+  metadata_ = std::move(h.metadata);
+}
+
+const std::string* SafetensorsFile::metadata(const std::string& key) const {
+  for (const auto& [k, v] : metadata_)
+    if (k == key) return &v;
+  return nullptr;
 }
 
 bool SafetensorsFile::has(const std::string& name) const {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compute/dtype.h"
@@ -28,6 +29,7 @@ struct TensorInfo {
 struct SafetensorsHeader {
   std::vector<TensorInfo> tensors;  // in the file's order
   uint64_t dataOffset = 0;          // where the data section starts
+  std::vector<std::pair<std::string, std::string>> metadata;  // __metadata__, in the file's order
 };
 
 // Parses and checks the header of a .safetensors file held in `bytes` (the whole file):
@@ -45,6 +47,9 @@ class SafetensorsFile {
 
   const std::string& path() const { return path_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // The header's __metadata__ strings (the format allows only strings), in the file's order.
+  const std::vector<std::pair<std::string, std::string>>& metadata() const { return metadata_; }
+  const std::string* metadata(const std::string& key) const;  // null when absent
   bool has(const std::string& name) const;
   // Throws Error naming the tensors there are when `name` is not one of them.
   const TensorInfo& tensor(const std::string& name) const;
@@ -61,6 +66,7 @@ class SafetensorsFile {
   std::unique_ptr<MappedFile> map_;
   uint64_t dataOffset_ = 0;
   std::vector<TensorInfo> tensors_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
 };
 
 }  // namespace attnscope

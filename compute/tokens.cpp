@@ -9,15 +9,33 @@
 
 namespace attnscope {
 
-std::vector<std::string> readTokens(const std::string& path, uint64_t n) {
+std::vector<std::string> readTokens(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("token file '" + path + "' cannot be read");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parseTokens(ss.str(), n, path);
+  return parseTokens(ss.str(), path);
+}
+
+std::vector<std::string> readTokens(const std::string& path, uint64_t n) {
+  std::vector<std::string> tokens = readTokens(path);
+  checkTokenCount(tokens, n, path);
+  return tokens;
+}
+
+void checkTokenCount(const std::vector<std::string>& tokens, uint64_t n, const std::string& path) {
+  if (tokens.size() != n)
+    throw Error("token file '" + path + "' holds " + std::to_string(tokens.size()) + " tokens but the map has n = " +
+                std::to_string(n) + ": give one token per row of Q");
 }
 
 std::vector<std::string> parseTokens(const std::string& text, uint64_t n, const std::string& path) {
+  std::vector<std::string> tokens = parseTokens(text, path);
+  checkTokenCount(tokens, n, path);
+  return tokens;
+}
+
+std::vector<std::string> parseTokens(const std::string& text, const std::string& path) {
   std::vector<std::string> tokens;
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {
@@ -45,9 +63,6 @@ std::vector<std::string> parseTokens(const std::string& text, uint64_t n, const 
       start = nl + 1;
     }
   }
-  if (tokens.size() != n)
-    throw Error("token file '" + path + "' holds " + std::to_string(tokens.size()) + " tokens but the map has n = " +
-                std::to_string(n) + ": give one token per row of Q");
   return tokens;
 }
 

@@ -10,9 +10,13 @@ namespace attnscope {
 
 // Throws Error when the file is malformed or holds a number of tokens other than n.
 std::vector<std::string> readTokens(const std::string& path, uint64_t n);
+// Every token of the file, however many (checkTokenCount checks them against n later).
+std::vector<std::string> readTokens(const std::string& path);
+void checkTokenCount(const std::vector<std::string>& tokens, uint64_t n, const std::string& path);
 
 // The same for the file's text; `path` names it in errors.
 std::vector<std::string> parseTokens(const std::string& text, uint64_t n, const std::string& path);
+std::vector<std::string> parseTokens(const std::string& text, const std::string& path);
 
 // A label for a token: printable text kept (UTF-8 included), control characters and
 // invalid bytes shown as escapes (\n, \t, \x07, ...), a leading/trailing space as '·'.

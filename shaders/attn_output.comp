@@ -1,6 +1,6 @@
 // O_i = sum_j p_ij v_j for a range of query rows, over one chunk of keys, given the rows'
 // statistics (m_i, l_i). One workgroup per row: lanes stride over keys, then reduce.
-// Variant (-D): D4 = padded head dimension / 4.
+// Variants (-D): D4 = padded head dimension / 4; SOFTCAP = soft-capped logits (block_stats.comp).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -21,7 +21,7 @@ void main() {
   uint i = P.rowBegin + gl_WorkGroupID.x;
   uint lid = gl_LocalInvocationID.x;
   vec4 st = stats[i - P.statsRow0];
-  uvec2 range = keyRange(i, P.n, P.maskKind, P.window);
+  uvec2 range = keyRange(i, P.n, P.maskKind, P.window, P.queryBegin);
   uint lo = max(range.x, P.colBegin), hi = min(range.y, P.colEnd);
 
   vec4 qv[D4];
@@ -35,7 +35,11 @@ void main() {
     uint vOff = P.vSkip / 4u + (j - P.kCol0) * D4;
     float s = 0.0;
     [[unroll]] for (uint c = 0; c < D4; ++c) s += dot(qv[c], k[kOff + c]);
-    float p = exp(s * P.logitScale - st.x) / st.y;
+    float x = s * P.logitScale;
+#if SOFTCAP
+    x = softcapLogit(x, P.softcap, P.capScale);
+#endif
+    float p = exp(x - st.x) / st.y;
     [[unroll]] for (uint c = 0; c < D4; ++c) acc[c] += p * v[vOff + c];
   }
 

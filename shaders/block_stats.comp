@@ -8,7 +8,8 @@
 // USE_SHUFFLE = lanes load different keys and broadcast them with subgroupShuffle (the fast
 // path on lavapipe and GPUs alike); without it, keys are staged through shared memory.
 // TRACK_ENTROPY = also accumulate t (costs 10-20 % on lavapipe; only the viewer's sweep and
-// the row-entropy tests need it); without it t stays 0.
+// the row-entropy tests need it); without it t stays 0. SOFTCAP = logits are soft-capped
+// (C tanh(s / C), Gemma-2) before the temperature.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -48,7 +49,7 @@ void main() {
     uint i = rowBase + r * WG + gl_LocalInvocationID.x;
     valid[r] = i < rowEnd;
     i = min(i, rowEnd - 1u);  // stay in bounds but keep every lane running: shuffles need them
-    uvec2 range = keyRange(i, P.n, P.maskKind, P.window);
+    uvec2 range = keyRange(i, P.n, P.maskKind, P.window, P.queryBegin);
     lo[r] = range.x;
     hi[r] = range.y;
     uint qOff = P.qSkip / 4u + (i - P.rowBegin) * D4;
@@ -56,8 +57,8 @@ void main() {
   }
   // Keys any row of this workgroup may see: key ranges grow with the row for every mask.
   uint lastRow = min(rowBase + WG * ROWS, rowEnd) - 1u;
-  uint groupLo = max(P.colBegin, keyRange(rowBase, P.n, P.maskKind, P.window).x);
-  uint groupHi = min(P.colEnd, keyRange(lastRow, P.n, P.maskKind, P.window).y);
+  uint groupLo = max(P.colBegin, keyRange(rowBase, P.n, P.maskKind, P.window, P.queryBegin).x);
+  uint groupHi = min(P.colEnd, keyRange(lastRow, P.n, P.maskKind, P.window, P.queryBegin).y);
   const uint kBase = P.kSkip / 4u;
 
   uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
@@ -107,6 +108,9 @@ void main() {
         [[unroll]] for (uint r = 0; r < ROWS; ++r) {
           if (j >= lo[r] && j < hi[r]) {
             float x = s[r] * P.logitScale;
+#if SOFTCAP
+            x = softcapLogit(x, P.softcap, P.capScale);
+#endif
             if (x > m[r]) {
               // Every earlier term moves to the new max: e^(m-x) scales it and (s - x) gains m - x.
               float e = exp(m[r] - x);

@@ -18,6 +18,7 @@ Matrix randomMatrix(uint32_t rows, uint32_t cols, double amp, uint64_t seed) {
 bool unmasked(const AttentionSpec& spec, uint64_t i, uint64_t j) {
   int64_t diff = int64_t(i) - int64_t(j);
   int64_t w = spec.window;
+  if (i < spec.queryBegin) return false;  // a row that was not captured
   switch (spec.mask) {
     case MaskKind::None: return true;
     case MaskKind::Causal: return j <= i;
@@ -31,7 +32,9 @@ double logit(const Matrix& q, const Matrix& k, const AttentionSpec& spec, uint32
   double s = 0;
   for (uint32_t c = 0; c < q.cols; ++c) s += double(q.at(i, c)) * double(k.at(j, c));
   double scale = spec.scale ? *spec.scale : 1.0 / std::sqrt(double(q.cols));
-  return s * scale / spec.temperature;
+  s *= scale;
+  if (spec.softcap) s = *spec.softcap * std::tanh(s / *spec.softcap);  // Gemma-2's soft cap
+  return s / spec.temperature;
 }
 
 RowStats rowStats(const Matrix& q, const Matrix& k, const AttentionSpec& spec, uint32_t i) {
@@ -54,7 +57,8 @@ std::vector<double> probabilityRow(const Matrix& q, const Matrix& k, const Atten
   double l = 0;
   for (uint32_t j = 0; j < spec.n; ++j)
     if (unmasked(spec, i, j)) l += (p[j] = std::exp(s[j] - m));
-  for (auto& x : p) x /= l;
+  if (l > 0)  // a row with no keys (not captured) is all zeros
+    for (auto& x : p) x /= l;
   return p;
 }
 

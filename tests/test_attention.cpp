@@ -7,11 +7,13 @@
 //   aggregated max / mean  same as probabilities
 //   row sums               |sum_j p_ij - 1| <= 1e-4 (n up to 4099 float additions)
 //   row entropy            |gpu - ref| <= 5e-5 * max(1, ref)
+//   soft-capped logits     as logits: |gpu - ref| <= 2e-5 * max(1, |ref|) (tanh in float32)
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <tuple>
 
+#include "engine/error.h"
 #include "tests/gpu_fixture.h"
 
 namespace attnscope::test {
@@ -239,6 +241,59 @@ TEST_F(Attention, TilesReuseTheOverviewsRowStatistics) {
       ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMean], a.mean[t])) << "texel " << t << " at " << cells;
     }
   }
+}
+
+TEST_F(Attention, SoftCappedLogitsMatchReferenceOnBothPaths) {
+  // Gemma-2's attn_logit_softcapping: s -> C tanh(s / C) before the softmax (and before the
+  // temperature). Logits here reach ~40, so small caps change the map a lot.
+  const uint32_t n = 260, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.5, 141), k = ref::randomMatrix(n, d, 2.5, 142);
+  for (Gpu* g : {&gpu(), &portableGpu()})
+    for (double cap : {0.5, 5.0, 50.0})
+      for (MaskKind mask : {MaskKind::Causal, MaskKind::None, MaskKind::WindowCausal}) {
+        AttentionSpec spec = makeSpec(n, d, mask, 33);
+        spec.scale = 1.0;
+        spec.softcap = cap;
+        spec.temperature = cap == 5.0 ? 0.7 : 1.0;
+        SCOPED_TRACE("cap " + std::to_string(cap) + " " + maskName(mask) + (g->kernels->usesShuffle() ? "" : " portable"));
+        int failures = 0;
+        checkRowsExact(*g, q, k, spec, 0, n, failures);
+      }
+  // The cap really changes the map: without it the largest weight of a row is much larger.
+  AttentionSpec capped = makeSpec(n, d, MaskKind::Causal), plain = capped;
+  capped.scale = plain.scale = 1.0;
+  capped.softcap = 0.5;
+  EXPECT_GT(ref::probabilityRow(q, k, plain, n - 1)[n - 1] + 0.5, ref::probabilityRow(q, k, capped, n - 1)[n - 1]);
+  double maxPlain = 0, maxCapped = 0;
+  for (double p : ref::probabilityRow(q, k, plain, n - 1)) maxPlain = std::max(maxPlain, p);
+  for (double p : ref::probabilityRow(q, k, capped, n - 1)) maxCapped = std::max(maxCapped, p);
+  EXPECT_GT(maxPlain, 10 * maxCapped);
+}
+
+TEST_F(Attention, RowsBeforeTheFirstCapturedQueryHaveNoKeys) {
+  // A capture of the last 300 of 1000 queries: rows 700..999 are exact with the causal mask
+  // at their absolute positions; rows below hold nothing (all zeros, no logit).
+  Gpu& g = gpu();
+  const uint32_t n = 1000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 151), k = ref::randomMatrix(n, d, 2.0, 152);
+  for (MaskKind mask : {MaskKind::Causal, MaskKind::WindowCausal}) {
+    AttentionSpec spec = makeSpec(n, d, mask, 100);
+    spec.queryBegin = 700;
+    int failures = 0;
+    checkRowsExact(g, q, k, spec, 700, n, failures);
+    HeadData head = upload(g, q, k);
+    MapResult r = evaluate(g, head, spec, {600, 800, 0, n}, n, 200);
+    for (uint32_t i = 600; i < 700; ++i)
+      for (uint32_t j = 0; j < n; j += 7) {
+        ASSERT_EQ(r.at(j, i - 600, kChannelMean), 0.0f);
+        ASSERT_LT(r.at(j, i - 600, kChannelLogit), -1e38f) << "row " << i << " has no keys";
+      }
+    EXPECT_GT(r.at(750, 150, kChannelMean), 0.0f);   // row 750 sees key 750
+    EXPECT_EQ(r.at(751, 150, kChannelMean), 0.0f);   // but not key 751 (causal at position 750)
+  }
+  AttentionSpec bad = makeSpec(n, d, MaskKind::Causal);
+  bad.queryBegin = n;
+  EXPECT_THROW(bad.validate(), Error);
 }
 
 TEST_F(Attention, PortablePathMatchesReference) {

@@ -16,6 +16,7 @@
 
 #include "compute/npy.h"
 #include "tests/reference.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -190,37 +191,6 @@ TEST(Cli, SafetensorsHeadsLayoutsAndGroupedQueryAttention) {
   }
   expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":layers.0.k --head 4 -q", "head 4 does not exist");
   expectCleanError("export --q " + file + ":layers.0.q --k " + file + ":nope -q", "has no tensor 'nope'");
-}
-
-// A .safetensors file from named tensors: F32 values, or BF16 (the floats' upper halves,
-// so the test's values are exactly what the file holds).
-struct NamedTensor {
-  std::string name;
-  std::vector<uint64_t> shape;
-  std::vector<float> values;
-  bool bf16 = false;
-};
-
-void writeSafetensors(const fs::path& path, const std::vector<NamedTensor>& tensors) {
-  std::string json = "{\"__metadata__\": {\"format\": \"pt\"}", data;
-  for (const auto& t : tensors) {
-    std::string shape;
-    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(t.shape[i]);
-    size_t begin = data.size();
-    for (float v : t.values) {
-      uint32_t bits;
-      std::memcpy(&bits, &v, 4);
-      if (t.bf16) data.append(reinterpret_cast<const char*>(&bits) + 2, 2);
-      else data.append(reinterpret_cast<const char*>(&bits), 4);
-    }
-    json += ", \"" + t.name + "\": {\"dtype\": \"" + (t.bf16 ? "BF16" : "F32") + "\", \"shape\": [" + shape +
-            "], \"data_offsets\": [" + std::to_string(begin) + ", " + std::to_string(data.size()) + "]}";
-  }
-  json += "}";
-  std::ofstream out(path, std::ios::binary);
-  uint64_t len = json.size();
-  for (int i = 0; i < 8; ++i) out.put(char((len >> (8 * i)) & 0xff));
-  out << json << data;
 }
 
 // Values that BF16 holds exactly: the low 16 bits of each float cleared.

@@ -43,6 +43,29 @@ TEST_F(OutputAndEncoding, AttentionOutputMatchesReference) {
     }
 }
 
+TEST_F(OutputAndEncoding, AttentionOutputWithSoftCapAndLateQueries) {
+  // O = P V where P comes from soft-capped logits, and for a capture of the last queries.
+  Gpu& g = gpu();
+  const uint32_t n = 300, d = 8;
+  ref::Matrix q = ref::randomMatrix(n, d, 3.0, 81), k = ref::randomMatrix(n, d, 3.0, 82);
+  ref::Matrix v = ref::randomMatrix(n, d, 1.0, 83);
+  HeadData head = upload(g, q, k, &v);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  spec.scale = 1.0;
+  spec.softcap = 4.0;
+  spec.temperature = 0.8;
+  spec.queryBegin = 120;
+  std::vector<float> o = computeAttentionOutput(*g.ctx, *g.kernels, head, spec, 120, n);
+  for (uint32_t i = 120; i < n; ++i) {
+    std::vector<double> want = ref::outputRow(q, k, v, spec, i);
+    for (uint32_t c = 0; c < d; ++c)
+      ASSERT_NEAR(o[size_t(i - 120) * d + c], want[c], 2e-5 * std::max(1.0, std::abs(want[c]))) << "O[" << i << "][" << c << "]";
+  }
+}
+
 TEST_F(OutputAndEncoding, OutputAcrossKeyChunks) {
   Gpu& g = gpu();
   const uint32_t n = 700, d = 8;

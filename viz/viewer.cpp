@@ -145,7 +145,7 @@ class Viewer {
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
     timer_ = std::make_unique<GpuTimer>(*ctx_);
     layer_ = o.layer;
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, o.head));
+    head_ = std::make_unique<HeadData>(load(layer_, o.head));
     headIndex_ = o.head;
     // About 20 ms of compute a frame on lavapipe, leaving room for drawing under 100 ms even
     // when the CPU is shared.
@@ -336,12 +336,24 @@ class Viewer {
   void showHead(uint32_t layer, uint32_t head) {
     vkDeviceWaitIdle(ctx_->device());  // jobs in flight use the head and tiles that go
     tiles_.reset();
-    head_ = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer, head));
+    head_ = std::make_unique<HeadData>(load(layer, head));
     layer_ = layer;
     headIndex_ = head;
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
     rangeFromData_ = false;
     stripsReady_ = false;
+  }
+
+  // Reads a head; a layer that says how it was computed (its own mask, window, scale or
+  // cap) brings that along, and the temperature stays the viewer's.
+  HeadData load(uint32_t layer, uint32_t head) {
+    LoadedHead h = loader_(*ctx_, *kernels_, layer, head);
+    if (h.spec) {
+      double t = spec_.temperature;
+      spec_ = *h.spec;
+      spec_.temperature = t;
+    }
+    return std::move(h.head);
   }
 
   // Another layer: every head shown is read again from the file and its tiles start afresh.
@@ -368,7 +380,8 @@ class Viewer {
   }
 
   static bool sameSpec(const AttentionSpec& a, const AttentionSpec& b) {
-    return a.mask == b.mask && a.window == b.window && a.scale == b.scale && a.temperature == b.temperature;
+    return a.mask == b.mask && a.window == b.window && a.scale == b.scale && a.softcap == b.softcap &&
+           a.temperature == b.temperature && a.queryBegin == b.queryBegin;
   }
 
   // The panel edits a copy of the settings; whatever changed is applied here.
@@ -474,7 +487,7 @@ class Viewer {
     if (gridHeads_.empty()) {
       for (uint32_t h = 0; h < gridCount(); ++h) {
         HeadSlot s;
-        s.head = std::make_unique<HeadData>(loader_(*ctx_, *kernels_, layer_, h));
+        s.head = std::make_unique<HeadData>(load(layer_, h));
         Camera cam = gridCamera(gridCell(h));
         cam.fit();
         s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, o_.cacheBytes / gridCount(), cam.cellsPerPixel(), budget_ / 2);
@@ -847,7 +860,7 @@ class Viewer {
     fig.title = o_.title + (o_.layers.size() > 1 ? "  layer " + std::to_string(layer_) : "") + (o_.heads > 1 ? "  head " + std::to_string(headIndex_) + " of " + std::to_string(o_.heads) : "") +
                 "  |  " + maskName(spec_.mask) +
                 (spec_.mask == MaskKind::WindowCausal || spec_.mask == MaskKind::WindowBoth ? " W=" + std::to_string(spec_.window) : "") +
-                "  T=" + formatValue(spec_.temperature);
+                (spec_.softcap ? "  cap " + formatValue(*spec_.softcap) : "") + "  T=" + formatValue(spec_.temperature);
     fig.strips = true;
     fig.ticks = !grid_;
     fig.tokens = o_.tokens.empty() ? nullptr : &o_.tokens;

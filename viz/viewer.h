@@ -5,8 +5,10 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "compute/attention_spec.h"
 #include "compute/head_data.h"
 #include "compute/kernels.h"
 #include "engine/context.h"
@@ -30,9 +32,16 @@ struct ViewerOptions {
   std::vector<std::string> tokens;  // printable tokens, one per row (empty: indices only)
 };
 
+// A head read for the viewer, and the attention its layer was computed with when the input
+// says (a capture's metadata: layers of one model can differ in mask, window, scale, cap).
+struct LoadedHead {
+  HeadData head;
+  std::optional<AttentionSpec> spec;  // the viewer keeps its own temperature
+};
+
 // Loads head h of layer L (a number from ViewerOptions::layers, or 0) on the viewer's
 // device (the head and layer keys switch them).
-using HeadLoader = std::function<HeadData(Context& ctx, Kernels& kernels, uint32_t layer, uint32_t head)>;
+using HeadLoader = std::function<LoadedHead(Context& ctx, Kernels& kernels, uint32_t layer, uint32_t head)>;
 
 // Creates the window and its own validated-or-not Vulkan context from `device` options.
 // Returns the process exit code.

@@ -6,8 +6,10 @@
 const float NO_MAX = -3.402823466e38;
 
 // Keys that query i may attend to form one contiguous range for every mask we have:
-// returns [lo, hi). The map is square (n queries, n keys).
-uvec2 keyRange(uint i, uint n, uint kind, uint W) {
+// returns [lo, hi). The map is n x n; rows below queryBegin (a capture of the last queries
+// only) have no keys at all.
+uvec2 keyRange(uint i, uint n, uint kind, uint W, uint queryBegin) {
+  if (i < queryBegin) return uvec2(0u, 0u);
   uint lo = 0u, hi = n;
   if (kind == MASK_CAUSAL) {
     hi = min(i + 1u, n);
@@ -20,6 +22,11 @@ uvec2 keyRange(uint i, uint n, uint kind, uint W) {
   }
   return uvec2(lo, hi);
 }
+
+// Soft-capped logit (Gemma-2's attn_logit_softcapping): the scaled dot product x becomes
+// C tanh(x / C), then the temperature divides it (capScale = 1 / T). Only SOFTCAP variants
+// call this, so uncapped maps pay nothing for it.
+float softcapLogit(float x, float C, float capScale) { return C * tanh(x / C) * capScale; }
 
 // Online-softmax states are vec4(m, l, t, 0): the max logit m, l = sum exp(s - m) and
 // t = sum exp(s - m) (s - m), over the keys seen so far. From a row's full state,

@@ -33,10 +33,12 @@ struct BlockStatsParams {
   uint maskKind;
   uint window;
   uint n;           // keys in the whole map
-  float logitScale; // scale / temperature
+  float logitScale; // scale / temperature; with a soft cap, the scale alone
   uint blockEnd;    // one past the last block of this dispatch
   uint blocksPerGroup;  // blocks one workgroup walks through with its query rows loaded once
-  uint pad0, pad1, pad2;
+  uint queryBegin;  // rows below it were not captured: no keys (see keyRange)
+  float softcap;    // C of C tanh(s / C) (SOFTCAP variants only)
+  float capScale;   // 1 / temperature, applied after the cap (SOFTCAP variants only)
 };
 
 // stats_merge.comp: row max and row sum from a row's partials over all its blocks.
@@ -74,9 +76,13 @@ struct AttnOutputParams {
   uint maskKind;
   uint window;
   uint n;
-  float logitScale;
+  float logitScale;  // as in BlockStatsParams
+  uint queryBegin;
+  float softcap;
+  float capScale;
   uint pad0;
   uint pad1;
+  uint pad2;
 };
 
 // embed.comp: token embedding + sinusoidal positional encoding for rows of a sequence.
