@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "app/commands.h"
+#include "compute/capture_metadata.h"
 #include "compute/head_source.h"
 #include "compute/safetensors.h"
 #include "engine/context.h"
@@ -39,6 +40,19 @@ void describeInputFile(const std::string& path) {
   for (const auto& g : groups)
     std::printf("  %s%-10s q=%s k=%s%s\n", g.layer ? "layer " : "", g.layer ? std::to_string(*g.layer).c_str() : "-",
                 g.q.c_str(), g.k.c_str(), g.v.empty() ? "" : (" v=" + g.v).c_str());
+  std::optional<CaptureMetadata> meta = readCaptureMetadata(f);
+  if (!meta) {
+    std::printf("no capture metadata: the mask, scale and rotary state come from the options (default causal, "
+                "1/sqrt(d), Q and K used as they are)\n");
+    return;
+  }
+  std::printf("capture metadata (applied by default; options that contradict it need --override-metadata):\n");
+  std::printf("  model %s (%s, %s), %llu tokens%s, layout %s, by %s\n", meta->model.c_str(), meta->architecture.c_str(),
+              meta->modelType.c_str(), (unsigned long long)meta->tokens,
+              meta->queryBegin ? (", queries from position " + std::to_string(meta->queryBegin)).c_str() : "",
+              meta->layout.c_str(), meta->producer.c_str());
+  for (const LayerMetadata& l : meta->layers)
+    std::printf("  layer %-4u %s\n", l.layer, describeLayerMetadata(l).c_str());
 }
 
 }  // namespace

@@ -155,9 +155,10 @@ std::string npyHeader(const std::vector<uint64_t>& shape) {
   return out + dict;
 }
 
-NpyWriter::NpyWriter(std::string path, uint64_t rows, uint64_t cols)
-    : path_(std::move(path)), partial_(path_ + ".partial"), rows_(rows), cols_(cols) {
-  std::string header = npyHeader({rows, cols});
+NpyWriter::NpyWriter(std::string path, uint64_t rows, uint64_t cols, uint64_t planes)
+    : path_(std::move(path)), partial_(path_ + ".partial"), rows_(planes ? planes * rows : rows), cols_(cols) {
+  std::string header = planes ? npyHeader({planes, rows, cols}) : npyHeader({rows, cols});
+  rows = rows_;
   dataOffset_ = header.size();
   fs::path dir = fs::absolute(path_).parent_path();
   std::error_code ec;

@@ -36,8 +36,9 @@ NpyMatrix readNpyMatrix(const std::string& path, const std::string& what,
 
 class NpyWriter {
  public:
-  // Creates `path`.partial with a header for a [rows, cols] float32 array.
-  NpyWriter(std::string path, uint64_t rows, uint64_t cols);
+  // Creates `path`.partial with a header for a [rows, cols] float32 array, or for
+  // [planes, rows, cols] when planes > 0 (written as planes * rows rows: row p * rows + r).
+  NpyWriter(std::string path, uint64_t rows, uint64_t cols, uint64_t planes = 0);
   ~NpyWriter();  // removes the partial file unless commit() ran
   NpyWriter(const NpyWriter&) = delete;
   NpyWriter& operator=(const NpyWriter&) = delete;
