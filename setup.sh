@@ -4,6 +4,9 @@
 #   ./setup.sh demo     build and run the built-in demo (a 100 000-token map to PNG)
 #   ./setup.sh test     build and run the test suite (ctest, validation layers on)
 #   ./setup.sh build    only install and build
+#   ./setup.sh capture-env  make .venv for tools/export_qk.py: Debian's python3-torch plus
+#                       transformers and its helpers at the versions pinned (with hashes) in
+#                       tools/requirements-capture.txt
 #   ./setup.sh fuzz [SECONDS]  build the parsers' libFuzzer targets with clang (build-fuzz/)
 #                       and run each for SECONDS (default 60) from tests/corpus
 # Works without a GPU: Mesa's lavapipe is the Vulkan device then.
@@ -21,9 +24,12 @@ PACKAGES=(
 )
 
 ACTION="${1:-build}"
+# The capture tool and its tests run real transformers models on Debian's CPU build of PyTorch
+# (about 80 MB; the CUDA wheels on PyPI are gigabytes), seen from a virtual environment, with
+# OpenBLAS behind it: Debian's reference BLAS runs its matrix products ~15x slower.
+PYTHON_PACKAGES=(python3-venv python3-numpy python3-torch python3-yaml python3-requests libopenblas0-pthread)
 case "$ACTION" in
-  # The export tool's test compares with PyTorch (CPU build from Debian, about 80 MB).
-  test) PACKAGES+=(python3-numpy python3-torch) ;;
+  test|capture-env) PACKAGES+=("${PYTHON_PACKAGES[@]}") ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
 esac
 
@@ -51,6 +57,27 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -w "${XDG_RUNTIME_DIR}" ]; then
 fi
 
 JOBS=$(nproc 2>/dev/null || echo 2)
+
+# .venv: Debian's python3 with its packages (torch, numpy) visible, plus the pinned ones.
+# Reinstalled only when tools/requirements-capture.txt changes.
+VENV="$PWD/.venv"
+ensure_venv() {
+  local want have=""
+  want=$(sha256sum tools/requirements-capture.txt | cut -d' ' -f1)
+  [ -f "$VENV/.attnscope-requirements" ] && have=$(cat "$VENV/.attnscope-requirements")
+  if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ]; then
+    say "Python environment .venv is up to date (transformers $("$VENV/bin/python" -c 'import transformers; print(transformers.__version__)' 2>/dev/null))"
+    return
+  fi
+  say "making the Python environment .venv: Debian's python3-torch and python3-numpy, plus the versions pinned in tools/requirements-capture.txt (about 20 MB from PyPI)"
+  rm -rf "$VENV"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+    -r tools/requirements-capture.txt
+  "$VENV/bin/python" -c 'import torch, transformers, tokenizers, safetensors' \
+    || { echo "setup.sh: .venv cannot import torch and transformers" >&2; exit 1; }
+  echo "$want" > "$VENV/.attnscope-requirements"
+}
 
 if [ "$ACTION" = fuzz ]; then
   SECS="${2:-60}"
@@ -84,8 +111,19 @@ if [ "$ACTION" = fuzz ]; then
   exit $status
 fi
 
+if [ "$ACTION" = capture-env ]; then
+  ensure_venv
+  say "ready: .venv/bin/python tools/export_qk.py MODEL --text-file FILE --layers 0,-1 --out capture.safetensors"
+  exit 0
+fi
+CMAKE_ARGS=()
+if [ "$ACTION" = test ]; then
+  ensure_venv
+  CMAKE_ARGS+=(-DATTNSCOPE_PYTHON="$VENV/bin/python")
+fi
+
 say "configuring and building (build/, Release, $JOBS jobs)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${CMAKE_ARGS[@]}" >/dev/null
 cmake --build build -j "$JOBS"
 
 case "$ACTION" in
@@ -101,7 +139,7 @@ case "$ACTION" in
     say "built build/app/attnscope; try: ./build/app/attnscope --help"
     ;;
   *)
-    echo "setup.sh: unknown action '$ACTION' (use demo, test, build or fuzz)" >&2
+    echo "setup.sh: unknown action '$ACTION' (use demo, test, build, capture-env or fuzz)" >&2
     exit 2
     ;;
 esac

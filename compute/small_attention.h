@@ -12,7 +12,7 @@ namespace attnscope {
 
 struct SmallAttention {
   uint32_t n = 0, d = 0;
-  std::vector<float> logits;  // [n][n], scale * q·k / T; masked cells are -infinity
+  std::vector<float> logits;  // [n][n], the logits the softmax sees (scale, cap, / T); masked cells are -infinity
   std::vector<float> probs;   // [n][n], masked cells 0
   std::vector<float> out;     // [n][d] when V was given
   float logit(uint32_t i, uint32_t j) const { return logits[size_t(i) * n + j]; }

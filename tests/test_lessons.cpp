@@ -132,18 +132,28 @@ TEST_F(Lessons, WhySqrtDNumbersMatchTheReferenceUpToD1024) {
 }
 
 TEST_F(Lessons, TemperatureNumbersAreSoftmaxOfLogitsOverT) {
+  // softmax(logits / T), and on the soft-cap step softmax(C tanh(logits / C) / T).
   auto& l = lesson<TemperatureLesson>();
   LessonEnv e = env();
+  bool sawCap = false;
   for (size_t s = 0; s < l.steps(); ++s) {
     const SmallAttention& num = l.numbers(e, s);
-    const auto& z = l.logits();
-    double t = l.temperature(s), m = *std::max_element(z.begin(), z.end()), sum = 0;
-    for (float x : z) sum += std::exp((x - m) / t);
+    double t = l.temperature(s), cap = l.softcap(s);
+    std::vector<double> z(l.logits().begin(), l.logits().end());
+    if (cap > 0) {
+      sawCap = true;
+      for (double& x : z) x = cap * std::tanh(x / cap);
+    }
+    double m = *std::max_element(z.begin(), z.end()), sum = 0;
+    for (double x : z) sum += std::exp((x - m) / t);
     for (size_t j = 0; j < z.size(); ++j) {
       double want = std::exp((z[j] - m) / t) / sum;
-      EXPECT_NEAR(num.p(0, uint32_t(j)), want, 1e-6 + 1e-5 * want) << "T=" << t << " word " << j;
+      EXPECT_NEAR(num.p(0, uint32_t(j)), want, 1e-6 + 1e-5 * want) << "T=" << t << " cap=" << cap << " word " << j;
+      EXPECT_NEAR(num.logit(0, uint32_t(j)), z[j] / t, 2e-6 * std::max(1.0, std::abs(z[j] / t)));
     }
+    if (cap > 0) EXPECT_LT(num.p(0, 0), l.uncapped(e, s).p(0, 0)) << "the cap flattens the top word";
   }
+  EXPECT_TRUE(sawCap) << "lessons.json has a soft-cap step";
 }
 
 TEST_F(Lessons, CausalMaskNumbersMatchTheReference) {
