@@ -39,7 +39,8 @@ void addViewCommand(CLI::App& app) {
     HeadLoader loader;
     if (o->input.fromFiles()) {
       o->input.checkRelevant();
-      QKSources src = openInputFiles(o->input, false);
+      std::optional<uint64_t> tokenCount = tokenFileCount(o->input);  // read once, not at every switch
+      QKSources src = openInputFiles(o->input, false, tokenCount);
       spec = attentionFor(o->attention, o->input, src).spec;
       o->viewer.heads = src.heads;
       o->viewer.head = o->input.head;
@@ -49,12 +50,12 @@ void addViewCommand(CLI::App& app) {
       // Each head of each layer is read from the file when it is shown (the files are
       // memory-mapped, so opening them again costs only the header). Every layer brings its
       // own attention from the capture's metadata (Gemma-2 alternates sliding windows).
-      loader = [input = o->input, attention = o->attention, spec](Context& ctx, Kernels& kernels, uint32_t layer,
-                                                                 uint32_t head) {
+      loader = [input = o->input, attention = o->attention, spec, tokenCount](Context& ctx, Kernels& kernels,
+                                                                             uint32_t layer, uint32_t head) {
         InputOptions in = input;
         in.head = head;
         if (input.layer || layer != 0) in.layer = layer;
-        QKSources s = openInputFiles(in, false);
+        QKSources s = openInputFiles(in, false, tokenCount);
         if (s.n() != spec.n || s.d() != spec.d)
           throw Error("layer " + std::to_string(layer) + " has a different shape from the first one shown");
         ResolvedAttention att = attentionFor(attention, in, s);

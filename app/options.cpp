@@ -209,11 +209,16 @@ FigureRenderer& Session::pngRenderer() {
   return *pngRenderer_;
 }
 
-QKSources openInputFiles(const InputOptions& in, bool needV) {
-  std::optional<uint64_t> count;
-  if (!in.tokenFile.empty()) count = readTokens(in.tokenFile).size();
-  return openQK(in.request(count), needV);
+std::optional<uint64_t> tokenFileCount(const InputOptions& in) {
+  if (in.tokenFile.empty()) return std::nullopt;
+  return readTokens(in.tokenFile).size();
 }
+
+QKSources openInputFiles(const InputOptions& in, bool needV, std::optional<uint64_t> tokenCount) {
+  return openQK(in.request(tokenCount), needV);
+}
+
+QKSources openInputFiles(const InputOptions& in, bool needV) { return openInputFiles(in, needV, tokenFileCount(in)); }
 
 ResolvedAttention attentionFor(const AttentionOptions& a, const InputOptions& in, const QKSources& src) {
   return resolveAttention(a.request(in), src.layerMetadata(), uint32_t(src.n()), uint32_t(src.d()), src.queryBegin);

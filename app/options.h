@@ -111,6 +111,9 @@ struct LoadedInput {
 // Q and K (and V) of the files named, opened and checked but not read; the token file's
 // count (when given) helps decide the layout of 3-D tensors.
 QKSources openInputFiles(const InputOptions& in, bool needV);
+QKSources openInputFiles(const InputOptions& in, bool needV, std::optional<uint64_t> tokenCount);
+// How many tokens --token-file holds (nothing without one).
+std::optional<uint64_t> tokenFileCount(const InputOptions& in);
 // The attention to draw for the opened head (metadata applied, options checked against it).
 ResolvedAttention attentionFor(const AttentionOptions& a, const InputOptions& in, const QKSources& src);
 // The attention for a synthetic input: checks every option before any GPU work.

@@ -83,8 +83,11 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
   fs::remove_all(dir);
 }
 
-// A file with two layers and its tokens: the layer key moves to the next layer, whose view
-// equals the headless render of that layer pixel for pixel (so the viewer really read it).
+// A capture with two layers and its tokens: the layer key moves to the next layer, whose view
+// equals the headless render of that layer pixel for pixel (so the viewer really read it). Its
+// metadata gives the layers different attention (layer 4 causal; layer 9 a sliding window of
+// 1000 with a soft cap of 2 at scale 0.5, as Gemma-2 alternates), which the viewer takes
+// from the file at the switch, like render does.
 TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
   if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = fs::temp_directory_path() / ("attnscope-layer-test-" + std::to_string(::getpid()));
@@ -105,7 +108,12 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
               "\": {\"dtype\": \"F32\", \"shape\": [2, 3000, 16], \"data_offsets\": [" + std::to_string(begin) +
               ", " + std::to_string(data.size()) + "]}";
     }
-  json += "}";
+  std::string meta = R"({\"version\": 1, \"tokens\": 3000, \"layout\": \"hnd\", \"layers\": [)"
+                     R"({\"layer\": 4, \"q\": \"layers.4.q\", \"k\": \"layers.4.k\", \"heads\": 2, \"kv_heads\": 2, )"
+                     R"(\"head_dim\": 16, \"mask\": \"causal\", \"scale\": 0.25}, )"
+                     R"({\"layer\": 9, \"q\": \"layers.9.q\", \"k\": \"layers.9.k\", \"heads\": 2, \"kv_heads\": 2, )"
+                     R"(\"head_dim\": 16, \"mask\": \"sliding_window\", \"window\": 1000, \"scale\": 0.5, \"softcap\": 2.0}]})";
+  json += ", \"__metadata__\": {\"attnscope\": \"" + meta + "\"}}";
   {
     std::ofstream out(dir / "qk.safetensors", std::ios::binary);
     uint64_t len = json.size();
@@ -130,6 +138,8 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
   std::ifstream statsFile(dir / "stats.json");
   std::string stats((std::istreambuf_iterator<char>(statsFile)), {});
   EXPECT_NE(stats.find("\"layer\": 9"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"mask\": \"window\""), std::string::npos) << "layer 9's own mask: " << stats;
+  EXPECT_NE(stats.find("\"softcap\": 2.0"), std::string::npos) << stats;
   for (uint32_t layer : {4u, 9u}) {
     std::string png = (dir / ("render" + std::to_string(layer) + ".png")).string();
     rc = sh(std::string(ATTNSCOPE_BINARY) + " render --rows 2000:2329 --cols 1000:1525 --width 1244 --height 772 -q" +

@@ -305,6 +305,9 @@ class Viewer {
       s["tiles_cached"] = tiles_->tilesCached();
       s["head"] = headIndex_;
       s["layer"] = layer_;
+      s["mask"] = maskName(spec_.mask);
+      s["mask_window"] = spec_.window;
+      s["softcap"] = spec_.softcap ? *spec_.softcap : 0.0;
       s["grid"] = grid_;
       s["flops"] = tiles_->flopsDone();
       std::ofstream(statsPath) << s.dump(2) << "\n";

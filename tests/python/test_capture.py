@@ -272,6 +272,35 @@ class Options(Capture):
         export_qk(folder, "--text", "w1 w2 w3", "--layers", "-1", "--out", out)
         self.assertEqual(json.loads(_metadata(out)["attnscope"])["layers"][0]["layer"], 1)
 
+    def test_neither_the_head_nor_later_layers_are_loaded(self):
+        # A checkpoint whose language-model head and layer 1 are garbage of the wrong shape:
+        # loading either would fail, so a capture of layer 0 proves neither is loaded (nor
+        # run: no logits over the vocabulary, no work after the last layer asked for).
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        folder = os.path.join(self.tmp, "llama-trap")
+        shutil.copytree(self.model("llama"), folder)
+        weights = os.path.join(folder, "model.safetensors")
+        state = load_file(weights)
+        self.assertIn("lm_head.weight", state)
+        for name in list(state):
+            if name == "lm_head.weight" or name.startswith("model.layers.1."):
+                state[name] = torch.zeros(1, 1)
+        save_file(state, weights, metadata={"format": "pt"})
+        out = os.path.join(self.tmp, "trap.safetensors")
+        r = export_qk(folder, "--text-file", self.text_file(), "--max-tokens", 200, "--layers", "0", "--dtype", "f32",
+                      "--out", out)
+        self.assertIn("layers 0-0 of 2 (no language-model head)", r.stderr)
+        with open(self.text_file()) as f:
+            ids = token_ids(self.model("llama"), f.read(), 200, "llama")
+        want = model_attention(self.model("llama"), "llama", ids)[0]
+        self.assertLessEqual(np.abs(attnscope_probs(out, 0, self.tmp) - want).max(), TOLERANCE)
+        r = export_qk(folder, "--text", "w1 w2", "--layers", "1", "--out", out, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot load the weights", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
     def ids_file(self, ids):
         path = os.path.join(self.tmp, f"ids{len(ids)}.json")
         with open(path, "w") as f:
