@@ -74,6 +74,12 @@ void ControlPanel::build(ViewControls& c) {
     float s = float(*c.spec.scale);
     if (ImGui::SliderFloat("scale", &s, 0.001f, 4.0f, "%.4f", ImGuiSliderFlags_Logarithmic) && s > 0) c.spec.scale = s;
   }
+  bool capped = c.spec.softcap.has_value();
+  if (ImGui::Checkbox("soft cap C tanh(s / C)", &capped)) c.spec.softcap = capped ? std::optional<double>(50.0) : std::nullopt;
+  if (c.spec.softcap) {
+    float cap = float(*c.spec.softcap);
+    if (ImGui::SliderFloat("cap C", &cap, 0.1f, 100.0f, "%.2f", ImGuiSliderFlags_Logarithmic) && cap > 0) c.spec.softcap = cap;
+  }
   float t = float(c.spec.temperature);
   if (ImGui::SliderFloat("temperature", &t, 0.05f, 20.0f, "%.3f", ImGuiSliderFlags_Logarithmic) && t > 0)
     c.spec.temperature = t;

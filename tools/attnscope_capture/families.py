@@ -23,6 +23,15 @@ def _heads_view(x, heads, d):
     return x[0].reshape(c, heads, d).transpose(0, 1)
 
 
+def _separate_projections(q, k, v, heads, kv_heads, d, store):
+    """Hooks on three projection modules putting their outputs into store as q, k, v."""
+    def keep(role, n):
+        return lambda module, args, out: store.__setitem__(role, _heads_view(out, n, d))
+
+    return [q.register_forward_hook(keep("q", heads)), k.register_forward_hook(keep("k", kv_heads)),
+            v.register_forward_hook(keep("v", kv_heads))]
+
+
 class Family:
     name = ""             # what the user reads
     model_types = ()      # config.model_type values
@@ -50,11 +59,7 @@ class Family:
         """Registers forward hooks that put pre-rotary "q", "k", "v" ([heads, c, d]) into store.
         Returns the hook handles."""
         h, kv, d = self.heads(cfg)
-        return [
-            attn.q_proj.register_forward_hook(lambda m, a, o: store.__setitem__("q", _heads_view(o, h, d))),
-            attn.k_proj.register_forward_hook(lambda m, a, o: store.__setitem__("k", _heads_view(o, kv, d))),
-            attn.v_proj.register_forward_hook(lambda m, a, o: store.__setitem__("v", _heads_view(o, kv, d))),
-        ]
+        return _separate_projections(attn.q_proj, attn.k_proj, attn.v_proj, h, kv, d, store)
 
     # ---- what attention computes ----
     def rotary(self, cfg):
@@ -252,11 +257,7 @@ class Bert(Family):
 
     def projection_hooks(self, attn, cfg, store):
         h, _, d = self.heads(cfg)
-        return [
-            attn.query.register_forward_hook(lambda m, a, o: store.__setitem__("q", _heads_view(o, h, d))),
-            attn.key.register_forward_hook(lambda m, a, o: store.__setitem__("k", _heads_view(o, h, d))),
-            attn.value.register_forward_hook(lambda m, a, o: store.__setitem__("v", _heads_view(o, h, d))),
-        ]
+        return _separate_projections(attn.query, attn.key, attn.value, h, h, d, store)
 
     def rotary(self, cfg):
         return None
