@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "compute/capture_metadata.h"
 #include "compute/head_source.h"
 #include "compute/npy.h"
 #include "compute/safetensors.h"
@@ -102,6 +103,23 @@ TEST(Corpus, EveryFileGetsItsExpectedAnswer) {
           EXPECT_EQ(findLayerTensors(f->tensors()).size(), 2u) << file;
         }
       }));
+      // The capture metadata, and the attention it implies for each layer: its own answer
+      // ("metadata"), else none for valid files; a file broken in its data may read either way.
+      std::string metaExpect = it.value().value("metadata", expect == "ok" ? "ok" : "");
+      std::string metaError = errorOf([&] {
+        SafetensorsFile f(file);
+        if (auto m = readCaptureMetadata(f))
+          for (const LayerMetadata& l : m->layers)
+            resolveAttention({}, &l, uint32_t(m->tokens), l.headDim, uint32_t(m->queryBegin));
+      });
+      if (metaExpect == "ok") {
+        EXPECT_EQ(metaError, "") << file << " (metadata)";
+      } else if (metaExpect.empty()) {
+        EXPECT_EQ(metaError.find('\n'), std::string::npos) << file << ": one line, got: " << metaError;
+      } else {
+        EXPECT_NE(metaError.find(metaExpect), std::string::npos) << file << ": expected '" << metaExpect << "' in: " << metaError;
+        EXPECT_EQ(metaError.find('\n'), std::string::npos) << file << ": one line, got: " << metaError;
+      }
     } else {
       errors.push_back(errorOf([&] { readTokens(file, it.value()["n"].get<uint64_t>()); }));
     }

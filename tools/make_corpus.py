@@ -123,6 +123,52 @@ put("safetensors", "nan.safetensors", st(GOOD, f32(V12[:5] + [float("nan")] + V1
 put("safetensors", "inf_bf16.safetensors", st({"q": t("BF16", [2, 4], 0, 16)}, bf16(V12[:7] + [float("-inf")])),
     "holds Inf at")
 
+# Capture metadata (export_qk's JSON under __metadata__["attnscope"]): the data reads as in
+# ok.safetensors; "metadata" is the answer of reading the metadata and resolving each layer.
+OK_TENSORS = {"layers.0.q": t("F32", [1, 2, 4], 0, 32), "layers.0.k": t("F16", [1, 2, 4], 32, 48),
+              "layers.1.q": t("BF16", [1, 2, 4], 48, 64), "layers.1.k": t("F32", [2, 4], 64, 96)}
+OK_DATA = Q + f16(V12[:8]) + bf16(V12[:8]) + Q
+
+
+def layer_meta(layer, **change):
+    m = {"layer": layer, "q": f"layers.{layer}.q", "k": f"layers.{layer}.k", "heads": 1, "kv_heads": 1, "head_dim": 4,
+         "mask": "causal", "scale": 0.5, "rotary": {"applied": True, "base": 10000.0, "dims": 4, "style": "halves"}}
+    m.update(change)
+    return {k: v for k, v in m.items() if v is not None}
+
+
+def capture(meta_layers, **top):
+    m = {"version": 1, "producer": "corpus", "tokens": 2, "layout": "hnd", "layers": meta_layers}
+    m.update(top)
+    return st({"__metadata__": {"format": "pt", "attnscope": json.dumps(m)}, **OK_TENSORS}, OK_DATA)
+
+
+put("safetensors", "meta_ok.safetensors",
+    capture([layer_meta(0), layer_meta(1, mask="sliding_window", window=1, softcap=30.0)]), "ok", tensors=4,
+    metadata="ok")
+put("safetensors", "meta_not_object.safetensors",
+    st({"__metadata__": [1, 2], **OK_TENSORS}, OK_DATA), "__metadata__ that is not a JSON object")
+put("safetensors", "meta_value_number.safetensors",
+    st({"__metadata__": {"format": 3}, **OK_TENSORS}, OK_DATA), "that is not a string")
+put("safetensors", "meta_not_json.safetensors",
+    st({"__metadata__": {"attnscope": "{layers"}, **OK_TENSORS}, OK_DATA), "ok", tensors=4, metadata="not valid JSON")
+put("safetensors", "meta_future.safetensors", capture([layer_meta(0)], version=99), "ok", tensors=4,
+    metadata="update attnscope")
+put("safetensors", "meta_mask.safetensors", capture([layer_meta(0, mask="diagonal")]), "ok", tensors=4,
+    metadata="'mask'")
+put("safetensors", "meta_window.safetensors", capture([layer_meta(0, mask="sliding_window")]), "ok", tensors=4,
+    metadata="'window'")
+put("safetensors", "meta_dims.safetensors", capture([layer_meta(0, rotary={"applied": False, "base": 1e4,
+                                                                           "dims": 3, "style": "halves"})]),
+    "ok", tensors=4, metadata="'dims'")
+put("safetensors", "meta_scale.safetensors", capture([layer_meta(0, scale=-0.125)]), "ok", tensors=4,
+    metadata="'scale'")
+put("safetensors", "meta_query_begin.safetensors", capture([layer_meta(0)], query_begin=2), "ok", tensors=4,
+    metadata="'query_begin'")
+put("safetensors", "meta_scaled_rope.safetensors",
+    capture([layer_meta(0, rotary={"applied": False, "base": 5e5, "dims": 4, "style": "halves",
+                                   "scaling": "llama3"})]), "ok", tensors=4, metadata="llama3 rope scaling")
+
 # ---- tokens --------------------------------------------------------------------------------
 put("tokens", "ok.json", json.dumps(["<s>", "The", "\u0120cat", "\n", "\u200b"]).encode(), "ok", n=5)
 put("tokens", "ok_lines.txt", b"<s>\nThe\r\n cat\n\xff\xfe\n\n", "ok", n=5)
