@@ -1,10 +1,11 @@
 #include "engine/buffer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 
@@ -40,23 +41,11 @@ Buffer::Buffer(Context& ctx, VkDeviceSize size, VkBufferUsageFlags usage, Memory
         preferred = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
         break;
     }
-    VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-    ai.allocationSize = req.size;
-    ai.memoryTypeIndex = ctx.findMemoryType(req.memoryTypeBits, required, preferred);
-    VkResult r = vkAllocateMemory(ctx.device(), &ai, nullptr, &memory_);
-    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
-      throw Error("the device could not allocate " + std::to_string(req.size >> 20) +
-                  " MiB" + (debugName ? std::string(" for ") + debugName : std::string()) +
-                  ": use fewer tokens or a smaller output");
-    VK_CHECK(r);
-    VK_CHECK(vkBindBufferMemory(ctx.device(), buffer_, memory_, 0));
-    // Memory types are read back through the same index we allocated from.
-    VkPhysicalDeviceMemoryProperties mp;
-    vkGetPhysicalDeviceMemoryProperties(ctx.physicalDevice(), &mp);
-    VkMemoryPropertyFlags flags = mp.memoryTypes[ai.memoryTypeIndex].propertyFlags;
-    coherent_ = flags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    if (flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
-      VK_CHECK(vkMapMemory(ctx.device(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_));
+    uint32_t type = ctx.findMemoryType(req.memoryTypeBits, required, preferred);
+    alloc_ = ctx.allocator().allocate(req, type, true, debugName);
+    VK_CHECK(vkBindBufferMemory(ctx.device(), buffer_, alloc_.memory, alloc_.offset));
+    coherent_ = ctx.memoryTypeFlags(type) & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    mapped_ = alloc_.mapped;
     setDebugName(ctx, VK_OBJECT_TYPE_BUFFER, uint64_t(buffer_), debugName);
   } catch (...) {
     destroy();
@@ -69,9 +58,8 @@ Buffer::~Buffer() { destroy(); }
 void Buffer::destroy() {
   if (!ctx_) return;
   if (buffer_) vkDestroyBuffer(ctx_->device(), buffer_, nullptr);
-  if (memory_) vkFreeMemory(ctx_->device(), memory_, nullptr);  // unmaps implicitly
+  ctx_->allocator().free(alloc_);
   buffer_ = VK_NULL_HANDLE;
-  memory_ = VK_NULL_HANDLE;
   mapped_ = nullptr;
 }
 
@@ -82,7 +70,7 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
     destroy();
     ctx_ = std::exchange(o.ctx_, nullptr);
     buffer_ = std::exchange(o.buffer_, VK_NULL_HANDLE);
-    memory_ = std::exchange(o.memory_, VK_NULL_HANDLE);
+    alloc_ = std::exchange(o.alloc_, DeviceAllocation{});
     size_ = std::exchange(o.size_, 0);
     mapped_ = std::exchange(o.mapped_, nullptr);
     coherent_ = o.coherent_;
@@ -90,21 +78,21 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
   return *this;
 }
 
-void Buffer::invalidate() const {
+void Buffer::syncRange(bool flush) const {
   if (coherent_ || !mapped_) return;
+  VkDeviceSize atom = std::max<VkDeviceSize>(ctx_->caps().limits.nonCoherentAtomSize, 1);
   VkMappedMemoryRange r{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
-  r.memory = memory_;
+  r.memory = alloc_.memory;
+  r.offset = alloc_.offset / atom * atom;
   r.size = VK_WHOLE_SIZE;
-  VK_CHECK(vkInvalidateMappedMemoryRanges(ctx_->device(), 1, &r));
+  if (alloc_.page >= 0) r.size = (alloc_.offset + alloc_.size - r.offset + atom - 1) / atom * atom;
+  if (flush) VK_CHECK(vkFlushMappedMemoryRanges(ctx_->device(), 1, &r));
+  else VK_CHECK(vkInvalidateMappedMemoryRanges(ctx_->device(), 1, &r));
 }
 
-void Buffer::flush() const {
-  if (coherent_ || !mapped_) return;
-  VkMappedMemoryRange r{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
-  r.memory = memory_;
-  r.size = VK_WHOLE_SIZE;
-  VK_CHECK(vkFlushMappedMemoryRanges(ctx_->device(), 1, &r));
-}
+void Buffer::invalidate() const { syncRange(false); }
+
+void Buffer::flush() const { syncRange(true); }
 
 // Staging in pieces keeps host memory bounded when inputs are hundreds of MiB.
 static constexpr VkDeviceSize kStagingChunk = VkDeviceSize(32) << 20;

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/device_memory.h"
+
 namespace attnscope {
 
 class Context;
@@ -30,6 +32,8 @@ class Buffer {
 
   VkBuffer handle() const { return buffer_; }
   VkDeviceSize size() const { return size_; }
+  // Device memory this buffer holds (its allocation, or its slot of a shared page).
+  VkDeviceSize memoryBytes() const { return alloc_.size; }
   explicit operator bool() const { return buffer_ != VK_NULL_HANDLE; }
   // Non-null when the memory is host-visible (always for Upload and Readback).
   void* mapped() const { return mapped_; }
@@ -46,10 +50,12 @@ class Buffer {
   void destroy();
   Context* ctx_ = nullptr;
   VkBuffer buffer_ = VK_NULL_HANDLE;
-  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  DeviceAllocation alloc_;
   VkDeviceSize size_ = 0;
   void* mapped_ = nullptr;
   bool coherent_ = true;
+  // Flushes or invalidates this buffer's range of its memory (atom-aligned).
+  void syncRange(bool flush) const;
 };
 
 // Where a view of a large buffer starts when it must be bound at an aligned offset with a

@@ -1,7 +1,7 @@
 #include "engine/commands.h"
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 

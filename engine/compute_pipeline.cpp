@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 

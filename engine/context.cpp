@@ -6,7 +6,8 @@
 #include <cstring>
 #include <mutex>
 
-#include "engine/error.h"
+#include "engine/device_memory.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 
@@ -46,9 +47,10 @@ std::string lower(std::string s) {
 
 bool hasLayer(const char* name) {
   uint32_t count = 0;
-  vkEnumerateInstanceLayerProperties(&count, nullptr);
+  VK_CHECK(vkEnumerateInstanceLayerProperties(&count, nullptr));
   std::vector<VkLayerProperties> layers(count);
-  vkEnumerateInstanceLayerProperties(&count, layers.data());
+  VkResult r = vkEnumerateInstanceLayerProperties(&count, layers.data());
+  if (r != VK_INCOMPLETE) VK_CHECK(r);  // a layer appearing in between only shortens the list
   for (auto& l : layers)
     if (std::strcmp(l.layerName, name) == 0) return true;
   return false;
@@ -56,9 +58,10 @@ bool hasLayer(const char* name) {
 
 bool hasInstanceExtension(const char* name) {
   uint32_t count = 0;
-  vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr);
+  VK_CHECK(vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr));
   std::vector<VkExtensionProperties> exts(count);
-  vkEnumerateInstanceExtensionProperties(nullptr, &count, exts.data());
+  VkResult r = vkEnumerateInstanceExtensionProperties(nullptr, &count, exts.data());
+  if (r != VK_INCOMPLETE) VK_CHECK(r);
   for (auto& e : exts)
     if (std::strcmp(e.extensionName, name) == 0) return true;
   return false;
@@ -102,9 +105,18 @@ Context::Context(const ContextOptions& options) {
 
 Context::~Context() { release(); }
 
+void Context::waitIdle() const { VK_CHECK(vkDeviceWaitIdle(device_)); }
+
+void Context::waitIdleInDestructor() const noexcept {
+  if (device_ && vkDeviceWaitIdle(device_) != VK_SUCCESS) {
+    // Nothing to do: see the header. Handles are destroyed next either way.
+  }
+}
+
 void Context::release() {
   if (device_) {
-    vkDeviceWaitIdle(device_);
+    waitIdleInDestructor();
+    allocator_.reset();  // every buffer and image is gone by now (owners die before their context)
     if (immediateFence_) vkDestroyFence(device_, immediateFence_, nullptr);
     if (immediatePool_) vkDestroyCommandPool(device_, immediatePool_, nullptr);
     vkDestroyDevice(device_, nullptr);
@@ -167,7 +179,14 @@ void Context::createInstance(bool validate, const std::vector<std::string>& want
   dm.messageType =
       VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT;
   dm.pfnUserCallback = debugCallback;
-  if (validate) ci.pNext = &dm;  // also catches messages from vkCreateInstance itself
+  // Synchronization validation too: a missing barrier is as much a bug as a wrong argument,
+  // and tests run with validation on, so they would see it.
+  VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+  VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+  features.enabledValidationFeatureCount = 1;
+  features.pEnabledValidationFeatures = enables;
+  features.pNext = &dm;
+  if (validate) ci.pNext = &features;  // dm also catches messages from vkCreateInstance itself
 
   VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
@@ -310,6 +329,16 @@ void Context::createDevice(bool swapchain) {
 
   std::vector<const char*> deviceExtensions;
   if (swapchain) deviceExtensions.push_back(VK_KHR_SWAPCHAIN_EXTENSION_NAME);
+  {
+    uint32_t n = 0;
+    VK_CHECK(vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n, nullptr));
+    std::vector<VkExtensionProperties> exts(n);
+    VkResult er = vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n, exts.data());
+    if (er != VK_INCOMPLETE) VK_CHECK(er);
+    for (const auto& e : exts)
+      if (std::strcmp(e.extensionName, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME) == 0) memoryBudget_ = true;
+    if (memoryBudget_) deviceExtensions.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.pNext = &feats;
   dci.enabledExtensionCount = uint32_t(deviceExtensions.size());
@@ -329,6 +358,22 @@ void Context::createDevice(bool swapchain) {
   VK_CHECK(vkCreateCommandPool(device_, &pci, nullptr, &immediatePool_));
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   VK_CHECK(vkCreateFence(device_, &fci, nullptr, &immediateFence_));
+  allocator_ = std::make_unique<DeviceMemory>(device_, memory_);
+}
+
+uint64_t Context::deviceLocalBudget() const {
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (memoryBudget_) props.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(physical_, &props);
+  uint64_t best = 0;
+  for (uint32_t h = 0; h < props.memoryProperties.memoryHeapCount; ++h) {
+    if (!(props.memoryProperties.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    uint64_t left = props.memoryProperties.memoryHeaps[h].size;
+    if (memoryBudget_) left = budget.heapBudget[h] > budget.heapUsage[h] ? budget.heapBudget[h] - budget.heapUsage[h] : 0;
+    best = std::max(best, left);
+  }
+  return best;
 }
 
 uint32_t Context::findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags required,

@@ -6,10 +6,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace attnscope {
+
+class DeviceMemory;
 
 struct ContextOptions {
   bool validate = false;       // Khronos validation layer + debug messenger
@@ -50,7 +53,7 @@ const char* deviceTypeName(VkPhysicalDeviceType type);
 class Context {
  public:
   explicit Context(const ContextOptions& options = {});
-  ~Context();
+  ~Context();  // out of line: DeviceMemory is incomplete here
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
@@ -66,10 +69,23 @@ class Context {
 
   uint32_t findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
                           VkMemoryPropertyFlags preferred = 0) const;
+  VkMemoryPropertyFlags memoryTypeFlags(uint32_t typeIndex) const { return memory_.memoryTypes[typeIndex].propertyFlags; }
+  // Where every buffer and image gets its memory, and what is held.
+  DeviceMemory& allocator() { return *allocator_; }
+  // Device-local memory this process may still use, from VK_EXT_memory_budget where the
+  // device offers it, else the device-local heap's size; 0 if unknown.
+  uint64_t deviceLocalBudget() const;
 
   // Records a one-shot command buffer, submits it and waits: for uploads and setup,
   // never on a per-frame path.
   void immediate(const std::function<void(VkCommandBuffer)>& record);
+
+  // Waits until the device is idle; a lost device (or any other failure) is an Error.
+  void waitIdle() const;
+  // The same for destructors, which must not throw: a failure means the device is lost and
+  // there is nothing left to wait for, so destruction goes on (the caller's error, if any,
+  // was already reported by the call that found the device lost).
+  void waitIdleInDestructor() const noexcept;
 
   // Validation messages seen since start (errors and warnings). Tests assert it stays 0.
   static uint64_t validationMessageCount();
@@ -92,6 +108,8 @@ class Context {
   uint32_t chosenIndex_ = 0;
   VkCommandPool immediatePool_ = VK_NULL_HANDLE;
   VkFence immediateFence_ = VK_NULL_HANDLE;
+  std::unique_ptr<DeviceMemory> allocator_;
+  bool memoryBudget_ = false;  // VK_EXT_memory_budget enabled
   DeviceCaps caps_;
   VkPhysicalDeviceMemoryProperties memory_{};
   std::vector<PhysicalDeviceEntry> allDevices_;

@@ -2,7 +2,7 @@
 
 #include "engine/buffer.h"
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 

@@ -7,7 +7,7 @@
 #include "engine/barriers.h"
 #include "engine/buffer.h"
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 
@@ -34,12 +34,9 @@ Image::Image(Context& ctx, uint32_t width, uint32_t height, VkFormat format,
   try {
     VkMemoryRequirements req;
     vkGetImageMemoryRequirements(ctx.device(), image_, &req);
-    VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-    ai.allocationSize = req.size;
-    ai.memoryTypeIndex =
-        ctx.findMemoryType(req.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    VK_CHECK(vkAllocateMemory(ctx.device(), &ai, nullptr, &memory_));
-    VK_CHECK(vkBindImageMemory(ctx.device(), image_, memory_, 0));
+    uint32_t type = ctx.findMemoryType(req.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    alloc_ = ctx.allocator().allocate(req, type, false, debugName);
+    VK_CHECK(vkBindImageMemory(ctx.device(), image_, alloc_.memory, alloc_.offset));
     VkImageViewCreateInfo vi{VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO};
     vi.image = image_;
     vi.viewType = VK_IMAGE_VIEW_TYPE_2D;
@@ -59,10 +56,9 @@ void Image::destroy() {
   if (!ctx_) return;
   if (view_) vkDestroyImageView(ctx_->device(), view_, nullptr);
   if (image_) vkDestroyImage(ctx_->device(), image_, nullptr);
-  if (memory_) vkFreeMemory(ctx_->device(), memory_, nullptr);
+  ctx_->allocator().free(alloc_);
   view_ = VK_NULL_HANDLE;
   image_ = VK_NULL_HANDLE;
-  memory_ = VK_NULL_HANDLE;
 }
 
 Image::Image(Image&& o) noexcept { *this = std::move(o); }
@@ -73,7 +69,7 @@ Image& Image::operator=(Image&& o) noexcept {
     ctx_ = std::exchange(o.ctx_, nullptr);
     image_ = std::exchange(o.image_, VK_NULL_HANDLE);
     view_ = std::exchange(o.view_, VK_NULL_HANDLE);
-    memory_ = std::exchange(o.memory_, VK_NULL_HANDLE);
+    alloc_ = std::exchange(o.alloc_, DeviceAllocation{});
     format_ = o.format_;
     width_ = o.width_;
     height_ = o.height_;

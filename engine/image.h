@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "engine/device_memory.h"
+
 namespace attnscope {
 
 class Context;
@@ -24,6 +26,8 @@ class Image {
   VkFormat format() const { return format_; }
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }
+  // Device memory this image holds (its own allocation).
+  VkDeviceSize memoryBytes() const { return alloc_.size; }
   explicit operator bool() const { return image_ != VK_NULL_HANDLE; }
 
  private:
@@ -31,7 +35,7 @@ class Image {
   Context* ctx_ = nullptr;
   VkImage image_ = VK_NULL_HANDLE;
   VkImageView view_ = VK_NULL_HANDLE;
-  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  DeviceAllocation alloc_;
   VkFormat format_ = VK_FORMAT_UNDEFINED;
   uint32_t width_ = 0, height_ = 0;
 };

@@ -39,7 +39,7 @@ class LessonWindow {
 
   ~LessonWindow() {
     if (!ctx_) return;
-    vkDeviceWaitIdle(ctx_->device());
+    ctx_->waitIdleInDestructor();
     imgui_.reset();
     frames_.reset();
     renderer_.reset();
@@ -159,7 +159,7 @@ class LessonWindow {
         }
       }
     }
-    vkDeviceWaitIdle(ctx_->device());  // the lessons' images outlive no frame that uses them
+    ctx_->waitIdle();  // the lessons' images outlive no frame that uses them
     return 0;
   }
 

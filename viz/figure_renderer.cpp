@@ -10,7 +10,7 @@
 
 #include "engine/barriers.h"
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 #include "shaders/include/viz_params.h"
 #include "viz/colormap.h"
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 #include "viz/font.h"
 
 namespace attnscope {
@@ -61,7 +61,7 @@ ImGuiLayer::ImGuiLayer(Context& ctx, GLFWwindow* window, VkRenderPass renderPass
 }
 
 ImGuiLayer::~ImGuiLayer() {
-  vkDeviceWaitIdle(ctx_.device());
+  ctx_.waitIdleInDestructor();
   ImGui_ImplVulkan_Shutdown();
   ImGui_ImplGlfw_Shutdown();
   ImGui::DestroyContext();

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 
@@ -28,7 +28,7 @@ void Swapchain::destroyViews() {
 }
 
 void Swapchain::recreate(uint32_t width, uint32_t height) {
-  vkDeviceWaitIdle(ctx_.device());
+  ctx_.waitIdle();  // the old images and views may still be in use by a frame in flight
   destroyViews();
   VkSwapchainKHR old = swapchain_;
   create(width, height, old);

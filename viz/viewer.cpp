@@ -164,7 +164,7 @@ class Viewer {
   }
 
   ~Viewer() {
-    if (ctx_) vkDeviceWaitIdle(ctx_->device());
+    if (ctx_) ctx_->waitIdleInDestructor();
     tiles_.reset();
     head_.reset();
     panel_.reset();
@@ -285,7 +285,7 @@ class Viewer {
       frameMs.push_back(ms);
       if (zooming) zoomFrameMs.push_back(ms);
     }
-    vkDeviceWaitIdle(ctx_->device());
+    ctx_->waitIdle();
     if (!statsPath.empty()) {
       nlohmann::json s;
       s["device"] = ctx_->caps().name;
@@ -337,7 +337,7 @@ class Viewer {
 
   // Reads head `head` of layer `layer` and starts its tiles afresh.
   void showHead(uint32_t layer, uint32_t head) {
-    vkDeviceWaitIdle(ctx_->device());  // jobs in flight use the head and tiles that go
+    ctx_->waitIdle();  // jobs in flight use the head and tiles that go
     tiles_.reset();
     head_ = std::make_unique<HeadData>(load(layer, head));
     layer_ = layer;
@@ -374,7 +374,7 @@ class Viewer {
 
   // New parameters: the cached tiles are stale at once and are never drawn again.
   void changeSpec(const AttentionSpec& s) {
-    vkDeviceWaitIdle(ctx_->device());  // jobs in flight write images that are about to go
+    ctx_->waitIdle();  // jobs in flight write images that are about to go
     spec_ = s;
     tiles_->setSpec(spec_);
     for (auto& g : gridHeads_) g.tiles->setSpec(spec_);
@@ -486,7 +486,7 @@ class Viewer {
     grid_ = on;
     rangeFromData_ = false;
     if (!on) return;
-    vkDeviceWaitIdle(ctx_->device());
+    ctx_->waitIdle();
     if (gridHeads_.empty()) {
       for (uint32_t h = 0; h < gridCount(); ++h) {
         HeadSlot s;
@@ -946,6 +946,9 @@ class Viewer {
     hoverCell_ = true;
     hoverI_ = uint64_t(cy);
     hoverJ_ = uint64_t(cx);
+    // This frame's compute may have written (or a job's first piece cleared) the image and
+    // the row statistics copied below: their writes land before the copies read them.
+    barrier::computeToTransfer(rec.cmd);
     for (auto it = draws.rbegin(); it != draws.rend(); ++it) {  // the finest on top
       const DrawTile& t = *it;
       if (cx < t.cells.x0 || cx >= t.cells.x1 || cy < t.cells.y0 || cy >= t.cells.y1) continue;
@@ -954,7 +957,6 @@ class Viewer {
       c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
       c.imageOffset = {int32_t((cx - t.cells.x0) / per), int32_t((cy - t.cells.y0) / per), 0};
       c.imageExtent = {1, 1, 1};
-      // Compute writes of this frame are complete (MapJob's last barrier covers transfers).
       vkCmdCopyImageToBuffer(rec.cmd, t.image->handle(), VK_IMAGE_LAYOUT_GENERAL, readback_.handle(), 1, &c);
       hoverCellsPerTexel_ = per;
       hoverPending_ = true;

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "engine/vk_check.h"
 
 namespace attnscope {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "engine/context.h"
-#include "engine/error.h"
+#include "engine/vk_check.h"
 #include "viz/window.h"
 
 namespace attnscope {
@@ -39,7 +39,7 @@ WindowFrames::~WindowFrames() { release(); }
 
 void WindowFrames::release() {
   VkDevice dev = ctx_.device();
-  vkDeviceWaitIdle(dev);
+  ctx_.waitIdleInDestructor();
   destroyFramebuffers();
   for (auto s : rendered_) vkDestroySemaphore(dev, s, nullptr);
   rendered_.clear();
@@ -98,7 +98,7 @@ bool WindowFrames::recreate() {
   uint32_t w, h;
   window_.framebufferSize(w, h);
   if (w == 0 || h == 0) return false;
-  vkDeviceWaitIdle(ctx_.device());
+  ctx_.waitIdle();  // the framebuffers and images go
   destroyFramebuffers();
   swapchain_->recreate(w, h);
   if (renderPass_) createFramebuffers();

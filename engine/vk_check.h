@@ -1,0 +1,38 @@
+// One place that turns a VkResult into an error naming the failing call, its file and line.
+// Checks stay on in Release builds: a failed Vulkan call is never silently ignored.
+#pragma once
+#include <volk.h>
+
+#include "engine/error.h"
+
+namespace attnscope {
+
+class VulkanError : public Error {
+ public:
+  VulkanError(VkResult result, const char* call, const char* file, int line);
+  VkResult result() const { return result_; }
+
+ private:
+  VkResult result_;
+};
+
+const char* vkResultName(VkResult result);
+
+void throwVulkanError(VkResult result, const char* call, const char* file, int line);
+
+// Tests inject failures here: ATTNSCOPE_INJECT_VK_ERROR="vkQueueSubmit=DEVICE_LOST@3" makes the
+// third checked call whose text starts with vkQueueSubmit fail with VK_ERROR_DEVICE_LOST
+// without being made (OUT_OF_DEVICE_MEMORY and OUT_OF_HOST_MEMORY likewise), so the paths a
+// lost device or a full GPU take are tested on any machine. Returns VK_SUCCESS when the call
+// should run; without the variable that is one predictable branch.
+VkResult injectedFault(const char* call);
+
+}  // namespace attnscope
+
+#define VK_CHECK(call)                                                                     \
+  do {                                                                                     \
+    VkResult vk_check_result_ = ::attnscope::injectedFault(#call);                        \
+    if (vk_check_result_ == VK_SUCCESS) vk_check_result_ = (call);                         \
+    if (vk_check_result_ != VK_SUCCESS)                                                    \
+      ::attnscope::throwVulkanError(vk_check_result_, #call, __FILE__, __LINE__);          \
+  } while (0)
