@@ -15,7 +15,7 @@ void addViewCommand(CLI::App& app) {
     AttentionOptions attention;
     StyleOptions style;
     ViewerOptions viewer;
-    uint64_t cacheMiB = 512;
+    uint64_t cacheMiB = 0;  // 0: from the device's memory budget
     bool noVsync = false;
   };
   auto o = std::make_shared<Opts>();
@@ -23,7 +23,8 @@ void addViewCommand(CLI::App& app) {
   o->input.add(*cmd, 100000);
   o->attention.add(*cmd);
   o->style.add(*cmd, 1280, 800);
-  cmd->add_option("--cache-mib", o->cacheMiB, "GPU memory for cached tiles, in MiB")->capture_default_str();
+  cmd->add_option("--cache-mib", o->cacheMiB,
+                  "GPU memory for cached tiles, in MiB (default: a quarter of what the device has free, at most 512)");
   cmd->add_flag("--no-vsync", o->noVsync, "Present as fast as possible");
   cmd->add_option("--screenshot", o->viewer.screenshot, "Wait until the view is exact, write it to this PNG and exit");
   cmd->add_option("--script", o->viewer.script, "Replay a JSON camera path (zoom, pan, hover, keys, screenshots) and exit");
@@ -34,7 +35,7 @@ void addViewCommand(CLI::App& app) {
     o->viewer.width = o->style.width;
     o->viewer.height = o->style.height;
     o->viewer.vsync = !o->noVsync;
-    o->viewer.cacheBytes = o->cacheMiB << 20;
+    o->viewer.cacheBytes = o->cacheMiB << 20;  // 0: the viewer sizes it from the device's budget
     AttentionSpec spec;
     HeadLoader loader;
     if (o->input.fromFiles()) {

@@ -211,6 +211,21 @@ void MapJob::recordNext(Recording& rec) {
   inStrip_ = false;
 }
 
+Image MapJob::finish() {
+  if (!done()) throw Error("internal: a tile was taken before its job finished");
+  partials_ = Buffer();
+  stats_ = Buffer();
+  rowBounds_ = Buffer();
+  cols_.device = Buffer();
+  rowStats_.reset();
+  return std::move(image_);
+}
+
+uint64_t MapJob::deviceBytes() const {
+  return image_.memoryBytes() + partials_.memoryBytes() + stats_.memoryBytes() + rowBounds_.memoryBytes() +
+         cols_.device.memoryBytes() + (rowStats_ ? rowStats_->deviceBytes() : 0);
+}
+
 std::vector<float> readbackImage(Context& ctx, const Image& image) {
   uint64_t bytes = uint64_t(image.width()) * image.height() * 16;
   Buffer staging(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "image readback");

@@ -78,6 +78,13 @@ class MapJob {
   // Floating-point work the job does in total (2 d per unmasked cell, per pass over it).
   double totalFlops() const { return totalFlops_; }
 
+  // The finished image, taken out of the job with its scratch (partials, row statistics,
+  // block bounds) freed: what a cache keeps of a tile is exactly the image. Only when done()
+  // and the last piece's submission has completed; the job is empty afterwards.
+  Image finish();
+  // Device memory the job holds now: its image and its scratch.
+  uint64_t deviceBytes() const;
+
  private:
   Context& ctx_;
   Kernels& kernels_;

@@ -20,6 +20,7 @@ class RowStatsPass {
               uint32_t rowEnd, const Buffer& stats, uint32_t statsRow0);
 
   uint32_t splits() const { return splits_.count(); }
+  uint64_t deviceBytes() const { return splits_.device.memoryBytes() + partials_.memoryBytes(); }
 
  private:
   Kernels& kernels_;

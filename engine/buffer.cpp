@@ -85,7 +85,7 @@ void Buffer::syncRange(bool flush) const {
   r.memory = alloc_.memory;
   r.offset = alloc_.offset / atom * atom;
   r.size = VK_WHOLE_SIZE;
-  if (alloc_.page >= 0) r.size = (alloc_.offset + alloc_.size - r.offset + atom - 1) / atom * atom;
+  if (alloc_.page >= 0) r.size = (alloc_.offset + size_ - r.offset + atom - 1) / atom * atom;
   if (flush) VK_CHECK(vkFlushMappedMemoryRanges(ctx_->device(), 1, &r));
   else VK_CHECK(vkInvalidateMappedMemoryRanges(ctx_->device(), 1, &r));
 }

@@ -55,6 +55,7 @@ DeviceAllocation DeviceMemory::allocate(const VkMemoryRequirements& req, uint32_
   a.size = req.size;
   if (!shareable || req.size > kSmallBytes || req.alignment > kSmallBytes) {
     a.memory = allocateRaw(req.size, typeIndex, what, &a.mapped);
+    inUse_ += a.size;
     return a;
   }
   // A slot of a page: slots are powers of two, so every slot offset meets the alignment.
@@ -89,6 +90,8 @@ DeviceAllocation DeviceMemory::allocate(const VkMemoryRequirements& req, uint32_
   a.slot = page->freeSlots.back();
   page->freeSlots.pop_back();
   a.page = index;
+  a.size = slotBytes;
+  inUse_ += a.size;
   a.memory = page->memory;
   a.offset = VkDeviceSize(a.slot) * slotBytes;
   a.mapped = page->mapped ? static_cast<char*>(page->mapped) + a.offset : nullptr;
@@ -98,6 +101,7 @@ DeviceAllocation DeviceMemory::allocate(const VkMemoryRequirements& req, uint32_
 void DeviceMemory::free(DeviceAllocation& a) noexcept {
   if (!a.memory) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  inUse_ -= a.size;
   if (a.page < 0) {
     freeRaw(a.memory, a.size);
   } else {
@@ -114,6 +118,11 @@ void DeviceMemory::free(DeviceAllocation& a) noexcept {
 uint64_t DeviceMemory::bytesHeld() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return held_;
+}
+
+uint64_t DeviceMemory::bytesInUse() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return inUse_;
 }
 
 uint32_t DeviceMemory::allocationCount() const {

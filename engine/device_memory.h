@@ -23,7 +23,7 @@ class OutOfDeviceMemory : public Error {
 
 struct DeviceAllocation {
   VkDeviceMemory memory = VK_NULL_HANDLE;
-  VkDeviceSize offset = 0, size = 0;
+  VkDeviceSize offset = 0, size = 0;  // size: what it occupies (a whole slot of a page)
   uint32_t typeIndex = 0;
   void* mapped = nullptr;  // host-visible memory is mapped once, for its whole life
   int32_t page = -1;       // a slot of a shared page, or -1 for memory of its own
@@ -48,8 +48,10 @@ class DeviceMemory {
   DeviceAllocation allocate(const VkMemoryRequirements& req, uint32_t typeIndex, bool shareable, const char* what);
   void free(DeviceAllocation& a) noexcept;
 
-  // Device memory held now (pages count whole), and how many VkDeviceMemory objects.
+  // Device memory held now (pages count whole), how much of it allocations occupy, and how
+  // many VkDeviceMemory objects there are.
   uint64_t bytesHeld() const;
+  uint64_t bytesInUse() const;
   uint32_t allocationCount() const;
 
  private:
@@ -68,7 +70,7 @@ class DeviceMemory {
   VkPhysicalDeviceMemoryProperties props_;
   mutable std::mutex mutex_;
   std::vector<Page> pages_;  // a freed page's entry is reused; memory == null marks it empty
-  uint64_t held_ = 0;
+  uint64_t held_ = 0, inUse_ = 0;
   uint32_t count_ = 0;
 };
 

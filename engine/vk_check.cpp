@@ -82,6 +82,7 @@ struct Injection {
   std::string call;
   VkResult result = VK_SUCCESS;
   uint64_t at = 1;
+  bool sticky = false;
   std::atomic<uint64_t> seen{0};
 };
 
@@ -96,7 +97,10 @@ Injection& injection() {
     if (eq == std::string::npos) return;
     inj.call = s.substr(0, eq);
     std::string what = s.substr(eq + 1, atSign == std::string::npos ? std::string::npos : atSign - eq - 1);
-    if (atSign != std::string::npos) inj.at = std::max<uint64_t>(1, std::strtoull(s.c_str() + atSign + 1, nullptr, 10));
+    if (atSign != std::string::npos) {
+      inj.at = std::max<uint64_t>(1, std::strtoull(s.c_str() + atSign + 1, nullptr, 10));
+      inj.sticky = s.back() == '+';
+    }
     if (what == "DEVICE_LOST") inj.result = VK_ERROR_DEVICE_LOST;
     else if (what == "OUT_OF_DEVICE_MEMORY") inj.result = VK_ERROR_OUT_OF_DEVICE_MEMORY;
     else if (what == "OUT_OF_HOST_MEMORY") inj.result = VK_ERROR_OUT_OF_HOST_MEMORY;
@@ -108,10 +112,21 @@ Injection& injection() {
 
 }  // namespace
 
+void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64_t at, bool sticky) {
+  Injection& inj = injection();
+  inj.on = !call.empty();
+  inj.call = call;
+  inj.result = result;
+  inj.at = at;
+  inj.sticky = sticky;
+  inj.seen = 0;
+}
+
 VkResult injectedFault(const char* call) {
   Injection& inj = injection();
   if (!inj.on || std::strncmp(call, inj.call.c_str(), inj.call.size()) != 0) return VK_SUCCESS;
-  return ++inj.seen == inj.at ? inj.result : VK_SUCCESS;
+  uint64_t seen = ++inj.seen;
+  return seen == inj.at || (inj.sticky && seen > inj.at) ? inj.result : VK_SUCCESS;
 }
 
 }  // namespace attnscope

@@ -3,6 +3,8 @@
 #pragma once
 #include <volk.h>
 
+#include <string>
+
 #include "engine/error.h"
 
 namespace attnscope {
@@ -22,10 +24,13 @@ void throwVulkanError(VkResult result, const char* call, const char* file, int l
 
 // Tests inject failures here: ATTNSCOPE_INJECT_VK_ERROR="vkQueueSubmit=DEVICE_LOST@3" makes the
 // third checked call whose text starts with vkQueueSubmit fail with VK_ERROR_DEVICE_LOST
-// without being made (OUT_OF_DEVICE_MEMORY and OUT_OF_HOST_MEMORY likewise), so the paths a
+// without being made ("@3+": the third and every one after it) (OUT_OF_DEVICE_MEMORY and OUT_OF_HOST_MEMORY likewise), so the paths a
 // lost device or a full GPU take are tested on any machine. Returns VK_SUCCESS when the call
 // should run; without the variable that is one predictable branch.
 VkResult injectedFault(const char* call);
+// The same from a test: the `at`-th next call starting with `call` fails with `result`, and
+// with `sticky` every one after it too (an empty call turns injection off).
+void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64_t at, bool sticky = false);
 
 }  // namespace attnscope
 

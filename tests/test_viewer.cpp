@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "viz/figure.h"
 
 namespace fs = std::filesystem;
@@ -174,6 +176,41 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
       EXPECT_GT(differ, 10000u) << "layers 4 and 9 should look different";
     }
   }
+  fs::remove_all(dir);
+}
+
+// 100 000 tokens with a small tile cache: panning at one cell per pixel over far more tiles
+// than it holds, the cache stays within --cache-mib, and what the view holds on the device is
+// what the allocator says; a cache too small for one view is refused with the size it needs.
+TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
+  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  fs::path dir = fs::temp_directory_path() / ("attnscope-cache-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream script(dir / "script.json");
+  script << R"({"stats": ")" << (dir / "stats.json").string() << R"(", "steps": [)";
+  for (int i = 0; i < 6; ++i)
+    script << R"({"lookat": [)" << 20000 + 13000 * i << ", " << 90000 - 9000 * i << R"(, 1.0]}, {"settle": "view"}, )";
+  script << R"({"frames": 2}]})";
+  script.close();
+  std::string err;
+  std::string view = "xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
+                     " view --width 1280 --height 800 --tokens 100000 --validate";
+  int rc = sh(view + " --cache-mib 40 --script " + (dir / "script.json").string(), err);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(err.find("validation"), std::string::npos) << err;
+  std::ifstream statsFile(dir / "stats.json");
+  nlohmann::json stats = nlohmann::json::parse(statsFile);
+  EXPECT_EQ(stats["cache_budget_bytes"].get<uint64_t>(), uint64_t(40) << 20);
+  EXPECT_LE(stats["cache_bytes"].get<uint64_t>(), uint64_t(40) << 20);
+  EXPECT_GE(stats["cache_bytes"].get<uint64_t>(), uint64_t(20) << 20) << "the cache was used";
+  // Everything else the view holds: the head (Q, K: 2 x 100 000 x 64 floats), the row
+  // statistics, the sweep and at most one job's scratch.
+  uint64_t inUse = stats["device_bytes_in_use"].get<uint64_t>(), viewBytes = stats["view_device_bytes"].get<uint64_t>();
+  EXPECT_LE(viewBytes, inUse);
+  EXPECT_LE(inUse - viewBytes, uint64_t(2) * 100000 * 64 * 4 + (uint64_t(8) << 20)) << stats.dump();
+  rc = sh(view + " --cache-mib 8 --script " + (dir / "script.json").string(), err);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(err.find("--cache-mib 8 cannot hold the tiles of one 1280x800 view"), std::string::npos) << err;
   fs::remove_all(dir);
 }
 

@@ -165,6 +165,8 @@ TEST(TileCache, ParentFallbackEvictionAndInvalidation) {
 // reference for the new parameters.
 #include "compute/kernels.h"
 #include "engine/commands.h"
+#include "engine/device_memory.h"
+#include "engine/vk_check.h"
 #include "tests/gpu_fixture.h"
 #include "viz/tile_view.h"
 
@@ -230,6 +232,88 @@ TEST_F(TileViewGpu, ParameterChangeNeverShowsStaleTiles) {
       }
   }
   EXPECT_GT(checked, 20);
+}
+
+TEST_F(TileViewGpu, CachedTilesHoldExactlyTheMemoryCountedAndFinishedJobsNone) {
+  // What the allocator holds beyond the head must equal what the view says it holds: every
+  // cached tile is its image alone (a finished job's partials, row statistics and bounds are
+  // freed), and the cache never holds more than its budget.
+  Gpu& g = gpu();
+  const uint32_t n = 3000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 161), k = ref::randomMatrix(n, d, 2.0, 162);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  Camera cam;
+  cam.setViewport(600, 400);
+  cam.setMapSize(n);
+  uint64_t before = g.ctx->allocator().bytesInUse(), heldBefore = g.ctx->allocator().bytesHeld();
+  const uint64_t budget = 8 << 20;  // eight 1 MiB tiles: more than one view (at most 6), fewer than the pans
+  {
+    TileView view(*g.ctx, *g.kernels, head, spec, budget, cam.cellsPerPixel());
+    runUntilSettled(g, view, cam);
+    auto check = [&](const char* when) {
+      EXPECT_EQ(g.ctx->allocator().bytesInUse() - before, view.deviceBytes()) << when;
+      EXPECT_LE(view.cacheBytes(), budget) << when;
+    };
+    check("after the sweep");
+    // Pan over many tiles at one cell per pixel: more than the budget holds.
+    for (double x : {300.0, 900.0, 1500.0, 2100.0, 2700.0}) {
+      cam.lookAt(x, 2500, 0.5);
+      runUntilSettled(g, view, cam);
+      check("after a pan");
+    }
+    EXPECT_GE(view.tilesCached(), 6u);
+  }
+  EXPECT_EQ(g.ctx->allocator().bytesInUse(), before) << "the view gave back everything";
+  EXPECT_EQ(g.ctx->allocator().bytesHeld(), heldBefore) << "and its pages";
+}
+
+TEST_F(TileViewGpu, RunningOutOfDeviceMemoryEvictsTheCacheAndTriesOnce) {
+  // Injected: the next image allocation fails once. The view frees cached tiles and goes on.
+  Gpu& g = gpu();
+  const uint32_t n = 3000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 171), k = ref::randomMatrix(n, d, 2.0, 172);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  Camera cam;
+  cam.setViewport(600, 400);
+  cam.setMapSize(n);
+  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  runUntilSettled(g, view, cam);
+  cam.lookAt(600, 2500, 0.5);
+  runUntilSettled(g, view, cam);
+  size_t cached = view.tilesCached();
+  ASSERT_GE(cached, 2u);
+  setInjectedFaultForTesting("vkAllocateMemory", VK_ERROR_OUT_OF_DEVICE_MEMORY, 1);
+  cam.lookAt(2400, 2500, 0.5);
+  runUntilSettled(g, view, cam);
+  setInjectedFaultForTesting("", VK_SUCCESS, 0);
+  EXPECT_TRUE(view.settled(cam));
+  size_t fresh = visibleTiles(cam.visible(), view.targetLevel(cam), n).size();
+  EXPECT_LT(view.tilesCached(), cached + fresh) << "cached tiles were freed to make room";
+  // With every allocation failing, the error says what ran out.
+  setInjectedFaultForTesting("vkAllocateMemory", VK_ERROR_OUT_OF_DEVICE_MEMORY, 1, true);
+  cam.lookAt(1500, 1000, 0.5);
+  CommandStream stream(*g.ctx);
+  std::string message;
+  try {
+    for (int frame = 0; frame < 100; ++frame) {
+      Recording rec = stream.begin();
+      view.update(rec, cam, 2e8);
+      stream.submitAndWait();
+    }
+  } catch (const OutOfDeviceMemory& e) {
+    message = e.what();
+  }
+  setInjectedFaultForTesting("", VK_SUCCESS, 0);
+  EXPECT_NE(message.find("ran out of memory"), std::string::npos) << message;
+  EXPECT_NE(message.find("after freeing"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -72,6 +72,24 @@ class TileCache {
     used_ += bytes;
     evict(pinned);
   }
+  // Frees least recently used tiles (stale ones first, then any, pinned or not) until at
+  // least `bytes` are freed or the cache is empty; returns what was freed. For when the
+  // device runs out of memory.
+  uint64_t freeAtLeast(uint64_t bytes) {
+    uint64_t freed = 0;
+    for (bool staleOnly : {true, false}) {
+      auto it = entries_.end();
+      while (freed < bytes && it != entries_.begin()) {
+        --it;  // towards the most recently used
+        if (staleOnly && it->generation == generation_) continue;
+        freed += it->bytes;
+        used_ -= it->bytes;
+        index_.erase(it->key);
+        it = entries_.erase(it);
+      }
+    }
+    return freed;
+  }
   // Parameters changed (head, mask, scale, temperature...): every tile becomes stale at
   // once; stale tiles are never returned and are freed as space is needed.
   void invalidate() { ++generation_; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/device_memory.h"
 #include "engine/error.h"
 
 namespace attnscope {
@@ -31,7 +32,24 @@ uint32_t TileView::targetLevel(const Camera& camera) const {
   return std::min(levelForZoom(camera.cellsPerPixel(), coarsestLevel(spec_.n)), sweepLevel_);
 }
 
+// A job's memory comes first from the cache: when the device is full, the least recently
+// used half of the cache goes and the job is tried once more; then the error says so.
 std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
+  try {
+    return createJob(key, sweep);
+  } catch (const OutOfDeviceMemory& e) {
+    uint64_t freed = cache_.freeAtLeast(std::max<uint64_t>(cache_.bytesUsed() / 2, 1));
+    if (freed == 0) throw;
+    try {
+      return createJob(key, sweep);
+    } catch (const OutOfDeviceMemory& again) {
+      throw OutOfDeviceMemory(std::string(again.what()) + " (after freeing " + std::to_string(freed >> 20) +
+                              " MiB of cached tiles)");
+    }
+  }
+}
+
+std::unique_ptr<MapJob> TileView::createJob(const TileKey& key, bool sweep) {
   MapJobOptions o;
   o.cellsPerTexel = 1u << key.level;
   // Small pieces: a frame records one or a few, never a whole tile's worth on lavapipe.
@@ -54,26 +72,45 @@ bool TileView::wanted(const TileKey& key, const Camera& camera) const {
   return false;
 }
 
-void TileView::finishActive() {
-  // The job's last strip was submitted in an earlier frame whose fence has been waited for.
+CellRect TileView::cellsOf(const TileKey& key, uint32_t texW, uint32_t texH, bool sweep) const {
+  double per = double(uint64_t(1) << (sweep ? sweepLevel_ : key.level));
+  if (sweep) return CellRect{0, 0, texW * per, texH * per};
+  MapRegion r = tileRegion(key, spec_.n);
+  return CellRect{double(r.colBegin), double(r.rowBegin), r.colBegin + texW * per, r.rowBegin + texH * per};
+}
+
+void TileView::finishActive(const std::vector<TileKey>& visible) {
+  // The job's last strip was submitted in an earlier frame whose fence has been waited for;
+  // its scratch goes now, and the cache counts what the image really holds.
   Active& a = *active_;
+  CellRect cells = cellsOf(a.key, a.job->width(), a.job->height(), a.sweep);
+  Tile tile{a.job->finish(), cells};
   if (a.sweep) {
     statsReady_ = true;
-    sweepDone_ = std::shared_ptr<MapJob>(std::move(a.job));
-    active_.reset();
-    return;
+    sweepDone_ = std::make_unique<Tile>(std::move(tile));
+  } else {
+    uint64_t bytes = tile.image.memoryBytes();
+    // Tiles in view are never evicted to make room: they would be computed again at once.
+    cache_.insert(a.key, std::move(tile), bytes, a.generation, [&](const TileKey& k) {
+      return std::find(visible.begin(), visible.end(), k) != visible.end();
+    });
   }
-  uint64_t bytes = uint64_t(a.job->width()) * a.job->height() * 16;
-  cache_.insert(a.key, std::shared_ptr<MapJob>(std::move(a.job)), bytes, a.generation);
   active_.reset();
 }
 
-bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
-  if (active_ && active_->job->done()) finishActive();
+uint64_t TileView::deviceBytes() const {
+  uint64_t b = cache_.bytesUsed() + rowStats_.memoryBytes() + (sweepDone_ ? sweepDone_->image.memoryBytes() : 0);
+  if (active_) b += active_->job->deviceBytes();
+  if (sweep_) b += sweep_->job->deviceBytes();
+  return b;
+}
 
+bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
   uint32_t level = targetLevel(camera);
   std::vector<TileKey> visible;
   if (level < sweepLevel_) visible = visibleTiles(camera.visible(), level, spec_.n);
+  if (active_ && active_->job->done()) finishActive(visible);
+
   // A fine tile that scrolled out of view is dropped; the sweep is only paused.
   if (active_ && !active_->sweep && !wanted(active_->key, camera)) active_.reset();
 
@@ -119,22 +156,13 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
 std::vector<DrawTile> TileView::drawList(const Camera& camera) {
   std::vector<DrawTile> out;
   uint32_t level = targetLevel(camera);
-  auto cellsOf = [&](const TileKey& k, const MapJob& job) {
-    MapRegion r = tileRegion(k, spec_.n);
-    double per = double(1u << k.level);
-    return CellRect{double(r.colBegin), double(r.rowBegin), r.colBegin + job.width() * per,
-                    r.rowBegin + job.height() * per};
-  };
-  auto wholeOf = [&](const MapJob& job) {
-    double per = double(1u << sweepLevel_);
-    return CellRect{0, 0, job.width() * per, job.height() * per};
-  };
+  auto jobCells = [&](const Active& a) { return cellsOf(a.key, a.job->width(), a.job->height(), a.sweep); };
   // The sweep image, finished or still arriving row by row, is the bottom layer.
   if (sweepDone_) {
-    out.push_back({&sweepDone_->image(), wholeOf(*sweepDone_), sweepLevel_, level == sweepLevel_});
+    out.push_back({&sweepDone_->image, sweepDone_->cells, sweepLevel_, level == sweepLevel_});
   } else {
     const Active* s = active_ && active_->sweep ? active_.get() : sweep_.get();
-    if (s) out.push_back({&s->job->image(), wholeOf(*s->job), sweepLevel_, false});
+    if (s) out.push_back({&s->job->image(), jobCells(*s), sweepLevel_, false});
   }
   if (level >= sweepLevel_) return out;
 
@@ -151,15 +179,14 @@ std::vector<DrawTile> TileView::drawList(const Camera& camera) {
   }
   std::sort(standIns.begin(), standIns.end(), [](const TileKey& a, const TileKey& b) { return a.level > b.level; });
   for (const TileKey& k : standIns) {
-    auto* job = cache_.find(k);
-    out.push_back({&(*job)->image(), cellsOf(k, **job), k.level, false});
+    Tile* t = cache_.find(k);
+    out.push_back({&t->image, t->cells, k.level, false});
   }
   // A fine tile being computed shows its finished strips over its stand-in.
-  if (active_ && !active_->sweep)
-    out.push_back({&active_->job->image(), cellsOf(active_->key, *active_->job), active_->key.level, false});
+  if (active_ && !active_->sweep) out.push_back({&active_->job->image(), jobCells(*active_), active_->key.level, false});
   for (const TileKey& k : exact) {
-    auto* job = cache_.find(k);
-    out.push_back({&(*job)->image(), cellsOf(k, **job), k.level, true});
+    Tile* t = cache_.find(k);
+    out.push_back({&t->image, t->cells, k.level, true});
   }
   return out;
 }

@@ -11,6 +11,13 @@
 
 namespace attnscope {
 
+// A finished tile: its image and the cells its texel grid covers. What the cache keeps of
+// a job; the job's scratch is freed when it finishes.
+struct Tile {
+  Image image;
+  CellRect cells;
+};
+
 struct DrawTile {
   const Image* image;
   CellRect cells;  // the cells its texel grid covers (may extend past the map's edge)
@@ -41,7 +48,7 @@ class TileView {
   uint32_t targetLevel(const Camera& camera) const;
   uint32_t sweepLevel() const { return sweepLevel_; }
   // The finished whole-map sweep image (null until done): for the colour range.
-  const Image* sweepImage() const { return sweepDone_ ? &sweepDone_->image() : nullptr; }
+  const Image* sweepImage() const { return sweepDone_ ? &sweepDone_->image : nullptr; }
   // Every row's online-softmax state vec4(m, l, t, 0); complete once rowStatsReady().
   const Buffer& rowStatsBuffer() const { return rowStats_; }
   double sweepProgress() const;  // the whole-map pass that also yields every row's statistics
@@ -49,6 +56,10 @@ class TileView {
   double flopsDone() const { return flopsDone_; }
   size_t tilesCached() const { return cache_.size(); }
   uint64_t cacheBytes() const { return cache_.bytesUsed(); }
+  // Device memory the view holds: cached tiles, the sweep, the row statistics and the jobs
+  // under way. Counted from what each object holds, so a test can hold it against the
+  // allocator's own count.
+  uint64_t deviceBytes() const;
 
  private:
   struct Active {
@@ -58,7 +69,9 @@ class TileView {
     bool sweep;
   };
   std::unique_ptr<MapJob> makeJob(const TileKey& key, bool sweep);
-  void finishActive();
+  std::unique_ptr<MapJob> createJob(const TileKey& key, bool sweep);
+  CellRect cellsOf(const TileKey& key, uint32_t texW, uint32_t texH, bool sweep) const;
+  void finishActive(const std::vector<TileKey>& visible);
   bool wanted(const TileKey& key, const Camera& camera) const;
 
   Context& ctx_;
@@ -66,8 +79,8 @@ class TileView {
   const HeadData& head_;
   AttentionSpec spec_;
   uint32_t sweepLevel_;
-  TileCache<std::shared_ptr<MapJob>> cache_;
-  std::shared_ptr<MapJob> sweepDone_;
+  TileCache<Tile> cache_;
+  std::unique_ptr<Tile> sweepDone_;
   Buffer rowStats_;
   bool statsReady_ = false;
   std::unique_ptr<Active> active_;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/barriers.h"
+#include "engine/device_memory.h"
 #include "engine/commands.h"
 #include "engine/error.h"
 #include "viz/control_panel.h"
@@ -152,7 +153,8 @@ class Viewer {
     budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 6e8 : 5e10);
     resize();
     camera_.setMapSize(spec.n);
-    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o.cacheBytes, camera_.cellsPerPixel(), budget_ / 2);
+    o_.cacheBytes = cacheBudget(o.cacheBytes);
+    tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, camera_.cellsPerPixel(), budget_ / 2);
     readback_ = Buffer(*ctx_, 16 + 16, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "hover readback");
 
     // A provisional range until the whole-map tile is done: weights of about 1/n and up.
@@ -303,6 +305,11 @@ class Viewer {
       s["seconds_to_exact_after_camera_stops"] = viewExacts;
       s["seconds_until_all_work_done"] = settles;
       s["tiles_cached"] = tiles_->tilesCached();
+      s["cache_bytes"] = tiles_->cacheBytes();
+      s["cache_budget_bytes"] = o_.cacheBytes;
+      s["view_device_bytes"] = tiles_->deviceBytes();
+      s["device_bytes_in_use"] = ctx_->allocator().bytesInUse();
+      s["device_allocations"] = ctx_->allocator().allocationCount();
       s["head"] = headIndex_;
       s["layer"] = layer_;
       s["mask"] = maskName(spec_.mask);
@@ -345,6 +352,24 @@ class Viewer {
     tiles_ = std::make_unique<TileView>(*ctx_, *kernels_, *head_, spec_, o_.cacheBytes, overviewCamera().cellsPerPixel(), budget_ / 2);
     rangeFromData_ = false;
     stripsReady_ = false;
+  }
+
+  // The tile cache's budget: what was asked for, else a quarter of the device memory still
+  // free (VK_EXT_memory_budget where offered) and at most 512 MiB. It must hold the tiles
+  // of one view (visible tiles are never evicted), so less than that is an error.
+  uint64_t cacheBudget(uint64_t asked) const {
+    uint64_t tile = uint64_t(kTileTexels) * kTileTexels * 16;
+    uint64_t view = uint64_t(std::ceil(plot_.w / kTileTexels) + 1) * uint64_t(std::ceil(plot_.h / kTileTexels) + 1) * tile;
+    if (asked) {
+      if (asked < view)
+        throw Error("--cache-mib " + std::to_string(asked >> 20) + " cannot hold the tiles of one " +
+                    std::to_string(extentW_) + "x" + std::to_string(extentH_) + " view (" +
+                    std::to_string((view + (1 << 20) - 1) >> 20) + " MiB): give at least that");
+      return asked;
+    }
+    uint64_t free = ctx_->deviceLocalBudget();
+    uint64_t pick = std::min<uint64_t>(uint64_t(512) << 20, free ? free / 4 : uint64_t(512) << 20);
+    return std::max(pick, view);
   }
 
   // Reads a head; a layer that says how it was computed (its own mask, window, scale or

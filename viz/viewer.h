@@ -21,7 +21,7 @@ struct ViewerOptions {
   uint32_t width = 1280, height = 800;
   bool vsync = true;
   HeatmapStyle style;
-  uint64_t cacheBytes = uint64_t(512) << 20;
+  uint64_t cacheBytes = 0;    // tile cache budget; 0: a quarter of the device's free memory, at most 512 MiB
   double flopsPerFrame = 0;   // 0: the device's default
   std::string screenshot;     // write a PNG of the settled view and exit
   std::string script;         // a JSON camera path (see docs in README)
