@@ -36,7 +36,7 @@ double measurePeak(Context& ctx, Kernels& kernels, bool quick) {
     {
       TimedScope t(rec, "fma");
       gpu::FmaPeakParams p{iterations, 0.5f, 0, 0};
-      dispatch(ctx, rec.cmd, rec.arena, kernels.fmaPeak(), {Binding::storage(out)}, p, groups);
+      dispatch(ctx, rec.cmd, rec.arena, kernels.fmaPeak(), {Binding::storage(out)}, p, Items{invocations});
     }
     auto t0 = Clock::now();
     stream.submitAndWait();

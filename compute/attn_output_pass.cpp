@@ -52,7 +52,7 @@ void AttnOutputPass::record(Recording& rec, const HeadData& head, const Attentio
       dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.attnOutput(dp, spec.softcap.has_value()),
                {Binding::storage(qw), Binding::storage(kw), Binding::storage(vw),
                 Binding::storage(stats), Binding::storage(out)},
-               p, p.rowCount);
+               p, Groups{p.rowCount});  // one workgroup per row
     }
     first = false;
   }

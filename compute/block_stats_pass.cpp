@@ -79,7 +79,7 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
            {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),
             Binding::storage(*a.partials)},
-           p, rowGroups, groupsFor(blocks, perGroup));
+           p, Groups{rowGroups, groupsFor(blocks, perGroup)});  // x: rows of the workgroup, y: its blocks
 }
 
 }  // namespace attnscope

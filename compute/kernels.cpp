@@ -41,79 +41,43 @@ const ComputePipeline& Kernels::blockStats(uint32_t dp, bool entropy, bool softc
                     {"USE_SHUFFLE", shuffle_ ? "1" : "0"},
                     {"TRACK_ENTROPY", entropy ? "1" : "0"},
                     {"SOFTCAP", softcap ? "1" : "0"}},
-                   {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                    VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                    sizeof(gpu::BlockStatsParams),
-                   {workgroup_, kt},
+                   {{SPEC_LOCAL_SIZE_X, workgroup_}, {SPEC_KEYS_PER_TILE, kt}},
                    key});
 }
 
 const ComputePipeline& Kernels::statsMerge() {
-  return get("stats_merge", {"stats_merge.comp",
-                             {},
-                             {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
-                             sizeof(gpu::StatsMergeParams),
-                             {},
-                             "stats_merge"});
+  return get("stats_merge", {"stats_merge.comp", {}, sizeof(gpu::StatsMergeParams), {}, "stats_merge"});
 }
 
 const ComputePipeline& Kernels::tileReduce() {
-  return get("tile_reduce",
-             {"tile_reduce.comp",
-              {},
-              {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-               VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-               VK_DESCRIPTOR_TYPE_STORAGE_IMAGE},
-              sizeof(gpu::TileReduceParams),
-              {},
-              "tile_reduce"});
+  return get("tile_reduce", {"tile_reduce.comp", {}, sizeof(gpu::TileReduceParams), {}, "tile_reduce"});
 }
 
 const ComputePipeline& Kernels::attnOutput(uint32_t dp, bool softcap) {
   std::string key = "attn_output/" + std::to_string(dp / 4) + (softcap ? "/softcap" : "");
   return get(key, {"attn_output.comp",
                    {{"D4", std::to_string(dp / 4)}, {"SOFTCAP", softcap ? "1" : "0"}},
-                   std::vector<VkDescriptorType>(5, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER),
                    sizeof(gpu::AttnOutputParams),
                    {},
                    key});
 }
 
 const ComputePipeline& Kernels::embed() {
-  return get("embed", {"embed.comp",
-                       {},
-                       {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
-                       sizeof(gpu::EmbedParams),
-                       {},
-                       "embed"});
+  return get("embed", {"embed.comp", {}, sizeof(gpu::EmbedParams), {}, "embed"});
 }
 
 const ComputePipeline& Kernels::project(uint32_t dp) {
   std::string key = "project/" + std::to_string(dp / 4);
-  return get(key, {"project.comp",
-                   {{"D4", std::to_string(dp / 4)}},
-                   std::vector<VkDescriptorType>(4, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER),
-                   sizeof(gpu::ProjectParams),
-                   {},
-                   key});
+  return get(key, {"project.comp", {{"D4", std::to_string(dp / 4)}}, sizeof(gpu::ProjectParams), {}, key});
 }
 
 const ComputePipeline& Kernels::rope() {
-  return get("rope", {"rope.comp",
-                      {},
-                      {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
-                      sizeof(gpu::RopeParams),
-                      {},
-                      "rope"});
+  return get("rope", {"rope.comp", {}, sizeof(gpu::RopeParams), {}, "rope"});
 }
 
 const ComputePipeline& Kernels::fmaPeak() {
-  return get("fma_peak", {"fma_peak.comp",
-                          {},
-                          {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
-                          sizeof(gpu::FmaPeakParams),
-                          {},
-                          "fma_peak"});
+  return get("fma_peak", {"fma_peak.comp", {}, sizeof(gpu::FmaPeakParams), {}, "fma_peak"});
 }
 
 }  // namespace attnscope

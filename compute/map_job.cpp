@@ -174,7 +174,7 @@ void MapJob::recordNext(Recording& rec) {
     gpu::StatsMergeParams p{b - a, w, 0, a - statsRow0};
     TimedScope mergeTimed(rec, "stats_merge");
     dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(),
-             {Binding::storage(partials_), Binding::storage(stats)}, p, groupsFor(b - a, 64));
+             {Binding::storage(partials_), Binding::storage(stats)}, p, Items{b - a});
     // Row statistics are written before the tile pass reads them.
     barrier::computeToCompute(cmd);
   } else {
@@ -198,7 +198,7 @@ void MapJob::recordNext(Recording& rec) {
   dispatch(ctx_, cmd, rec.arena, kernels_.tileReduce(),
            {Binding::storage(partials_), Binding::storage(stats), Binding::storage(rowBounds_),
             Binding::storage(cols_.device), Binding::storageImage(image_.view())},
-           tp, groupsFor(w, 16), groupsFor(tp.texRowCount, 8));
+           tp, Items{w, tp.texRowCount});
   // Texels of this strip are written before the next strip accumulates into them or a
   // copy reads them out.
   barrier::imageLayout(cmd, image_.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,

@@ -47,7 +47,7 @@ void applyRope(Context& ctx, Kernels& kernels, HeadData& head, const RopeSpec& s
       BufferWindow w = makeWindow(ctx, *buf, uint64_t(r0) * head.dp() * 4, uint64_t(r1) * head.dp() * 4);
       gpu::RopeParams p{r0, r1 - r0, head.dp(), pairs, spec.halves ? 1u : 0u, w.elementSkip, 0, 0};
       dispatch(ctx, rec.cmd, rec.arena, pipe, {Binding::storage(turns), Binding::storage(w)}, p,
-               groupsFor(uint64_t(r1 - r0) * pairs, 64));
+               Items{uint64_t(r1 - r0) * pairs});
     }
   // The rotated rows are written before any pass reads Q and K.
   barrier::computeToCompute(rec.cmd);

@@ -51,7 +51,7 @@ void RowStatsPass::record(Recording& rec, const HeadData& head, const AttentionS
     barrier::computeToCompute(rec.cmd);
     gpu::StatsMergeParams p{rows, splits, 0, rowBegin - statsRow0};
     dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.statsMerge(),
-             {Binding::storage(partials_), Binding::storage(stats)}, p, groupsFor(rows, 64));
+             {Binding::storage(partials_), Binding::storage(stats)}, p, Items{rows});
   }
   // The stats are complete before their consumer (tile pass, output pass) reads them.
   barrier::computeToCompute(rec.cmd);

@@ -189,7 +189,7 @@ void recordEmbed(Recording& rec, Kernels& kernels, const Buffer& turns, const Bu
   p.peOnly = peOnly ? 1 : 0;
   p.embScale = embeddingScale();
   dispatch(rec.ctx, rec.cmd, rec.arena, kernels.embed(), {Binding::storage(turns), Binding::storage(x)},
-           p, groupsFor(uint64_t(rowCount) * (dModel / 2), 64));
+           p, Items{uint64_t(rowCount) * (dModel / 2)});
 }
 
 }  // namespace
@@ -228,7 +228,7 @@ HeadData generateHead(Context& ctx, Kernels& kernels, const SyntheticSpec& spec,
       gpu::ProjectParams p{r1 - r0, dm, dp, yw.elementSkip};
       dispatch(ctx, rec.cmd, rec.arena, kernels.project(dp),
                {Binding::storage(x), Binding::storage(wt), Binding::storage(b), Binding::storage(yw)},
-               p, groupsFor(r1 - r0, 64));
+               p, Items{r1 - r0});
     };
     project(head.q(), wq, bq);
     project(head.k(), wk, bk);

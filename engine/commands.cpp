@@ -50,51 +50,19 @@ void GpuTimer::collect() {
 }
 
 CommandStream::CommandStream(Context& ctx, bool timestamps)
-    : ctx_(ctx), arena_(ctx), timer_(ctx), timestamps_(timestamps && timer_.enabled()) {
-  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pci.queueFamilyIndex = ctx.queueFamily();
-  VK_CHECK(vkCreateCommandPool(ctx.device(), &pci, nullptr, &pool_));
-  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = pool_;
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  try {
-    VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, &cmd_));
-    VK_CHECK(vkCreateFence(ctx.device(), &fci, nullptr, &fence_));
-  } catch (...) {
-    vkDestroyCommandPool(ctx.device(), pool_, nullptr);
-    throw;
-  }
-}
-
-CommandStream::~CommandStream() {
-  if (recording_) vkEndCommandBuffer(cmd_);
-  if (fence_) vkDestroyFence(ctx_.device(), fence_, nullptr);
-  if (pool_) vkDestroyCommandPool(ctx_.device(), pool_, nullptr);
-}
+    : ctx_(ctx), commands_(ctx.device(), ctx.queueFamily()), arena_(ctx), timer_(ctx),
+      timestamps_(timestamps && timer_.enabled()) {}
 
 Recording CommandStream::begin() {
   arena_.reset();
-  VK_CHECK(vkResetCommandBuffer(cmd_, 0));
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
-  recording_ = true;
-  if (timestamps_) timer_.reset(cmd_);
-  return Recording{ctx_, cmd_, arena_, timestamps_ ? &timer_ : nullptr};
+  commands_.begin();
+  if (timestamps_) timer_.reset(commands_.cmd());
+  return Recording{ctx_, commands_.cmd(), arena_, timestamps_ ? &timer_ : nullptr};
 }
 
 void CommandStream::submitAndWait() {
-  recording_ = false;
-  VK_CHECK(vkEndCommandBuffer(cmd_));
-  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd_;
-  VK_CHECK(vkQueueSubmit(ctx_.queue(), 1, &si, fence_));
-  VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX));
-  VK_CHECK(vkResetFences(ctx_.device(), 1, &fence_));
+  commands_.submit(ctx_.queue());
+  commands_.wait();
   if (timestamps_) timer_.collect();
 }
 

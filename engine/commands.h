@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/compute_pipeline.h"
+#include "engine/fenced_commands.h"
 
 namespace attnscope {
 
@@ -66,7 +67,6 @@ class TimedScope {
 class CommandStream {
  public:
   explicit CommandStream(Context& ctx, bool timestamps = true);
-  ~CommandStream();
   CommandStream(const CommandStream&) = delete;
   CommandStream& operator=(const CommandStream&) = delete;
 
@@ -79,13 +79,10 @@ class CommandStream {
 
  private:
   Context& ctx_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  FencedCommands commands_;
   DescriptorArena arena_;
   GpuTimer timer_;
   bool timestamps_;
-  bool recording_ = false;
 };
 
 }  // namespace attnscope

@@ -3,91 +3,51 @@
 #include <utility>
 
 #include "engine/context.h"
+#include "engine/spirv_reflect.h"
 #include "engine/vk_check.h"
 
 namespace attnscope {
 
-ComputePipeline::ComputePipeline(Context& ctx, ShaderCompiler& compiler,
-                                 const ComputePipelineDesc& desc)
-    : ctx_(&ctx), bindings_(desc.bindings), pushBytes_(desc.pushConstantBytes),
-      name_(desc.debugName.empty() ? desc.shader : desc.debugName) {
-  if (pushBytes_ > ctx.caps().limits.maxPushConstantsSize)
-    throw Error("internal: " + name_ + " needs " + std::to_string(pushBytes_) +
+ComputePipeline::ComputePipeline(Context& ctx, ShaderCompiler& compiler, const ComputePipelineDesc& desc)
+    : name_(desc.debugName.empty() ? desc.shader : desc.debugName) {
+  std::vector<uint32_t> spirv = compiler.compile(desc.shader, desc.defines);
+  SpirvReflection r = reflectSpirv(spirv, desc.shader);
+  if (r.pushConstantBytes != desc.pushConstantBytes)
+    throw Error("internal: " + name_ + " declares " + std::to_string(r.pushConstantBytes) +
+                " bytes of push constants but the C++ side passes " + std::to_string(desc.pushConstantBytes));
+  if (desc.pushConstantBytes > ctx.caps().limits.maxPushConstantsSize)
+    throw Error("internal: " + name_ + " needs " + std::to_string(desc.pushConstantBytes) +
                 " bytes of push constants; the device allows " +
                 std::to_string(ctx.caps().limits.maxPushConstantsSize));
-  std::vector<uint32_t> spirv = compiler.compile(desc.shader, desc.defines);
-  VkShaderModule module = VK_NULL_HANDLE;
-  try {
-    std::vector<VkDescriptorSetLayoutBinding> lb;
-    for (uint32_t i = 0; i < bindings_.size(); ++i)
-      lb.push_back({i, bindings_[i], 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr});
-    VkDescriptorSetLayoutCreateInfo dl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-    dl.bindingCount = uint32_t(lb.size());
-    dl.pBindings = lb.data();
-    VK_CHECK(vkCreateDescriptorSetLayout(ctx.device(), &dl, nullptr, &setLayout_));
+  bindings_ = r.bindings;
+  pushBytes_ = desc.pushConstantBytes;
 
-    VkPushConstantRange pr{VK_SHADER_STAGE_COMPUTE_BIT, 0, pushBytes_};
-    VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
-    pl.setLayoutCount = 1;
-    pl.pSetLayouts = &setLayout_;
-    pl.pushConstantRangeCount = pushBytes_ ? 1 : 0;
-    pl.pPushConstantRanges = &pr;
-    VK_CHECK(vkCreatePipelineLayout(ctx.device(), &pl, nullptr, &layout_));
-
-    VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
-    mi.codeSize = spirv.size() * 4;
-    mi.pCode = spirv.data();
-    VK_CHECK(vkCreateShaderModule(ctx.device(), &mi, nullptr, &module));
-
-    std::vector<VkSpecializationMapEntry> entries;
-    for (uint32_t i = 0; i < desc.specialization.size(); ++i)
-      entries.push_back({i, i * 4, 4});
-    VkSpecializationInfo si{uint32_t(entries.size()), entries.data(),
-                            desc.specialization.size() * 4, desc.specialization.data()};
-
-    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-    ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
-    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-    ci.stage.module = module;
-    ci.stage.pName = "main";
-    ci.stage.pSpecializationInfo = entries.empty() ? nullptr : &si;
-    ci.layout = layout_;
-    VK_CHECK(vkCreateComputePipelines(ctx.device(), VK_NULL_HANDLE, 1, &ci, nullptr, &pipeline_));
-    vkDestroyShaderModule(ctx.device(), module, nullptr);
-    setDebugName(ctx, VK_OBJECT_TYPE_PIPELINE, uint64_t(pipeline_), name_.c_str());
-  } catch (...) {
-    if (module) vkDestroyShaderModule(ctx.device(), module, nullptr);
-    destroy();
-    throw;
+  // Specialization constants; the workgroup size follows the ones that set it. An id the
+  // shader does not use (a variant that compiled it out) changes nothing, as Vulkan allows.
+  std::vector<VkSpecializationMapEntry> entries;
+  std::vector<uint32_t> values;
+  for (int i = 0; i < 3; ++i) localSize_[i] = r.localSize[i];
+  for (const auto& [id, value] : desc.constants) {
+    for (int i = 0; i < 3; ++i)
+      if (r.localSizeSpecId[i] == int32_t(id)) localSize_[i] = value;
+    entries.push_back({id, uint32_t(values.size() * 4), 4});
+    values.push_back(value);
   }
-}
+  VkSpecializationInfo si{uint32_t(entries.size()), entries.data(), values.size() * 4, values.data()};
 
-ComputePipeline::~ComputePipeline() { destroy(); }
-
-void ComputePipeline::destroy() {
-  if (!ctx_) return;
-  if (pipeline_) vkDestroyPipeline(ctx_->device(), pipeline_, nullptr);
-  if (layout_) vkDestroyPipelineLayout(ctx_->device(), layout_, nullptr);
-  if (setLayout_) vkDestroyDescriptorSetLayout(ctx_->device(), setLayout_, nullptr);
-  pipeline_ = VK_NULL_HANDLE;
-  layout_ = VK_NULL_HANDLE;
-  setLayout_ = VK_NULL_HANDLE;
-}
-
-ComputePipeline::ComputePipeline(ComputePipeline&& o) noexcept { *this = std::move(o); }
-
-ComputePipeline& ComputePipeline::operator=(ComputePipeline&& o) noexcept {
-  if (this != &o) {
-    destroy();
-    ctx_ = std::exchange(o.ctx_, nullptr);
-    pipeline_ = std::exchange(o.pipeline_, VK_NULL_HANDLE);
-    layout_ = std::exchange(o.layout_, VK_NULL_HANDLE);
-    setLayout_ = std::exchange(o.setLayout_, VK_NULL_HANDLE);
-    bindings_ = std::move(o.bindings_);
-    pushBytes_ = o.pushBytes_;
-    name_ = std::move(o.name_);
-  }
-  return *this;
+  layout_ = PipelineLayout(ctx.device(), bindings_, VK_SHADER_STAGE_COMPUTE_BIT, pushBytes_);
+  ShaderModule module(ctx.device(), spirv);
+  VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+  ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  ci.stage.module = module.handle();
+  ci.stage.pName = "main";
+  ci.stage.pSpecializationInfo = entries.empty() ? nullptr : &si;
+  ci.layout = layout_.layout();
+  VkPipeline pipeline = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateComputePipelines(ctx.device(), VK_NULL_HANDLE, 1, &ci, nullptr, &pipeline));
+  pipeline_ = PipelineHandle(ctx.device(), pipeline);
+  setDebugName(ctx, VK_OBJECT_TYPE_PIPELINE, uint64_t(pipeline), name_.c_str());
 }
 
 DescriptorArena::DescriptorArena(Context& ctx) : ctx_(ctx) { addPool(); }
@@ -160,20 +120,31 @@ void DescriptorArena::reset() {
   current_ = 0;
 }
 
+Groups groupsFor(const ComputePipeline& pipeline, Items items) {
+  const uint32_t* l = pipeline.localSize();
+  uint64_t n[3] = {items.x, items.y, items.z};
+  uint64_t g[3];
+  for (int i = 0; i < 3; ++i) {
+    g[i] = (n[i] + l[i] - 1) / l[i];
+    if (g[i] > UINT32_MAX) throw Error("internal: " + pipeline.name() + " dispatch of " + std::to_string(n[i]) + " items is too large");
+  }
+  return {uint32_t(g[0]), uint32_t(g[1]), uint32_t(g[2])};
+}
+
 void dispatchCompute(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena,
                      const ComputePipeline& pipeline, std::initializer_list<Binding> bindings,
-                     const void* push, uint32_t pushBytes, uint32_t gx, uint32_t gy, uint32_t gz) {
+                     const void* push, uint32_t pushBytes, Groups groups) {
   if (pushBytes != pipeline.pushConstantBytes())
     throw Error("internal: " + pipeline.name() + " expects " +
                 std::to_string(pipeline.pushConstantBytes()) + " bytes of push constants, got " +
                 std::to_string(pushBytes));
   const auto& lim = ctx.caps().limits;
-  if (gx > lim.maxComputeWorkGroupCount[0] || gy > lim.maxComputeWorkGroupCount[1] ||
-      gz > lim.maxComputeWorkGroupCount[2])
-    throw Error("internal: " + pipeline.name() + " dispatch of " + std::to_string(gx) + "x" +
-                std::to_string(gy) + "x" + std::to_string(gz) +
+  if (groups.x > lim.maxComputeWorkGroupCount[0] || groups.y > lim.maxComputeWorkGroupCount[1] ||
+      groups.z > lim.maxComputeWorkGroupCount[2])
+    throw Error("internal: " + pipeline.name() + " dispatch of " + std::to_string(groups.x) + "x" +
+                std::to_string(groups.y) + "x" + std::to_string(groups.z) +
                 " groups exceeds the device's limits");
-  if (gx == 0 || gy == 0 || gz == 0) return;
+  if (groups.x == 0 || groups.y == 0 || groups.z == 0) return;
   VkDescriptorSet set = arena.allocate(pipeline.setLayout());
   arena.write(set, pipeline.bindings(), bindings, pipeline.name());
   vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline());
@@ -181,7 +152,7 @@ void dispatchCompute(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena,
                           nullptr);
   if (pushBytes)
     vkCmdPushConstants(cmd, pipeline.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, pushBytes, push);
-  vkCmdDispatch(cmd, gx, gy, gz);
+  vkCmdDispatch(cmd, groups.x, groups.y, groups.z);
 }
 
 }  // namespace attnscope

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "engine/buffer.h"
+#include "engine/pipeline_layout.h"
 #include "engine/shader_compiler.h"
 
 namespace attnscope {
@@ -46,37 +48,40 @@ struct Binding {
 struct ComputePipelineDesc {
   std::string shader;                        // e.g. "block_stats.comp"
   ShaderDefines defines;                     // structural variants (-D)
-  std::vector<VkDescriptorType> bindings;    // set 0, binding i
-  uint32_t pushConstantBytes = 0;
-  std::vector<uint32_t> specialization;      // constant_id i = specialization[i]; id 0 = local size x
+  uint32_t pushConstantBytes = 0;            // sizeof the C++ push struct: checked against the shader
+  // Specialization constants: id (the SPEC_ names of shaders/include/params.h) -> value. A
+  // workgroup size set with local_size_x_id follows its constant.
+  std::map<uint32_t, uint32_t> constants;
   std::string debugName;
 };
 
+// A compute pipeline whose geometry comes from its SPIR-V: the workgroup size (after
+// specialization), the descriptor types of set 0 and the push-constant size are read from
+// the shader, so no call site states them again.
 class ComputePipeline {
  public:
   ComputePipeline() = default;
   ComputePipeline(Context& ctx, ShaderCompiler& compiler, const ComputePipelineDesc& desc);
-  ~ComputePipeline();
-  ComputePipeline(ComputePipeline&& o) noexcept;
-  ComputePipeline& operator=(ComputePipeline&& o) noexcept;
+  ComputePipeline(ComputePipeline&&) noexcept = default;
+  ComputePipeline& operator=(ComputePipeline&&) noexcept = default;
   ComputePipeline(const ComputePipeline&) = delete;
   ComputePipeline& operator=(const ComputePipeline&) = delete;
 
-  VkPipeline pipeline() const { return pipeline_; }
-  VkPipelineLayout layout() const { return layout_; }
-  VkDescriptorSetLayout setLayout() const { return setLayout_; }
+  VkPipeline pipeline() const { return pipeline_.get(); }
+  VkPipelineLayout layout() const { return layout_.layout(); }
+  VkDescriptorSetLayout setLayout() const { return layout_.setLayout(); }
   const std::vector<VkDescriptorType>& bindings() const { return bindings_; }
   uint32_t pushConstantBytes() const { return pushBytes_; }
+  // Invocations per workgroup along x, y, z.
+  const uint32_t* localSize() const { return localSize_; }
   const std::string& name() const { return name_; }
 
  private:
-  void destroy();
-  Context* ctx_ = nullptr;
-  VkPipeline pipeline_ = VK_NULL_HANDLE;
-  VkPipelineLayout layout_ = VK_NULL_HANDLE;
-  VkDescriptorSetLayout setLayout_ = VK_NULL_HANDLE;
+  PipelineLayout layout_;
+  PipelineHandle pipeline_;
   std::vector<VkDescriptorType> bindings_;
   uint32_t pushBytes_ = 0;
+  uint32_t localSize_[3] = {1, 1, 1};
   std::string name_;
 };
 
@@ -106,18 +111,33 @@ inline uint32_t groupsFor(uint64_t items, uint32_t perGroup) {
   return uint32_t((items + perGroup - 1) / perGroup);
 }
 
+// How much work a dispatch covers: invocations (one per item, rounded up to whole
+// workgroups of the pipeline's own size, which the shader bounds-checks), or workgroups for
+// shaders whose group owns an item (one row per group).
+struct Items {
+  uint64_t x, y = 1, z = 1;
+};
+struct Groups {
+  uint32_t x, y = 1, z = 1;
+};
+
 // Binds, pushes and dispatches, after checking the push-constant size, the bindings and the
 // device's group-count limits.
 void dispatchCompute(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena,
                      const ComputePipeline& pipeline, std::initializer_list<Binding> bindings,
-                     const void* push, uint32_t pushBytes, uint32_t gx, uint32_t gy = 1,
-                     uint32_t gz = 1);
+                     const void* push, uint32_t pushBytes, Groups groups);
+Groups groupsFor(const ComputePipeline& pipeline, Items items);
 
 template <class Push>
-void dispatch(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena,
-              const ComputePipeline& pipeline, std::initializer_list<Binding> bindings,
-              const Push& push, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1) {
-  dispatchCompute(ctx, cmd, arena, pipeline, bindings, &push, uint32_t(sizeof(Push)), gx, gy, gz);
+void dispatch(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena, const ComputePipeline& pipeline,
+              std::initializer_list<Binding> bindings, const Push& push, Items items) {
+  dispatchCompute(ctx, cmd, arena, pipeline, bindings, &push, uint32_t(sizeof(Push)), groupsFor(pipeline, items));
+}
+
+template <class Push>
+void dispatch(Context& ctx, VkCommandBuffer cmd, DescriptorArena& arena, const ComputePipeline& pipeline,
+              std::initializer_list<Binding> bindings, const Push& push, Groups groups) {
+  dispatchCompute(ctx, cmd, arena, pipeline, bindings, &push, uint32_t(sizeof(Push)), groups);
 }
 
 }  // namespace attnscope

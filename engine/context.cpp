@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "engine/device_memory.h"
+#include "engine/fenced_commands.h"
 #include "engine/vk_check.h"
 
 namespace attnscope {
@@ -117,8 +118,7 @@ void Context::release() {
   if (device_) {
     waitIdleInDestructor();
     allocator_.reset();  // every buffer and image is gone by now (owners die before their context)
-    if (immediateFence_) vkDestroyFence(device_, immediateFence_, nullptr);
-    if (immediatePool_) vkDestroyCommandPool(device_, immediatePool_, nullptr);
+    immediate_.reset();
     vkDestroyDevice(device_, nullptr);
     device_ = VK_NULL_HANDLE;
   }
@@ -352,12 +352,7 @@ void Context::createDevice(bool swapchain) {
   volkLoadDevice(device_);
   vkGetDeviceQueue(device_, queueFamily_, 0, &queue_);
 
-  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pci.queueFamilyIndex = queueFamily_;
-  VK_CHECK(vkCreateCommandPool(device_, &pci, nullptr, &immediatePool_));
-  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  VK_CHECK(vkCreateFence(device_, &fci, nullptr, &immediateFence_));
+  immediate_ = std::make_unique<FencedCommands>(device_, queueFamily_);
   allocator_ = std::make_unique<DeviceMemory>(device_, memory_);
 }
 
@@ -391,29 +386,10 @@ uint32_t Context::findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags requir
 }
 
 void Context::immediate(const std::function<void(VkCommandBuffer)>& record) {
-  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = immediatePool_;
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  VkCommandBuffer cmd;
-  VK_CHECK(vkAllocateCommandBuffers(device_, &ai, &cmd));
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  try {
-    VK_CHECK(vkBeginCommandBuffer(cmd, &bi));
-    record(cmd);
-    VK_CHECK(vkEndCommandBuffer(cmd));
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd;
-    VK_CHECK(vkQueueSubmit(queue_, 1, &si, immediateFence_));
-    VK_CHECK(vkWaitForFences(device_, 1, &immediateFence_, VK_TRUE, UINT64_MAX));
-    VK_CHECK(vkResetFences(device_, 1, &immediateFence_));
-  } catch (...) {
-    vkFreeCommandBuffers(device_, immediatePool_, 1, &cmd);
-    throw;
-  }
-  vkFreeCommandBuffers(device_, immediatePool_, 1, &cmd);
+  immediate_->begin();
+  record(immediate_->cmd());
+  immediate_->submit(queue_);
+  immediate_->wait();
 }
 
 }  // namespace attnscope

@@ -13,6 +13,7 @@
 namespace attnscope {
 
 class DeviceMemory;
+class FencedCommands;
 
 struct ContextOptions {
   bool validate = false;       // Khronos validation layer + debug messenger
@@ -106,8 +107,7 @@ class Context {
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queueFamily_ = 0;
   uint32_t chosenIndex_ = 0;
-  VkCommandPool immediatePool_ = VK_NULL_HANDLE;
-  VkFence immediateFence_ = VK_NULL_HANDLE;
+  std::unique_ptr<FencedCommands> immediate_;
   std::unique_ptr<DeviceMemory> allocator_;
   bool memoryBudget_ = false;  // VK_EXT_memory_budget enabled
   DeviceCaps caps_;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/pipeline_layout.h"
 #include "engine/shader_compiler.h"
 
 namespace attnscope {
@@ -28,20 +29,19 @@ class GraphicsPipeline {
  public:
   GraphicsPipeline() = default;
   GraphicsPipeline(Context& ctx, ShaderCompiler& compiler, const GraphicsPipelineDesc& desc);
-  ~GraphicsPipeline();
+  GraphicsPipeline(GraphicsPipeline&&) noexcept = default;
+  GraphicsPipeline& operator=(GraphicsPipeline&&) noexcept = default;
   GraphicsPipeline(const GraphicsPipeline&) = delete;
   GraphicsPipeline& operator=(const GraphicsPipeline&) = delete;
 
-  VkPipeline pipeline() const { return pipeline_; }
-  VkPipelineLayout layout() const { return layout_; }
-  VkDescriptorSetLayout setLayout() const { return setLayout_; }
+  VkPipeline pipeline() const { return pipeline_.get(); }
+  VkPipelineLayout layout() const { return layout_.layout(); }
+  VkDescriptorSetLayout setLayout() const { return layout_.setLayout(); }
   uint32_t pushConstantBytes() const { return pushBytes_; }
 
  private:
-  Context* ctx_ = nullptr;
-  VkPipeline pipeline_ = VK_NULL_HANDLE;
-  VkPipelineLayout layout_ = VK_NULL_HANDLE;
-  VkDescriptorSetLayout setLayout_ = VK_NULL_HANDLE;
+  PipelineLayout layout_;
+  PipelineHandle pipeline_;
   uint32_t pushBytes_ = 0;
 };
 

@@ -21,8 +21,8 @@
 #include "params.h"
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint KT = 16;  // keys per shared-memory tile (portable path)
+layout(local_size_x_id = SPEC_LOCAL_SIZE_X) in;
+layout(constant_id = SPEC_KEYS_PER_TILE) const uint KT = 16;  // keys per shared-memory tile (portable path)
 
 layout(std430, binding = 0) readonly buffer QBuf { vec4 q[]; };
 layout(std430, binding = 1) readonly buffer KBuf { vec4 k[]; };

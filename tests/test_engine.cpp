@@ -9,6 +9,8 @@
 #include "engine/error.h"
 #include "engine/paths.h"
 #include "engine/shader_compiler.h"
+#include "engine/spirv_reflect.h"
+#include "shaders/include/params.h"
 
 namespace fs = std::filesystem;
 
@@ -70,6 +72,28 @@ TEST(ShaderCompiler, EditingAnIncludeInvalidatesTheCache) {
   ShaderCompiler after(t.shaders, t.cache);
   after.compile("ok.comp", {{"VALUE", "2.0"}});
   EXPECT_EQ(after.compiles(), 1u) << "a changed include must be recompiled";
+}
+
+TEST(SpirvReflection, WorkgroupSizesBindingsAndPushConstantsComeFromTheShader) {
+  // The real shaders, compiled as the kernels compile them (optimised: no debug names).
+  ShaderCompiler c;
+  SpirvReflection tile = reflectSpirv(c.compile("tile_reduce.comp"), "tile_reduce.comp");
+  EXPECT_EQ(tile.localSize[0], 16u);
+  EXPECT_EQ(tile.localSize[1], 8u);
+  EXPECT_EQ(tile.localSizeSpecId[0], -1);
+  ASSERT_EQ(tile.bindings.size(), 5u);
+  for (int b = 0; b < 4; ++b) EXPECT_EQ(tile.bindings[b], VK_DESCRIPTOR_TYPE_STORAGE_BUFFER);
+  EXPECT_EQ(tile.bindings[4], VK_DESCRIPTOR_TYPE_STORAGE_IMAGE);
+  EXPECT_EQ(tile.pushConstantBytes, 8u * 4);
+  for (const char* shuffle : {"0", "1"}) {
+    SpirvReflection bs = reflectSpirv(
+        c.compile("block_stats.comp", {{"D4", "16"}, {"ROWS", "4"}, {"USE_SHUFFLE", shuffle}, {"TRACK_ENTROPY", "0"}, {"SOFTCAP", "0"}}),
+        "block_stats.comp");
+    EXPECT_EQ(bs.localSizeSpecId[0], int32_t(SPEC_LOCAL_SIZE_X)) << "local_size_x_id";
+    EXPECT_EQ(bs.bindings.size(), 4u);
+    EXPECT_EQ(bs.pushConstantBytes, 20u * 4);
+  }
+  EXPECT_THROW(reflectSpirv({1, 2, 3}, "junk"), Error);
 }
 
 TEST(Paths, ShadersAreFoundWhateverTheWorkingDirectory) {

@@ -14,18 +14,8 @@ WindowFrames::WindowFrames(Context& ctx, Window& window, bool vsync) : ctx_(ctx)
   window.framebufferSize(w, h);
   try {
     swapchain_ = std::make_unique<Swapchain>(ctx, surface_, std::max(w, 1u), std::max(h, 1u), vsync);
-    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    pci.queueFamilyIndex = ctx.queueFamily();
-    VK_CHECK(vkCreateCommandPool(ctx.device(), &pci, nullptr, &pool_));
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = pool_;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &ai, &cmd_));
-    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    fci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
-    VK_CHECK(vkCreateFence(ctx.device(), &fci, nullptr, &fence_));
+    // The fence starts signalled: the first frame has nothing to wait for.
+    commands_ = std::make_unique<FencedCommands>(ctx.device(), ctx.queueFamily(), true);
     VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
     VK_CHECK(vkCreateSemaphore(ctx.device(), &sci, nullptr, &acquired_));
     createRenderedSemaphores();
@@ -44,11 +34,8 @@ void WindowFrames::release() {
   for (auto s : rendered_) vkDestroySemaphore(dev, s, nullptr);
   rendered_.clear();
   if (acquired_) vkDestroySemaphore(dev, acquired_, nullptr);
-  if (fence_) vkDestroyFence(dev, fence_, nullptr);
-  if (pool_) vkDestroyCommandPool(dev, pool_, nullptr);
+  commands_.reset();
   acquired_ = VK_NULL_HANDLE;
-  fence_ = VK_NULL_HANDLE;
-  pool_ = VK_NULL_HANDLE;
   swapchain_.reset();
   if (surface_) vkDestroySurfaceKHR(ctx_.instance(), surface_, nullptr);
   surface_ = VK_NULL_HANDLE;
@@ -92,7 +79,7 @@ void WindowFrames::createRenderedSemaphores() {
   }
 }
 
-void WindowFrames::waitForFrame() { VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX)); }
+void WindowFrames::waitForFrame() { commands_->waitSignaled(); }
 
 bool WindowFrames::recreate() {
   uint32_t w, h;
@@ -111,27 +98,21 @@ bool WindowFrames::begin(uint32_t& index) {
     recreate();
     return false;
   }
-  VK_CHECK(vkResetFences(ctx_.device(), 1, &fence_));
-  VK_CHECK(vkResetCommandBuffer(cmd_, 0));
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
+  commands_->resetFence();
+  commands_->begin();
   return true;
 }
 
 bool WindowFrames::submitAndPresent(uint32_t index) {
-  VK_CHECK(vkEndCommandBuffer(cmd_));
   // Colour writes wait for the acquired image; the present waits for the rendering.
   VkPipelineStageFlags waitStage = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.waitSemaphoreCount = 1;
   si.pWaitSemaphores = &acquired_;
   si.pWaitDstStageMask = &waitStage;
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd_;
   si.signalSemaphoreCount = 1;
   si.pSignalSemaphores = &rendered_[index];
-  VK_CHECK(vkQueueSubmit(ctx_.queue(), 1, &si, fence_));
+  commands_->submit(ctx_.queue(), si);
   if (swapchain_->present(rendered_[index], index)) return false;
   return recreate();
 }

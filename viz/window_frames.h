@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/fenced_commands.h"
 #include "viz/swapchain.h"
 
 namespace attnscope {
@@ -30,7 +31,7 @@ class WindowFrames {
   // Acquires the next image and begins the command buffer. False when the swapchain was out
   // of date: it has been recreated (check the extent) and this frame is skipped.
   bool begin(uint32_t& index);
-  VkCommandBuffer cmd() const { return cmd_; }
+  VkCommandBuffer cmd() const { return commands_->cmd(); }
   VkFramebuffer framebuffer(uint32_t index) const { return framebuffers_[index]; }
   // Ends the command buffer, submits it and presents. True when the swapchain had to be
   // recreated.
@@ -49,9 +50,7 @@ class WindowFrames {
   std::unique_ptr<Swapchain> swapchain_;
   VkRenderPass renderPass_ = VK_NULL_HANDLE;
   std::vector<VkFramebuffer> framebuffers_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  std::unique_ptr<FencedCommands> commands_;
   VkSemaphore acquired_ = VK_NULL_HANDLE;
   std::vector<VkSemaphore> rendered_;  // one per image: an image's semaphore is free once it is acquired again
 };

@@ -10,6 +10,11 @@ namespace attnscope::gpu {
 using uint = uint32_t;
 #endif
 
+// Specialization constant ids: GLSL declares `layout(constant_id = SPEC_...)`, C++ sets them
+// by the same names in ComputePipelineDesc::constants.
+#define SPEC_LOCAL_SIZE_X 0u   // local_size_x_id: invocations per workgroup along x
+#define SPEC_KEYS_PER_TILE 1u  // block_stats.comp, shared-memory path: keys staged per tile
+
 // Mask kinds (MaskKind in compute/attention_params.h uses the same numbers).
 #define MASK_NONE 0u
 #define MASK_CAUSAL 1u
