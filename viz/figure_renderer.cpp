@@ -126,38 +126,13 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
 
   // Heatmap layers and the colour bar.
   vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
-  gpu::HeatmapParams hp{};
-  hp.fbW = float(spec.width);
-  hp.fbH = float(spec.height);
-  hp.channel = spec.style.channel == kChannelMax ? 0 : 1;
-  hp.logScale = spec.style.logScale ? 1 : 0;
-  hp.colormapRow = Colormaps::get().index(spec.style.colormap);
-  hp.vmin = float(range.vmin);
-  hp.vmax = float(range.vmax);
-  hp.maskedRGBA = kMaskedColor;
+  gpu::HeatmapParams hp = heatmapParams(spec.width, spec.height, spec.style, range);
   const Image& expected = spec.normalize && spec.expected ? *spec.expected : noExpected_;
   hp.normalize = spec.normalize && spec.expected ? 1 : 0;
   hp.expectedBlock = std::max(1u, spec.expectedBlock);
   hp.expectedCenter = spec.expectedCenter;
   auto drawRect = [&](const Image& image, const Rect& r, uint32_t mode) {
-    VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
-    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
-                          VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
-                    {Binding::sampled(image.view(), nearest_.handle(), VK_IMAGE_LAYOUT_GENERAL),
-                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
-                     Binding::sampled(expected.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
-                    "heatmap");
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
-    hp.texW = image.width();
-    hp.texH = image.height();
-    hp.rectX = r.x;
-    hp.rectY = r.y;
-    hp.rectW = r.w;
-    hp.rectH = r.h;
-    hp.mode = mode;
-    vkCmdPushConstants(cmd, heatmap_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
-                       sizeof hp, &hp);
-    vkCmdDraw(cmd, 6, 1, 0, 0);
+    drawHeatmapQuad(rec, hp, image, VK_IMAGE_LAYOUT_GENERAL, expected, r, mode);
   };
   auto setScissor = [&](const Rect& r) {
     int32_t x0 = std::clamp(int32_t(std::floor(r.x)), 0, int32_t(spec.width));
@@ -181,6 +156,46 @@ void FigureRenderer::record(Recording& rec, VkFramebuffer framebuffer, const Fig
   drawOverlay(rec, verts, spec.width, spec.height, slot);
   if (inPass) inPass(cmd);  // e.g. the viewer's control panel, on top
   vkCmdEndRenderPass(cmd);
+}
+
+gpu::HeatmapParams FigureRenderer::heatmapParams(uint32_t width, uint32_t height, const HeatmapStyle& style,
+                                                 const ValueRange& range) const {
+  gpu::HeatmapParams hp{};
+  hp.fbW = float(width);
+  hp.fbH = float(height);
+  hp.channel = style.channel == kChannelMax ? 0 : 1;
+  hp.logScale = style.logScale ? 1 : 0;
+  hp.colormapRow = Colormaps::get().index(style.colormap);
+  hp.vmin = float(range.vmin);
+  hp.vmax = float(range.vmax);
+  hp.maskedRGBA = kMaskedColor;
+  hp.expectedBlock = 1;
+  hp.cellsPerTexel = 1;
+  return hp;
+}
+
+// One textured quad of the heatmap pipeline: the image's texels into rect r, through the
+// colormap (or as the colour bar), with `expected` for observed / expected maps.
+void FigureRenderer::drawHeatmapQuad(Recording& rec, gpu::HeatmapParams hp, const Image& image, VkImageLayout layout,
+                                     const Image& expected, const Rect& r, uint32_t mode) {
+  VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
+  rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
+                        VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
+                  {Binding::sampled(image.view(), nearest_.handle(), layout),
+                   Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
+                   Binding::sampled(expected.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
+                  "heatmap");
+  vkCmdBindDescriptorSets(rec.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
+  hp.texW = image.width();
+  hp.texH = image.height();
+  hp.rectX = r.x;
+  hp.rectY = r.y;
+  hp.rectW = r.w;
+  hp.rectH = r.h;
+  hp.mode = mode;
+  vkCmdPushConstants(rec.cmd, heatmap_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
+                     sizeof hp, &hp);
+  vkCmdDraw(rec.cmd, 6, 1, 0, 0);
 }
 
 void FigureRenderer::beginPass(VkCommandBuffer cmd, VkFramebuffer framebuffer, uint32_t width, uint32_t height) {
@@ -233,35 +248,8 @@ void FigureRenderer::recordScene(Recording& rec, VkFramebuffer framebuffer, cons
   if (!scene.panels.empty()) vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->pipeline());
   for (const ScenePanel& p : scene.panels) {
     if (!p.image || p.px.w <= 0 || p.px.h <= 0) continue;
-    gpu::HeatmapParams hp{};
-    hp.fbW = float(scene.width);
-    hp.fbH = float(scene.height);
-    hp.channel = p.style.channel == kChannelMax ? 0 : 1;
-    hp.logScale = p.style.logScale ? 1 : 0;
-    hp.colormapRow = Colormaps::get().index(p.style.colormap);
-    hp.vmin = float(p.range.vmin);
-    hp.vmax = float(p.range.vmax);
-    hp.maskedRGBA = kMaskedColor;
-    hp.expectedBlock = 1;
-    hp.cellsPerTexel = 1;
-    VkDescriptorSet set = rec.arena.allocate(heatmap_->setLayout());
-    rec.arena.write(set, {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
-                          VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER},
-                    {Binding::sampled(p.image->view(), nearest_.handle(), p.layout),
-                     Binding::sampled(colormapImage_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL),
-                     Binding::sampled(noExpected_.view(), nearest_.handle(), VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL)},
-                    "scene panel");
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, heatmap_->layout(), 0, 1, &set, 0, nullptr);
-    hp.texW = p.image->width();
-    hp.texH = p.image->height();
-    hp.rectX = p.px.x;
-    hp.rectY = p.px.y;
-    hp.rectW = p.px.w;
-    hp.rectH = p.px.h;
-    hp.mode = HEATMAP_MODE_MAP;
-    vkCmdPushConstants(cmd, heatmap_->layout(), VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0,
-                       sizeof hp, &hp);
-    vkCmdDraw(cmd, 6, 1, 0, 0);
+    gpu::HeatmapParams hp = heatmapParams(scene.width, scene.height, p.style, p.range);
+    drawHeatmapQuad(rec, hp, *p.image, p.layout, noExpected_, p.px, HEATMAP_MODE_MAP);
   }
   drawOverlay(rec, scene.overlay, scene.width, scene.height, slot);
   if (inPass) inPass(cmd);

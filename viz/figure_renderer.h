@@ -11,6 +11,7 @@
 #include "engine/image.h"
 #include "viz/figure.h"
 #include "viz/font.h"
+#include "shaders/include/viz_params.h"
 
 namespace attnscope {
 
@@ -68,6 +69,10 @@ class FigureRenderer {
 
  private:
   void beginPass(VkCommandBuffer cmd, VkFramebuffer framebuffer, uint32_t width, uint32_t height);
+  gpu::HeatmapParams heatmapParams(uint32_t width, uint32_t height, const HeatmapStyle& style,
+                                   const ValueRange& range) const;
+  void drawHeatmapQuad(Recording& rec, gpu::HeatmapParams hp, const Image& image, VkImageLayout layout,
+                       const Image& expected, const Rect& r, uint32_t mode);
   void drawOverlay(Recording& rec, const std::vector<OverlayVertex>& verts, uint32_t width, uint32_t height,
                    uint32_t slot);
 
