@@ -194,11 +194,7 @@ HeatmapStyle StyleOptions::style() const {
   return s;
 }
 
-Session::Session(const DeviceOptions& o) {
-  ctx = std::make_unique<Context>(o.context());
-  compiler = std::make_unique<ShaderCompiler>();
-  kernels = std::make_unique<Kernels>(*ctx, *compiler);
-}
+Session::Session(const DeviceOptions& o) : GpuSession(o.context()) {}
 
 Session::~Session() { pngRenderer_.reset(); }  // before the context it was made on
 

@@ -9,6 +9,7 @@
 
 #include "compute/attention_spec.h"
 #include "compute/capture_metadata.h"
+#include "compute/gpu_session.h"
 #include "compute/head_data.h"
 #include "compute/head_source.h"
 #include "compute/kernels.h"
@@ -87,11 +88,8 @@ struct StyleOptions {
   HeatmapStyle style() const;  // validates names
 };
 
-// The GPU objects every command needs.
-struct Session {
-  std::unique_ptr<Context> ctx;
-  std::unique_ptr<ShaderCompiler> compiler;
-  std::unique_ptr<Kernels> kernels;
+// The GPU objects every command needs, and the PNG renderer when one is asked for.
+struct Session : GpuSession {
   explicit Session(const DeviceOptions& o);
   ~Session();
   // The renderer for PNG output, made when first needed and shared by every figure.

@@ -3,6 +3,7 @@
 #include <GLFW/glfw3.h>
 #include <imgui.h>
 
+#include "compute/gpu_session.h"
 #include "compute/kernels.h"
 #include "engine/commands.h"
 #include "engine/compute_pipeline.h"
@@ -26,10 +27,11 @@ class LessonWindow {
     ContextOptions co = device;
     co.instanceExtensions = Window::requiredInstanceExtensions();
     co.swapchain = true;
-    ctx_ = std::make_unique<Context>(co);
+    gpu_ = std::make_unique<GpuSession>(co);
+    ctx_ = gpu_->ctx.get();
+    compiler_ = gpu_->compiler.get();
+    kernels_ = gpu_->kernels.get();
     frames_ = std::make_unique<WindowFrames>(*ctx_, window_, true);
-    compiler_ = std::make_unique<ShaderCompiler>();
-    kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
     renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, frames_->swapchain().format(),
                                                  VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
@@ -175,10 +177,11 @@ class LessonWindow {
 
   LessonWindowOptions o_;
   Window window_;
-  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<GpuSession> gpu_;
+  Context* ctx_ = nullptr;  // the session's parts, named
+  ShaderCompiler* compiler_ = nullptr;
+  Kernels* kernels_ = nullptr;
   std::unique_ptr<WindowFrames> frames_;
-  std::unique_ptr<ShaderCompiler> compiler_;
-  std::unique_ptr<Kernels> kernels_;
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<DescriptorArena> arena_;
   std::unique_ptr<ImGuiLayer> imgui_;

@@ -12,11 +12,7 @@ static Gpu make(bool portable) {
   o.validate = true;  // tests always run with the Khronos validation layer
   if (const char* dev = std::getenv("ATTNSCOPE_TEST_DEVICE")) o.device = dev;
   o.forcePortable = portable;
-  Gpu g;
-  g.ctx = std::make_unique<Context>(o);
-  g.compiler = std::make_unique<ShaderCompiler>();
-  g.kernels = std::make_unique<Kernels>(*g.ctx, *g.compiler);
-  return g;
+  return Gpu(o);
 }
 
 Gpu& gpu() {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "compute/gpu_session.h"
 #include "compute/head_data.h"
 #include "compute/kernels.h"
 #include "compute/map_job.h"
@@ -15,11 +16,7 @@
 
 namespace attnscope::test {
 
-struct Gpu {
-  std::unique_ptr<Context> ctx;
-  std::unique_ptr<ShaderCompiler> compiler;
-  std::unique_ptr<Kernels> kernels;
-};
+using Gpu = GpuSession;
 
 // The default device with validation on; the device can be chosen with ATTNSCOPE_TEST_DEVICE.
 Gpu& gpu();

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "compute/gpu_session.h"
 #include "engine/barriers.h"
 #include "engine/device_memory.h"
 #include "engine/commands.h"
@@ -134,10 +135,11 @@ class Viewer {
     ContextOptions co = device;
     co.instanceExtensions = Window::requiredInstanceExtensions();
     co.swapchain = true;
-    ctx_ = std::make_unique<Context>(co);
+    gpu_ = std::make_unique<GpuSession>(co);
+    ctx_ = gpu_->ctx.get();
+    compiler_ = gpu_->compiler.get();
+    kernels_ = gpu_->kernels.get();
     frames_ = std::make_unique<WindowFrames>(*ctx_, window_, o.vsync);
-    compiler_ = std::make_unique<ShaderCompiler>();
-    kernels_ = std::make_unique<Kernels>(*ctx_, *compiler_);
     renderer_ = std::make_unique<FigureRenderer>(*ctx_, *compiler_, frames_->swapchain().format(), VK_IMAGE_LAYOUT_PRESENT_SRC_KHR);
     panel_ = std::make_unique<ControlPanel>(*ctx_, window_.handle(), renderer_->renderPass(), frames_->swapchain().imageCount());
     // Scripted runs (tests, benchmarks, screenshots) measure and show the map alone.
@@ -1038,10 +1040,11 @@ class Viewer {
   AttentionSpec spec_;
   HeadLoader loader_;
   Window window_;
-  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<GpuSession> gpu_;
+  Context* ctx_ = nullptr;  // the session's parts, named
+  ShaderCompiler* compiler_ = nullptr;
+  Kernels* kernels_ = nullptr;
   std::unique_ptr<WindowFrames> frames_;
-  std::unique_ptr<ShaderCompiler> compiler_;
-  std::unique_ptr<Kernels> kernels_;
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<ControlPanel> panel_;
   int rangeMode_ = 0;
