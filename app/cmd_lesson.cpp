@@ -41,6 +41,8 @@ void addLessonCommand(CLI::App& app) {
   cmd->add_flag("--list", o->list, "Only list the lessons (no window)");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
   cmd->callback([o] {
+    // The catalogue (names, titles, steps) touches no device; whoever draws loads the lessons
+    // again after its device exists, so their device objects go first.
     auto lessons = lessons::loadLessons();
     if (o->name.empty()) {
       std::printf("lessons (attnscope lesson NAME opens one; --out DIR writes its steps as PNGs):\n");
@@ -51,7 +53,7 @@ void addLessonCommand(CLI::App& app) {
         std::error_code ec;
         std::filesystem::create_directories(o->out, ec);
         Session s(o->device);
-        ScenePngWriter writer(*s.ctx, s.pngRenderer());
+        ScenePngWriter writer(*s.ctx, s.pngRenderer());  // the contents page holds no device objects
         std::string path = (std::filesystem::path(o->out) / "contents.png").string();
         writer.write(lessons::drawContents(writer.font(), lessons, 0, o->width, o->height), path);
         std::printf("wrote %s\n", path.c_str());
@@ -65,7 +67,7 @@ void addLessonCommand(CLI::App& app) {
       wo.width = o->width;
       wo.height = o->height;
       wo.autoplay = o->autoplay;
-      int rc = lessons::runLessonWindow(o->device.context(), lessons, lessons::kContents, wo);
+      int rc = lessons::runLessonWindow(o->device.context(), lessons::kContents, wo);
       if (rc != 0) throw Error("the lesson window stopped with code " + std::to_string(rc));
       return;
     }
@@ -86,7 +88,7 @@ void addLessonCommand(CLI::App& app) {
       wo.width = o->width;
       wo.height = o->height;
       wo.autoplay = o->autoplay;
-      int rc = lessons::runLessonWindow(o->device.context(), lessons, index, wo);
+      int rc = lessons::runLessonWindow(o->device.context(), index, wo);
       if (rc != 0) throw Error("the lesson window stopped with code " + std::to_string(rc));
       return;
     }
@@ -94,10 +96,10 @@ void addLessonCommand(CLI::App& app) {
     std::filesystem::create_directories(o->out, ec);
     if (!std::filesystem::is_directory(o->out)) throw Error("cannot create folder '" + o->out + "'");
     Session s(o->device);
-    lessons::ReleaseLessonsOnExit release{lessons};
+    auto drawn = lessons::loadLessons();  // after the session: destroyed before it
     ScenePngWriter writer(*s.ctx, s.pngRenderer());
     lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
-    lessons::Lesson& l = *lessons[index];
+    lessons::Lesson& l = *drawn[index];
     ProgressBar bar("lesson " + l.name(), o->quiet);
     for (size_t step = 0; step < l.steps(); ++step) {
       if (cancelRequested()) throw Cancelled();

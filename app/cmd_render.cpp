@@ -169,8 +169,7 @@ void addDemoCommand(CLI::App& app) {
     }
     // The lessons a teacher starts with, as pictures (attnscope lesson opens them live).
     {
-      auto lessons = lessons::loadLessons();
-      lessons::ReleaseLessonsOnExit release{lessons};
+      auto lessons = lessons::loadLessons();  // after the session: destroyed before it
       ScenePngWriter writer(*s.ctx, s.pngRenderer());  // the maps' renderer: one font bake
       lessons::LessonEnv env{*s.ctx, *s.kernels, writer.font()};
       fs::path dir = fs::path(o->outDir) / "lessons";

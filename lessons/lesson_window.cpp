@@ -37,6 +37,7 @@ class LessonWindow {
     arena_ = std::make_unique<DescriptorArena>(*ctx_);
     imgui_ = std::make_unique<ImGuiLayer>(*ctx_, window_.handle(), renderer_->renderPass(), frames_->swapchain().imageCount());
     frames_->attach(renderer_->renderPass());
+    lessons_ = loadLessons();  // after the device: its objects are dropped before the device goes
   }
 
   ~LessonWindow() {
@@ -47,7 +48,8 @@ class LessonWindow {
     renderer_.reset();
   }
 
-  int run(std::vector<std::unique_ptr<Lesson>>& lessons, size_t first) {
+  int run(size_t first) {
+    std::vector<std::unique_ptr<Lesson>>& lessons = lessons_;
     const bool fromContents = first == kContents;
     size_t lesson = first, step = 0, selected = 0;
     LessonEnv env{*ctx_, *kernels_, renderer_->font()};
@@ -185,15 +187,14 @@ class LessonWindow {
   std::unique_ptr<FigureRenderer> renderer_;
   std::unique_ptr<DescriptorArena> arena_;
   std::unique_ptr<ImGuiLayer> imgui_;
+  std::vector<std::unique_ptr<Lesson>> lessons_;  // last: destroyed first
 };
 
 }  // namespace
 
-int runLessonWindow(const ContextOptions& device, std::vector<std::unique_ptr<Lesson>>& lessons, size_t first,
-                    const LessonWindowOptions& options) {
+int runLessonWindow(const ContextOptions& device, size_t first, const LessonWindowOptions& options) {
   LessonWindow w(device, options);
-  ReleaseLessonsOnExit release{lessons};  // before the window's device goes
-  return w.run(lessons, first);
+  return w.run(first);
 }
 
 }  // namespace attnscope::lessons

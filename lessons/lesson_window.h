@@ -15,10 +15,10 @@ struct LessonWindowOptions {
   bool autoplay = false;  // show every step of the lesson once, then exit (tests, demos)
 };
 
-// Opens at lesson `first`, or at the contents page when first == kContents. Returns the
-// process exit code.
+// Opens at lesson `first` (its index in loadLessons()), or at the contents page when
+// first == kContents. The window loads its own lessons after its device exists, so the
+// lessons' device objects go before the device does. Returns the process exit code.
 constexpr size_t kContents = size_t(-1);
-int runLessonWindow(const ContextOptions& device, std::vector<std::unique_ptr<Lesson>>& lessons, size_t first,
-                    const LessonWindowOptions& options);
+int runLessonWindow(const ContextOptions& device, size_t first, const LessonWindowOptions& options);
 
 }  // namespace attnscope::lessons
