@@ -43,6 +43,7 @@ struct AttentionSpec {
     return s / temperature;
   }
   uint32_t queries() const { return n - queryBegin; }
+  bool operator==(const AttentionSpec&) const = default;
   // Throws Error with one clear line when something is off.
   void validate() const;
 

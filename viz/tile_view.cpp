@@ -1,11 +1,28 @@
 #include "viz/tile_view.h"
 
 #include <algorithm>
+#include <cmath>
 
+#include "engine/context.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
 
 namespace attnscope {
+
+uint64_t tileCacheBudget(Context& ctx, const Rect& plot, uint64_t asked, uint32_t windowW, uint32_t windowH) {
+  uint64_t tile = uint64_t(kTileTexels) * kTileTexels * 16;
+  uint64_t view = uint64_t(std::ceil(plot.w / kTileTexels) + 1) * uint64_t(std::ceil(plot.h / kTileTexels) + 1) * tile;
+  if (asked) {
+    if (asked < view)
+      throw Error("--cache-mib " + std::to_string(asked >> 20) + " cannot hold the tiles of one " +
+                  std::to_string(windowW) + "x" + std::to_string(windowH) + " view (" +
+                  std::to_string((view + (1 << 20) - 1) >> 20) + " MiB): give at least that");
+    return asked;
+  }
+  uint64_t free = ctx.deviceLocalBudget();
+  uint64_t pick = std::min<uint64_t>(uint64_t(512) << 20, free ? free / 4 : uint64_t(512) << 20);
+  return std::max(pick, view);
+}
 
 TileView::TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                    uint64_t cacheBytes, double fitCellsPerPixel, double pieceFlops)

@@ -7,6 +7,7 @@
 #include "compute/kernels.h"
 #include "compute/map_job.h"
 #include "viz/camera.h"
+#include "viz/figure.h"
 #include "viz/tile_pyramid.h"
 
 namespace attnscope {
@@ -24,6 +25,11 @@ struct DrawTile {
   uint32_t level;
   bool exact;      // the tile the view asked for (not a stand-in, not in progress)
 };
+
+// A tile cache budget for a plot: `asked` (bytes), else a quarter of the device memory still
+// free (VK_EXT_memory_budget where offered) and at most 512 MiB. It must hold one view's tiles
+// (visible tiles are never evicted), so asking for less is an Error with the size needed.
+uint64_t tileCacheBudget(Context& ctx, const Rect& plot, uint64_t asked, uint32_t windowW, uint32_t windowH);
 
 class TileView {
  public:

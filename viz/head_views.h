@@ -1,0 +1,67 @@
+// What the viewer shows of its input: one head of one layer through its tiles, or every head
+// of the layer as linked small multiples. Reading another head or layer, and new attention
+// parameters, each recompute what they must; a layer may bring its own attention (a capture's
+// metadata: Gemma-2 alternates windows), while the temperature stays the viewer's.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "viz/heads_grid.h"
+#include "viz/tile_view.h"
+#include "viz/viewer.h"
+
+namespace attnscope {
+
+class HeadViews {
+ public:
+  HeadViews(Context& ctx, Kernels& kernels, const HeadLoader& loader, const AttentionSpec& spec, uint32_t heads,
+            std::vector<uint32_t> layers, uint64_t cacheBytes, double pieceFlops);
+  ~HeadViews();
+
+  // Reads head `head` of layer `layer` with fresh tiles (fitCellsPerPixel: the whole-map zoom).
+  void show(uint32_t layer, uint32_t head, double fitCellsPerPixel);
+  void switchHead(int delta, double fitCellsPerPixel);
+  void switchLayer(int delta, double fitCellsPerPixel, const Rect& plot);
+  void setGrid(bool on, const Rect& plot);
+  void setSpec(const AttentionSpec& spec);
+
+  bool grid() const { return grid_; }
+  const AttentionSpec& spec() const { return spec_; }
+  uint32_t head() const { return head_; }
+  uint32_t heads() const { return heads_; }
+  uint32_t layer() const { return layer_; }
+  const std::vector<uint32_t>& layers() const { return layers_; }
+  TileView& tiles() { return *tiles_; }
+  const TileView& tiles() const { return *tiles_; }
+  HeadsGrid& headsGrid() { return headsGrid_; }
+  const HeadsGrid& headsGrid() const { return headsGrid_; }
+  // Counts what changed the picture (head, layer, parameters, grid): the colour range and
+  // the strips follow it.
+  uint64_t changes() const { return changes_; }
+
+  // This frame's compute: the main view, or one grid head's turn. True while work remains.
+  bool update(Recording& rec, const Camera& camera, const Rect& plot, double budget);
+  bool settled(const Camera& camera, const Rect& plot);
+  // The finished whole-map sweep the colour range comes from (the focused head in the grid).
+  const Image* rangeSweep() const;
+
+ private:
+  HeadData load(uint32_t layer, uint32_t head);
+  Context& ctx_;
+  Kernels& kernels_;
+  HeadLoader loader_;
+  AttentionSpec spec_;
+  uint32_t heads_;
+  std::vector<uint32_t> layers_;
+  uint64_t cacheBytes_;
+  double pieceFlops_;
+  std::unique_ptr<HeadData> data_;
+  std::unique_ptr<TileView> tiles_;
+  HeadsGrid headsGrid_;
+  bool grid_ = false;
+  uint32_t layer_ = 0, head_ = 0;
+  uint64_t changes_ = 0;
+};
+
+}  // namespace attnscope
