@@ -116,7 +116,7 @@ class LessonWindow {
         dirty = true;
       }
       if (window_.minimised()) {
-        glfwWaitEventsTimeout(0.1);
+        window_.waitEvents(0.1);
         continue;
       }
       uint32_t w, h;

@@ -52,6 +52,15 @@ void HeadViews::switchLayer(int delta, double fitCellsPerPixel, const Rect& plot
   }
 }
 
+void HeadViews::select(uint32_t layer, uint32_t head, double fitCellsPerPixel, const Rect& plot) {
+  if (layer != layer_) {
+    auto at = std::find(layers_.begin(), layers_.end(), layer);
+    auto now = std::find(layers_.begin(), layers_.end(), layer_);
+    if (at != layers_.end()) switchLayer(int(at - now), fitCellsPerPixel, plot);
+  }
+  if (head != head_ && head < heads_) switchHead(int(head) - int(head_), fitCellsPerPixel);
+}
+
 void HeadViews::setGrid(bool on, const Rect& plot) {
   if (on == grid_ || heads_ <= 1) return;
   grid_ = on;

@@ -23,6 +23,8 @@ class HeadViews {
   void show(uint32_t layer, uint32_t head, double fitCellsPerPixel);
   void switchHead(int delta, double fitCellsPerPixel);
   void switchLayer(int delta, double fitCellsPerPixel, const Rect& plot);
+  // Shows head `head` of layer `layer` (a layer the input has), whatever is shown now.
+  void select(uint32_t layer, uint32_t head, double fitCellsPerPixel, const Rect& plot);
   void setGrid(bool on, const Rect& plot);
   void setSpec(const AttentionSpec& spec);
 

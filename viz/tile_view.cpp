@@ -6,6 +6,7 @@
 #include "engine/context.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"
+#include "viz/figure_renderer.h"
 
 namespace attnscope {
 
@@ -220,6 +221,28 @@ double TileView::sweepProgress() const {
   if (statsReady_) return 1.0;
   const Active* s = active_ && active_->sweep ? active_.get() : sweep_.get();
   return s ? s->job->progress() : 0.0;
+}
+
+Rect mapClipOnPlot(const Camera& camera, const Rect& plot) {
+  double n = double(camera.mapSize());
+  double x0 = std::max(0.0, camera.pixelX(0)), y0 = std::max(0.0, camera.pixelY(0));
+  double x1 = std::min(double(plot.w), camera.pixelX(n)), y1 = std::min(double(plot.h), camera.pixelY(n));
+  return {float(plot.x + x0), float(plot.y + y0), float(std::max(0.0, x1 - x0)), float(std::max(0.0, y1 - y0))};
+}
+
+void appendTileLayers(std::vector<HeatmapLayer>& out, const std::vector<DrawTile>& draws, const Camera& camera,
+                      const Rect& plot) {
+  double cpp = camera.cellsPerPixel();
+  for (const DrawTile& t : draws) {
+    double w = t.cells.x1 - t.cells.x0, h = t.cells.y1 - t.cells.y0;
+    out.push_back({t.image,
+                   {float(plot.x + camera.pixelX(t.cells.x0)), float(plot.y + camera.pixelY(t.cells.y0)), float(w / cpp),
+                    float(h / cpp)},
+                   {0, 0, -1, -1},
+                   float(t.cells.x0),
+                   float(t.cells.y0),
+                   float(w / t.image->width())});
+  }
 }
 
 }  // namespace attnscope

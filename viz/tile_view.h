@@ -26,6 +26,15 @@ struct DrawTile {
   bool exact;      // the tile the view asked for (not a stand-in, not in progress)
 };
 
+struct HeatmapLayer;
+
+// The draw list as the figure renderer's layers: each tile placed on the plot.
+void appendTileLayers(std::vector<HeatmapLayer>& out, const std::vector<DrawTile>& draws, const Camera& camera,
+                      const Rect& plot);
+
+// The plot, clipped to the part of it the map covers.
+Rect mapClipOnPlot(const Camera& camera, const Rect& plot);
+
 // A tile cache budget for a plot: `asked` (bytes), else a quarter of the device memory still
 // free (VK_EXT_memory_budget where offered) and at most 512 MiB. It must hold one view's tiles
 // (visible tiles are never evicted), so asking for less is an Error with the size needed.

@@ -1,16 +1,11 @@
 #include "viz/viewer.h"
 
-#define GLFW_INCLUDE_VULKAN
-#include <GLFW/glfw3.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cmath>
 #include <fstream>
 
 #include "compute/gpu_session.h"
-#include "engine/device_memory.h"
 #include "engine/error.h"
 #include "viz/color_range.h"
 #include "viz/control_panel.h"
@@ -20,6 +15,7 @@
 #include "viz/view_actions.h"
 #include "viz/viewer_readouts.h"
 #include "viz/viewer_script.h"
+#include "viz/viewer_status.h"
 #include "viz/window.h"
 #include "viz/window_frames.h"
 
@@ -66,14 +62,7 @@ class Viewer : public ScriptTarget {
   }
 
   int run() {
-    ViewerScript script;
-    if (!o_.script.empty()) script = loadViewerScript(o_.script);
-    if (!o_.screenshot.empty()) {
-      script.steps.push_back({ScriptStep::Settle});
-      ScriptStep shot{ScriptStep::Screenshot};
-      shot.path = o_.screenshot;
-      script.steps.push_back(shot);
-    }
+    ViewerScript script = viewerScript(o_.script, o_.screenshot);
     bool scripted = !script.steps.empty();
     ScriptRunner runner(std::move(script.steps));
     FrameStats stats;
@@ -81,7 +70,7 @@ class Viewer : public ScriptTarget {
     while (!window_.closeRequested()) {
       window_.poll();
       if (window_.minimised()) {
-        glfwWaitEventsTimeout(0.1);
+        window_.waitEvents(0.1);
         continue;
       }
       if (scripted && runner.done()) break;
@@ -140,7 +129,7 @@ class Viewer : public ScriptTarget {
     std::vector<HeatmapLayer> layers = recordCompute(rec);
     FigureSpec fig = figure();
     buildPanel();
-    renderer_->record(rec, frames_->framebuffer(index), fig, layers, mapClip(), shownRange(fig), 0,
+    renderer_->record(rec, frames_->framebuffer(index), fig, layers, mapClipOnPlot(camera_, plot_), shownRange(fig), 0,
                       [&](VkCommandBuffer c) { panel_->record(c); });
     if (screenshot_->requested()) screenshot_->record(cmd, frames_->swapchain(), index, extentW_, extentH_);
     if (frames_->submitAndPresent(index)) resize();
@@ -196,15 +185,7 @@ class Viewer : public ScriptTarget {
     double px = pointer_.x() - plot_.x, py = pointer_.y() - plot_.y;
     if (px < 0 || py < 0 || px >= plot_.w || py >= plot_.h) hover_->clear();
     else hover_->record(rec, draws, tiles, camera_.cellX(px), camera_.cellY(py), spec().n);
-    for (const DrawTile& t : draws)
-      layers.push_back({t.image,
-                        {float(plot_.x + camera_.pixelX(t.cells.x0)), float(plot_.y + camera_.pixelY(t.cells.y0)),
-                         float((t.cells.x1 - t.cells.x0) / camera_.cellsPerPixel()),
-                         float((t.cells.y1 - t.cells.y0) / camera_.cellsPerPixel())},
-                        {0, 0, -1, -1},
-                        float(t.cells.x0),
-                        float(t.cells.y0),
-                        float((t.cells.x1 - t.cells.x0) / t.image->width())});
+    appendTileLayers(layers, draws, camera_, plot_);
     return layers;
   }
 
@@ -222,11 +203,7 @@ class Viewer : public ScriptTarget {
     fig.viewX1 = v.x1;
     fig.viewY0 = v.y0;
     fig.viewY1 = v.y1;
-    fig.title = o_.title + (o_.layers.size() > 1 ? "  layer " + std::to_string(views_->layer()) : "") +
-                (o_.heads > 1 ? "  head " + std::to_string(views_->head()) + " of " + std::to_string(o_.heads) : "") +
-                "  |  " + maskName(sp.mask) +
-                (sp.mask == MaskKind::WindowCausal || sp.mask == MaskKind::WindowBoth ? " W=" + std::to_string(sp.window) : "") +
-                (sp.softcap ? "  cap " + formatValue(*sp.softcap) : "") + "  T=" + formatValue(sp.temperature);
+    fig.title = viewTitle(o_.title, *views_);
     fig.strips = true;
     fig.ticks = !grid;
     fig.tokens = o_.tokens.empty() ? nullptr : &o_.tokens;
@@ -239,7 +216,7 @@ class Viewer : public ScriptTarget {
       else strips_.draw(out, l, camera_, plot_, spec().n);
     };
     hoverText_ = hover_->text(o_.tokens);
-    fig.subtitle = panel_->visible() ? hoverText_ : statusLine();  // the panel shows the rest
+    fig.subtitle = panel_->visible() ? hoverText_ : statusLine(*views_, lastGpu_, hoverText_);  // the panel shows the rest
     return fig;
   }
 
@@ -248,28 +225,6 @@ class Viewer : public ScriptTarget {
     if (fig.normalize && range_.mode() != RangeMode::Fixed)
       return o_.style.logScale ? ValueRange{1.0 / 30, 30.0} : ValueRange{0.0, 4.0};
     return range_.range();
-  }
-
-  // The plot, clipped to the map itself.
-  Rect mapClip() const {
-    double mx0 = std::max(0.0, camera_.pixelX(0)), my0 = std::max(0.0, camera_.pixelY(0));
-    double n = double(spec().n);
-    double mx1 = std::min(double(plot_.w), camera_.pixelX(n));
-    double my1 = std::min(double(plot_.h), camera_.pixelY(n));
-    return {float(plot_.x + mx0), float(plot_.y + my0), float(std::max(0.0, mx1 - mx0)), float(std::max(0.0, my1 - my0))};
-  }
-
-  std::string statusLine() const {
-    char buf[512];
-    double n = double(spec().n);
-    const TileView& tiles = views_->tiles();
-    auto ms = [&](const char* k) { return lastGpu_.count(k) ? lastGpu_.at(k) : 0.0; };
-    std::snprintf(buf, sizeof buf,
-                  "n %.0f: %.3g cells, %.3g GB as dense float32 | %.3g GFLOP so far | GPU %.1f ms compute, %.1f ms draw | "
-                  "%zu tiles | sweep %.0f%%%s%s",
-                  n, n * n, n * n * 4 / 1e9, tiles.flopsDone() / 1e9, ms("compute"), ms("draw"), tiles.tilesCached(),
-                  tiles.sweepProgress() * 100, hoverText_.empty() ? "" : "  |  ", hoverText_.c_str());
-    return buf;
   }
 
   // ---- input ----
@@ -373,12 +328,7 @@ class Viewer : public ScriptTarget {
     o_.style.channel = c.style.channel;
     range_.setMode(RangeMode(c.rangeMode));
     range_.setFixed(c.vmin, c.vmax, o_.style.logScale);
-    if (c.head != int(views_->head())) views_->switchHead(c.head - int(views_->head()), fitCellsPerPixel());
-    if (c.layer != views_->layer()) {
-      auto at = std::find(o_.layers.begin(), o_.layers.end(), c.layer);
-      auto now = std::find(o_.layers.begin(), o_.layers.end(), views_->layer());
-      if (at != o_.layers.end()) views_->switchLayer(int(at - now), fitCellsPerPixel(), plot_);
-    }
+    views_->select(c.layer, uint32_t(c.head), fitCellsPerPixel(), plot_);
     if (c.grid != views_->grid()) views_->setGrid(c.grid, plot_);
     normalize_ = c.normalize;
     if (c.fitRequested) camera_.fit();
@@ -403,31 +353,13 @@ class Viewer : public ScriptTarget {
   }
 
   void writeStats(const std::string& path, const ScriptRunner& runner, const FrameStats& frames) {
-    const AttentionSpec& sp = spec();
-    const TileView& tiles = views_->tiles();
-    nlohmann::json s;
-    s["device"] = ctx_->caps().name;
-    s["n"] = sp.n;
-    s["d"] = sp.d;
+    nlohmann::json s = viewStats(*ctx_, *views_, o_.cacheBytes);
     s["window"] = {extentW_, extentH_};
     s["frames"] = frames.frames();
     s["frame_time"] = frames.allFrames();
     s["frame_time_while_moving"] = frames.movingFrames();
     s["seconds_to_exact_after_camera_stops"] = runner.secondsToExact();
     s["seconds_until_all_work_done"] = runner.secondsToAllDone();
-    s["tiles_cached"] = tiles.tilesCached();
-    s["cache_bytes"] = tiles.cacheBytes();
-    s["cache_budget_bytes"] = o_.cacheBytes;
-    s["view_device_bytes"] = tiles.deviceBytes();
-    s["device_bytes_in_use"] = ctx_->allocator().bytesInUse();
-    s["device_allocations"] = ctx_->allocator().allocationCount();
-    s["head"] = views_->head();
-    s["layer"] = views_->layer();
-    s["mask"] = maskName(sp.mask);
-    s["mask_window"] = sp.window;
-    s["softcap"] = sp.softcap ? *sp.softcap : 0.0;
-    s["grid"] = views_->grid();
-    s["flops"] = tiles.flopsDone();
     std::ofstream(path) << s.dump(2) << "\n";
   }
 

@@ -10,6 +10,18 @@ namespace attnscope {
 
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
+ViewerScript viewerScript(const std::string& scriptPath, const std::string& screenshotPath) {
+  ViewerScript script;
+  if (!scriptPath.empty()) script = loadViewerScript(scriptPath);
+  if (!screenshotPath.empty()) {
+    script.steps.push_back({ScriptStep::Settle});
+    ScriptStep shot{ScriptStep::Screenshot};
+    shot.path = screenshotPath;
+    script.steps.push_back(shot);
+  }
+  return script;
+}
+
 ViewerScript loadViewerScript(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error("cannot read script '" + path + "'");

@@ -29,6 +29,9 @@ struct ViewerScript {
 
 // Throws Error naming the file and the problem.
 ViewerScript loadViewerScript(const std::string& path);
+// The run's script: the file's steps (none for ""), then, for a screenshot path, settle and
+// take the screenshot.
+ViewerScript viewerScript(const std::string& scriptPath, const std::string& screenshotPath);
 
 // What a script drives. Coordinates are window pixels, as a user's pointer.
 class ScriptTarget {

@@ -69,6 +69,7 @@ VkSurfaceKHR Window::createSurface(VkInstance instance) {
 }
 
 void Window::poll() { glfwPollEvents(); }
+void Window::waitEvents(double seconds) { glfwWaitEventsTimeout(seconds); }
 bool Window::closeRequested() const { return glfwWindowShouldClose(window_); }
 void Window::requestClose() { glfwSetWindowShouldClose(window_, GLFW_TRUE); }
 

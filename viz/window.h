@@ -32,6 +32,8 @@ class Window {
 
   VkSurfaceKHR createSurface(VkInstance instance);
   void poll();
+  // Sleeps until an event arrives or `seconds` pass (a minimised window draws nothing).
+  void waitEvents(double seconds);
   bool closeRequested() const;
   void requestClose();
   std::vector<InputEvent> drainEvents();
