@@ -122,6 +122,11 @@ void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64
   inj.seen = 0;
 }
 
+bool injectedFaultStillWaits(const char* call) {
+  return std::strncmp(call, "vkWaitForFences", 15) == 0 || std::strncmp(call, "vkQueueWaitIdle", 15) == 0 ||
+         std::strncmp(call, "vkDeviceWaitIdle", 16) == 0;
+}
+
 VkResult injectedFault(const char* call) {
   Injection& inj = injection();
   if (!inj.on || std::strncmp(call, inj.call.c_str(), inj.call.size()) != 0) return VK_SUCCESS;

@@ -28,6 +28,10 @@ void throwVulkanError(VkResult result, const char* call, const char* file, int l
 // lost device or a full GPU take are tested on any machine. Returns VK_SUCCESS when the call
 // should run; without the variable that is one predictable branch.
 VkResult injectedFault(const char* call);
+// A wait (vkWaitForFences, vkQueueWaitIdle, vkDeviceWaitIdle) whose failure is injected is
+// still made: a really lost device runs nothing more, and waiting keeps that true on the live
+// one, so what the error path frees is not still in use by the device.
+bool injectedFaultStillWaits(const char* call);
 // The same from a test: the `at`-th next call starting with `call` fails with `result`, and
 // with `sticky` every one after it too (an empty call turns injection off).
 void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64_t at, bool sticky = false);
@@ -38,6 +42,7 @@ void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64
   do {                                                                                     \
     VkResult vk_check_result_ = ::attnscope::injectedFault(#call);                        \
     if (vk_check_result_ == VK_SUCCESS) vk_check_result_ = (call);                         \
+    else if (::attnscope::injectedFaultStillWaits(#call)) (void)(call);                    \
     if (vk_check_result_ != VK_SUCCESS)                                                    \
       ::attnscope::throwVulkanError(vk_check_result_, #call, __FILE__, __LINE__);          \
   } while (0)

@@ -108,7 +108,9 @@ void Swapchain::create(uint32_t width, uint32_t height, VkSwapchainKHR old) {
 }
 
 bool Swapchain::acquire(VkSemaphore signal, uint32_t& index) {
-  VkResult r = vkAcquireNextImageKHR(ctx_.device(), swapchain_, UINT64_MAX, signal, VK_NULL_HANDLE, &index);
+  // Checked by hand (out of date is not an error), so faults are injected by hand too.
+  VkResult r = injectedFault("vkAcquireNextImageKHR");
+  if (r == VK_SUCCESS) r = vkAcquireNextImageKHR(ctx_.device(), swapchain_, UINT64_MAX, signal, VK_NULL_HANDLE, &index);
   if (r == VK_ERROR_OUT_OF_DATE_KHR) return false;  // expected on resize: its own path
   if (r != VK_SUBOPTIMAL_KHR) VK_CHECK(r);
   return true;
@@ -121,7 +123,8 @@ bool Swapchain::present(VkSemaphore wait, uint32_t index) {
   pi.swapchainCount = 1;
   pi.pSwapchains = &swapchain_;
   pi.pImageIndices = &index;
-  VkResult r = vkQueuePresentKHR(ctx_.queue(), &pi);
+  VkResult r = injectedFault("vkQueuePresentKHR");
+  if (r == VK_SUCCESS) r = vkQueuePresentKHR(ctx_.queue(), &pi);
   if (r == VK_ERROR_OUT_OF_DATE_KHR || r == VK_SUBOPTIMAL_KHR) return false;
   VK_CHECK(r);
   return true;
