@@ -17,10 +17,10 @@ say() { printf '\n==> %s\n' "$*"; }
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libvulkan-dev libvulkan-volk-dev libshaderc-dev glslc glslang-dev spirv-tools
-  libglm-dev libglfw3-dev libimgui-dev libstb-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libbenchmark-dev
-  mesa-vulkan-drivers vulkan-validationlayers vulkan-tools xvfb xauth fonts-dejavu-core
+  libvulkan-dev libvulkan-volk-dev libshaderc-dev glslang-dev spirv-tools
+  libglfw3-dev libimgui-dev libstb-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev
+  mesa-vulkan-drivers vulkan-validationlayers xvfb xauth fonts-dejavu-core
 )
 
 ACTION="${1:-build}"
