@@ -1,6 +1,7 @@
 #include "viz/viewer_script.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 
@@ -34,43 +35,42 @@ ViewerScript loadViewerScript(const std::string& path) {
   ViewerScript script;
   try {
     script.statsPath = j.value("stats", "");
+    // Steps whose value is a list of numbers: [x, y], [dx, dy], [x0, y0, x1, y1], ...
+    struct NumbersStep {
+      const char* key;
+      ScriptStep::Kind kind;
+      size_t count;
+    };
+    static const NumbersStep numberSteps[] = {{"pan", ScriptStep::Pan, 2},     {"box", ScriptStep::Box, 4},
+                                              {"lookat", ScriptStep::LookAt, 3}, {"click", ScriptStep::Click, 2},
+                                              {"hover", ScriptStep::Hover, 2}};
+    auto numbers = [&](const nlohmann::json& v, const char* key, size_t count, double* out) {
+      if (!v.is_array() || v.size() != count)
+        throw Error("script '" + path + "': \"" + key + "\" takes " + std::to_string(count) + " numbers, not " + v.dump());
+      for (size_t i = 0; i < count; ++i) out[i] = v.at(i).get<double>();
+    };
     for (const auto& s : j.at("steps")) {
       ScriptStep st;
       st.frames = s.value("frames", 1);
-      auto at = [&](const char* key, int i) { return s.at(key).at(i).get<double>(); };
-      if (s.contains("zoom")) {
+      double* abcd[] = {&st.a, &st.b, &st.c, &st.d};
+      std::array<double, 4> v{};
+      auto known = std::find_if(std::begin(numberSteps), std::end(numberSteps),
+                                [&](const NumbersStep& n) { return s.contains(n.key); });
+      if (known != std::end(numberSteps)) {
+        st.kind = known->kind;
+        numbers(s.at(known->key), known->key, known->count, v.data());
+        for (size_t i = 0; i < known->count; ++i) *abcd[i] = v[i];
+      } else if (s.contains("zoom")) {  // factor per frame about a window pixel
         st.kind = ScriptStep::Zoom;
         st.a = s.at("zoom").get<double>();
-        st.b = at("at", 0);
-        st.c = at("at", 1);
-      } else if (s.contains("pan")) {
-        st.kind = ScriptStep::Pan;
-        st.a = at("pan", 0);
-        st.b = at("pan", 1);
-      } else if (s.contains("box")) {
-        st.kind = ScriptStep::Box;
-        st.a = at("box", 0);
-        st.b = at("box", 1);
-        st.c = at("box", 2);
-        st.d = at("box", 3);
-      } else if (s.contains("lookat")) {
-        st.kind = ScriptStep::LookAt;
-        st.a = at("lookat", 0);
-        st.b = at("lookat", 1);
-        st.c = at("lookat", 2);
+        numbers(s.at("at"), "at", 2, v.data());
+        st.b = v[0];
+        st.c = v[1];
       } else if (s.contains("panel")) {
         st.kind = ScriptStep::Panel;
         st.a = s.at("panel").get<bool>() ? 1 : 0;
       } else if (s.contains("fit")) {
         st.kind = ScriptStep::Fit;
-      } else if (s.contains("click")) {
-        st.kind = ScriptStep::Click;
-        st.a = at("click", 0);
-        st.b = at("click", 1);
-      } else if (s.contains("hover")) {
-        st.kind = ScriptStep::Hover;
-        st.a = at("hover", 0);
-        st.b = at("hover", 1);
       } else if (s.contains("key")) {
         st.kind = ScriptStep::Key;
         st.action = actionForKeyName(s.at("key").get<std::string>());
@@ -82,6 +82,9 @@ ViewerScript loadViewerScript(const std::string& path) {
       } else if (s.contains("screenshot")) {
         st.kind = ScriptStep::Screenshot;
         st.path = s.at("screenshot").get<std::string>();
+      } else if (!(s.is_object() && s.size() == 1 && s.contains("frames"))) {
+        // A misspelt step would otherwise pass as frames that do nothing.
+        throw Error("script '" + path + "': unknown step " + s.dump() + " (see the README for the step format)");
       }
       script.steps.push_back(st);
     }
