@@ -79,7 +79,7 @@ VkDescriptorSet DescriptorArena::allocate(VkDescriptorSetLayout layout) {
     VkDescriptorSet set;
     VkResult r = vkAllocateDescriptorSets(ctx_.device(), &ai, &set);
     if (r == VK_SUCCESS) return set;
-    if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) VK_CHECK(r);
+    if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) VK_CHECK_RESULT(r, "vkAllocateDescriptorSets");
     if (++current_ == pools_.size()) addPool();
   }
 }

@@ -51,7 +51,7 @@ bool hasLayer(const char* name) {
   VK_CHECK(vkEnumerateInstanceLayerProperties(&count, nullptr));
   std::vector<VkLayerProperties> layers(count);
   VkResult r = vkEnumerateInstanceLayerProperties(&count, layers.data());
-  if (r != VK_INCOMPLETE) VK_CHECK(r);  // a layer appearing in between only shortens the list
+  if (r != VK_INCOMPLETE) VK_CHECK_RESULT(r, "vkEnumerateInstanceLayerProperties");  // a layer appearing in between only shortens the list
   for (auto& l : layers)
     if (std::strcmp(l.layerName, name) == 0) return true;
   return false;
@@ -62,7 +62,7 @@ bool hasInstanceExtension(const char* name) {
   VK_CHECK(vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr));
   std::vector<VkExtensionProperties> exts(count);
   VkResult r = vkEnumerateInstanceExtensionProperties(nullptr, &count, exts.data());
-  if (r != VK_INCOMPLETE) VK_CHECK(r);
+  if (r != VK_INCOMPLETE) VK_CHECK_RESULT(r, "vkEnumerateInstanceExtensionProperties");
   for (auto& e : exts)
     if (std::strcmp(e.extensionName, name) == 0) return true;
   return false;
@@ -188,13 +188,15 @@ void Context::createInstance(bool validate, const std::vector<std::string>& want
   features.pNext = &dm;
   if (validate) ci.pNext = &features;  // dm also catches messages from vkCreateInstance itself
 
-  VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
+  VkResult r = injectedFault("vkCreateInstance");  // checked by hand below, so injected by hand
+  if (r == VK_SUCCESS) r = vkCreateInstance(&ci, nullptr, &instance_);
+  // Loaded before anything can throw: release() destroys the instance through volk.
+  if (r == VK_SUCCESS) volkLoadInstanceOnly(instance_);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
     throw Error(
         "no Vulkan driver found: install one, e.g. 'apt-get install mesa-vulkan-drivers' for "
         "the CPU device lavapipe, or your GPU vendor's Vulkan driver");
-  VK_CHECK(r);
-  volkLoadInstanceOnly(instance_);
+  VK_CHECK_RESULT(r, "vkCreateInstance");
   if (validate) VK_CHECK(vkCreateDebugUtilsMessengerEXT(instance_, &dm, nullptr, &messenger_));
 }
 
@@ -334,7 +336,7 @@ void Context::createDevice(bool swapchain) {
     VK_CHECK(vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n, nullptr));
     std::vector<VkExtensionProperties> exts(n);
     VkResult er = vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n, exts.data());
-    if (er != VK_INCOMPLETE) VK_CHECK(er);
+    if (er != VK_INCOMPLETE) VK_CHECK_RESULT(er, "vkEnumerateDeviceExtensionProperties");
     for (const auto& e : exts)
       if (std::strcmp(e.extensionName, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME) == 0) memoryBudget_ = true;
     if (memoryBudget_) deviceExtensions.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
@@ -345,10 +347,11 @@ void Context::createDevice(bool swapchain) {
   dci.ppEnabledExtensionNames = deviceExtensions.data();
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
-  VkResult r = vkCreateDevice(physical_, &dci, nullptr, &device_);
+  VkResult r = injectedFault("vkCreateDevice");  // checked by hand below, so injected by hand
+  if (r == VK_SUCCESS) r = vkCreateDevice(physical_, &dci, nullptr, &device_);
   if (r == VK_ERROR_EXTENSION_NOT_PRESENT)
     throw Error("device '" + caps_.name + "' cannot present to windows (no VK_KHR_swapchain): use 'attnscope render' for PNGs");
-  VK_CHECK(r);
+  VK_CHECK_RESULT(r, "vkCreateDevice");
   volkLoadDevice(device_);
   vkGetDeviceQueue(device_, queueFamily_, 0, &queue_);
 

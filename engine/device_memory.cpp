@@ -27,13 +27,13 @@ VkDeviceMemory DeviceMemory::allocateRaw(VkDeviceSize bytes, uint32_t typeIndex,
                             " MiB of " + (what ? what : "data") + " (holding " +
                             std::to_string(held_ >> 20) + " MiB in " + std::to_string(count_) +
                             " allocations): use fewer tokens, a smaller output or a smaller --cache-mib");
-  VK_CHECK(r);
+  VK_CHECK_RESULT(r, "vkAllocateMemory");
   *mapped = nullptr;
   if (props_.memoryTypes[typeIndex].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
     r = vkMapMemory(device_, memory, 0, VK_WHOLE_SIZE, 0, mapped);
     if (r != VK_SUCCESS) {
       vkFreeMemory(device_, memory, nullptr);
-      VK_CHECK(r);
+      VK_CHECK_RESULT(r, "vkMapMemory");
     }
   }
   held_ += bytes;

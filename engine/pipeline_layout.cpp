@@ -24,7 +24,7 @@ PipelineLayout::PipelineLayout(VkDevice device, const std::vector<VkDescriptorTy
   VkResult r = vkCreatePipelineLayout(device, &pl, nullptr, &layout_);
   if (r != VK_SUCCESS) {
     destroy();
-    VK_CHECK(r);
+    VK_CHECK_RESULT(r, "vkCreatePipelineLayout");
   }
 }
 

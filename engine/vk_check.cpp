@@ -94,17 +94,24 @@ Injection& injection() {
     if (!env || !*env) return;
     std::string s = env;
     size_t eq = s.find('='), atSign = s.find('@');
-    if (eq == std::string::npos) return;
+    // A typo must not pass as "no fault": the test that set it could then never fail.
+    auto refuse = [&] {
+      throw Error("ATTNSCOPE_INJECT_VK_ERROR='" + s +
+                  "' is not call=RESULT[@k[+]] with RESULT one of DEVICE_LOST, OUT_OF_DEVICE_MEMORY, OUT_OF_HOST_MEMORY");
+    };
+    if (eq == std::string::npos || eq == 0) refuse();
     inj.call = s.substr(0, eq);
     std::string what = s.substr(eq + 1, atSign == std::string::npos ? std::string::npos : atSign - eq - 1);
     if (atSign != std::string::npos) {
-      inj.at = std::max<uint64_t>(1, std::strtoull(s.c_str() + atSign + 1, nullptr, 10));
-      inj.sticky = s.back() == '+';
+      char* end = nullptr;
+      inj.at = std::strtoull(s.c_str() + atSign + 1, &end, 10);
+      inj.sticky = *end == '+';
+      if (inj.at == 0 || end == s.c_str() + atSign + 1 || *(end + inj.sticky) != '\0') refuse();
     }
     if (what == "DEVICE_LOST") inj.result = VK_ERROR_DEVICE_LOST;
     else if (what == "OUT_OF_DEVICE_MEMORY") inj.result = VK_ERROR_OUT_OF_DEVICE_MEMORY;
     else if (what == "OUT_OF_HOST_MEMORY") inj.result = VK_ERROR_OUT_OF_HOST_MEMORY;
-    else return;
+    else refuse();
     inj.on = true;
   });
   return inj;

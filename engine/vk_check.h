@@ -46,3 +46,12 @@ void setInjectedFaultForTesting(const std::string& call, VkResult result, uint64
     if (vk_check_result_ != VK_SUCCESS)                                                    \
       ::attnscope::throwVulkanError(vk_check_result_, #call, __FILE__, __LINE__);          \
   } while (0)
+
+// A result already in hand (a call checked by hand for the codes that are not errors), named
+// by the call that returned it.
+#define VK_CHECK_RESULT(result, callName)                                                 \
+  do {                                                                                     \
+    VkResult vk_check_result_ = (result);                                                  \
+    if (vk_check_result_ != VK_SUCCESS)                                                    \
+      ::attnscope::throwVulkanError(vk_check_result_, callName, __FILE__, __LINE__);       \
+  } while (0)

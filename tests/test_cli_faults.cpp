@@ -32,7 +32,7 @@ TEST(Faults, DeviceLossAnywhereInAnExportGivesOneLine) {
   // The first submission (generating Q/K), a later one (the map), the waits on them, and a
   // fence reset: each a different place for a lost device to surface.
   for (const char* fault : {"vkQueueSubmit=DEVICE_LOST@1", "vkQueueSubmit=DEVICE_LOST@3", "vkWaitForFences=DEVICE_LOST@1",
-                            "vkWaitForFences=DEVICE_LOST@3", "vkResetFences=DEVICE_LOST@2"})
+                            "vkWaitForFences=DEVICE_LOST@3", "vkResetFences=DEVICE_LOST@2", "vkCreateDevice=DEVICE_LOST@1"})
     expectFaultHandled("export --tokens 3000", fault, "device was lost");
 }
 
@@ -43,7 +43,14 @@ TEST(Faults, OutOfDeviceMemoryInAnExportSaysWhatRanOut) {
 }
 
 TEST(Faults, DriverOutOfHostMemorySaysSo) {
-  expectFaultHandled("export --tokens 3000", "vkCreateComputePipelines=OUT_OF_HOST_MEMORY@2", "ran out of host memory");
+  for (const char* fault : {"vkCreateInstance=OUT_OF_HOST_MEMORY@1", "vkCreateComputePipelines=OUT_OF_HOST_MEMORY@2"})
+    expectFaultHandled("export --tokens 3000", fault, "ran out of host memory");
+}
+
+TEST(Faults, AMisspeltInjectionIsRefusedNotIgnored) {
+  for (const char* bad : {"vkQueueSubmit=DEVICE_LOSS@1", "vkQueueSubmit", "vkQueueSubmit=DEVICE_LOST@0", "=DEVICE_LOST",
+                          "vkQueueSubmit=DEVICE_LOST@2x"})
+    expectCleanError("info", "is not call=RESULT", std::string("ATTNSCOPE_INJECT_VK_ERROR=") + bad);
 }
 
 // The viewer in a window: device loss mid-session (after frames were drawn) and memory that

@@ -112,7 +112,7 @@ bool Swapchain::acquire(VkSemaphore signal, uint32_t& index) {
   VkResult r = injectedFault("vkAcquireNextImageKHR");
   if (r == VK_SUCCESS) r = vkAcquireNextImageKHR(ctx_.device(), swapchain_, UINT64_MAX, signal, VK_NULL_HANDLE, &index);
   if (r == VK_ERROR_OUT_OF_DATE_KHR) return false;  // expected on resize: its own path
-  if (r != VK_SUBOPTIMAL_KHR) VK_CHECK(r);
+  if (r != VK_SUBOPTIMAL_KHR) VK_CHECK_RESULT(r, "vkAcquireNextImageKHR");
   return true;
 }
 
@@ -126,7 +126,7 @@ bool Swapchain::present(VkSemaphore wait, uint32_t index) {
   VkResult r = injectedFault("vkQueuePresentKHR");
   if (r == VK_SUCCESS) r = vkQueuePresentKHR(ctx_.queue(), &pi);
   if (r == VK_ERROR_OUT_OF_DATE_KHR || r == VK_SUBOPTIMAL_KHR) return false;
-  VK_CHECK(r);
+  VK_CHECK_RESULT(r, "vkQueuePresentKHR");
   return true;
 }
 
