@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 
 #include "app/commands.h"
 #include "app/progress.h"
@@ -30,6 +31,16 @@ int main(int argc, char** argv) {
   } catch (const attnscope::Cancelled&) {
     std::fprintf(stderr, "\nattnscope: cancelled; nothing was written\n");
     return 130;
+  } catch (const attnscope::OutOfDeviceMemory& e) {
+    // The engine says what ran out; what the user can change depends on the command.
+    std::string command = app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name();
+    const char* advice = command == "view" ? "use fewer tokens or a smaller --cache-mib, or close other programs using the GPU"
+                         : command == "render" || command == "export"
+                             ? "use fewer tokens, a smaller head dimension or a smaller --rows/--cols rectangle"
+                         : command == "lesson" ? "close other programs using the GPU"
+                                               : "use fewer tokens or a smaller head dimension, or close other programs using the GPU";
+    std::fprintf(stderr, "attnscope: error: %s: %s\n", attnscope::excerpt(e.what(), 4000).c_str(), advice);
+    return 1;
   } catch (const attnscope::Error& e) {
     // One line whatever the message holds (file text is escaped where it is quoted; this
     // is the backstop).

@@ -26,7 +26,7 @@ VkDeviceMemory DeviceMemory::allocateRaw(VkDeviceSize bytes, uint32_t typeIndex,
     throw OutOfDeviceMemory("the device ran out of memory for " + std::to_string((bytes + (1 << 20) - 1) >> 20) +
                             " MiB of " + (what ? what : "data") + " (holding " +
                             std::to_string(held_ >> 20) + " MiB in " + std::to_string(count_) +
-                            " allocations): use fewer tokens, a smaller output or a smaller --cache-mib");
+                            (count_ == 1 ? " allocation)" : " allocations)"));
   VK_CHECK_RESULT(r, "vkAllocateMemory");
   *mapped = nullptr;
   if (props_.memoryTypes[typeIndex].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {

@@ -14,13 +14,6 @@
 
 namespace attnscope {
 
-// The device (or the driver's host memory) could not give an allocation. The message says
-// what was asked for; a caller that can free memory catches it and tries again.
-class OutOfDeviceMemory : public Error {
- public:
-  using Error::Error;
-};
-
 struct DeviceAllocation {
   VkDeviceMemory memory = VK_NULL_HANDLE;
   VkDeviceSize offset = 0, size = 0;  // size: what it occupies (a whole slot of a page)

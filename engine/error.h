@@ -14,6 +14,14 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The device (or the driver's host memory for it) could not give an allocation. The message
+// says what was asked for and what is held; a caller that can free memory (the tile cache)
+// catches it and tries again, and the command adds what the user can change.
+class OutOfDeviceMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 // Thrown between units of work when the user asked to stop (Ctrl-C, a window closed).
 class Cancelled : public Error {
  public:

@@ -58,8 +58,7 @@ static std::string describe(VkResult result, const char* call, const char* file,
     return "the Vulkan device was lost (a driver reset, a GPU hang or a watchdog timeout) in " + where +
            ": nothing more can run on it; rerun, and report it if it repeats";
   if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY)
-    return "the device ran out of memory in " + where +
-           ": use fewer tokens, a smaller head dimension, a smaller output or a smaller --cache-mib";
+    return "the device ran out of memory in " + where;
   if (result == VK_ERROR_OUT_OF_HOST_MEMORY)
     return "the Vulkan driver ran out of host memory in " + where + ": close other programs or use fewer tokens";
   return std::string(call) + " failed with " + vkResultName(result) + " at " +
@@ -70,6 +69,9 @@ VulkanError::VulkanError(VkResult result, const char* call, const char* file, in
     : Error(describe(result, call, file, line)), result_(result) {}
 
 void throwVulkanError(VkResult result, const char* call, const char* file, int line) {
+  // Out of device memory from any call (an image, a pipeline) is what the tile cache and
+  // the command answer, whichever call met it.
+  if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY) throw OutOfDeviceMemory(describe(result, call, file, line));
   throw VulkanError(result, call, file, line);
 }
 

@@ -46,8 +46,18 @@ CliRun run(const std::string& args, const std::string& env) {
   return runCommand(env + " " + ATTNSCOPE_BINARY + " " + args);
 }
 
+// The program's exit code and stderr are its own, kept apart from xvfb-run's: under load
+// xvfb-run itself can fail to clean up its temporary folder (exit 5, a line on stderr)
+// after the program has exited.
 CliRun runInXvfb(const std::string& args, const std::string& env) {
-  return runCommand(env + " xvfb-run -a -s '-screen 0 1600x1000x24' " + ATTNSCOPE_BINARY + " " + args);
+  fs::path errFile = scratch() / "xvfb-stderr.txt", rcFile = scratch() / "xvfb-rc.txt";
+  fs::remove(rcFile);
+  std::string inner = std::string(ATTNSCOPE_BINARY) + " " + args + " 2>" + errFile.string() + "; echo $? >" + rcFile.string();
+  CliRun r = runCommand(env + " xvfb-run -a -s '-screen 0 1600x1000x24' sh -c '" + inner + "'");
+  std::ifstream rc(rcFile), err(errFile);
+  if (!(rc >> r.exitCode)) r.exitCode = -1;  // it never ran, or never returned
+  r.err.assign(std::istreambuf_iterator<char>(err), {});
+  return r;
 }
 
 bool haveXvfb() { return std::system("command -v xvfb-run >/dev/null 2>&1") == 0; }

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "lessons/lessons.h"
+#include "tests/cli_support.h"
 #include "tests/gpu_fixture.h"
 #include "viz/figure_renderer.h"
 
@@ -319,15 +320,15 @@ TEST(LessonCommand, ListsWritesStepsAndRefusesUnknownNames) {
 }
 
 TEST(LessonCommand, WindowStepsThroughALessonUnderXvfb) {
-  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
   // With the controls panel (Dear ImGui) drawn every frame; positional-encoding also frees
   // its images at the end, after the last frame is done.
   // "" opens the contents page first (then lesson 1).
   for (const char* name : {"", "worked-example", "positional-encoding"}) {
     std::string out;
-    int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) + " lesson " + name +
-                    " --autoplay --validate",
-                out);
+    CliRun r = runInXvfb(std::string("lesson ") + name + " --autoplay --validate");
+    int rc = r.exitCode;
+    out = r.err;
     EXPECT_EQ(rc, 0) << name << ": " << out;
     EXPECT_EQ(out.find("validation"), std::string::npos) << name << ": " << out;
   }

@@ -16,12 +16,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli_support.h"
 #include "viz/figure.h"
 
 namespace fs = std::filesystem;
 
 namespace attnscope::test {
 namespace {
+
+// The viewer in a window under Xvfb: its exit code, and its stderr in `err`.
+int view(const std::string& args, std::string& err) {
+  CliRun r = runInXvfb(args);
+  err = r.err;
+  return r.exitCode;
+}
 
 int sh(const std::string& cmd, std::string& err) {
   fs::path errFile = fs::temp_directory_path() / ("attnscope-viewer-err-" + std::to_string(::getpid()));
@@ -32,7 +40,7 @@ int sh(const std::string& cmd, std::string& err) {
 }
 
 TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
-  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0)
+  if (!haveXvfb())
     GTEST_SKIP() << "xvfb-run is not installed (apt-get install xvfb xauth); setup.sh installs it";
   fs::path dir = fs::temp_directory_path() / ("attnscope-viewer-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -50,7 +58,7 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
       {"screenshot": ")" << (dir / "viewer.png").string() << R"("}]})";
   std::string common = " --tokens 3000 --vmin 1e-8 --vmax 1 --validate";
   std::string err;
-  int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) + " view --width 1280 --height 800" +
+  int rc = view("view --width 1280 --height 800" +
                   common + " --script " + (dir / "script.json").string(),
               err);
   ASSERT_EQ(rc, 0) << err;
@@ -91,7 +99,7 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
 // 1000 with a soft cap of 2 at scale 0.5, as Gemma-2 alternates), which the viewer takes
 // from the file at the switch, like render does.
 TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
-  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = fs::temp_directory_path() / ("attnscope-layer-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const uint32_t n = 3000, d = 16, heads = 2;
@@ -132,8 +140,7 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
   std::string input = " --qkv " + (dir / "qk.safetensors").string() + " --token-file " + (dir / "tokens.txt").string() +
                       " --head 1 --vmin 1e-8 --vmax 1 --validate";
   std::string err;
-  int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
-                  " view --width 1280 --height 800" + input + " --script " + (dir / "script.json").string(),
+  int rc = view("view --width 1280 --height 800" + input + " --script " + (dir / "script.json").string(),
               err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(err.find("validation"), std::string::npos) << err;
@@ -183,7 +190,7 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
 // than it holds, the cache stays within --cache-mib, and what the view holds on the device is
 // what the allocator says; a cache too small for one view is refused with the size it needs.
 TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
-  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = fs::temp_directory_path() / ("attnscope-cache-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream script(dir / "script.json");
@@ -193,9 +200,8 @@ TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
   script << R"({"frames": 2}]})";
   script.close();
   std::string err;
-  std::string view = "xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
-                     " view --width 1280 --height 800 --tokens 100000 --validate";
-  int rc = sh(view + " --cache-mib 40 --script " + (dir / "script.json").string(), err);
+  std::string args = "view --width 1280 --height 800 --tokens 100000 --validate";
+  int rc = view(args + " --cache-mib 40 --script " + (dir / "script.json").string(), err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(err.find("validation"), std::string::npos) << err;
   std::ifstream statsFile(dir / "stats.json");
@@ -208,14 +214,14 @@ TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
   uint64_t inUse = stats["device_bytes_in_use"].get<uint64_t>(), viewBytes = stats["view_device_bytes"].get<uint64_t>();
   EXPECT_LE(viewBytes, inUse);
   EXPECT_LE(inUse - viewBytes, uint64_t(2) * 100000 * 64 * 4 + (uint64_t(8) << 20)) << stats.dump();
-  rc = sh(view + " --cache-mib 8 --script " + (dir / "script.json").string(), err);
+  rc = view(args + " --cache-mib 8 --script " + (dir / "script.json").string(), err);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(err.find("--cache-mib 8 cannot hold the tiles of one 1280x800 view"), std::string::npos) << err;
   fs::remove_all(dir);
 }
 
 TEST(Viewer, HeadsGridSettlesAndAClickFocusesTheHead) {
-  if (std::system("command -v xvfb-run >/dev/null 2>&1") != 0) GTEST_SKIP() << "xvfb-run is not installed";
+  if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = fs::temp_directory_path() / ("attnscope-grid-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   // Click the second small multiple (head 1, top right of a 2 x 2 grid): the view leaves the
@@ -227,8 +233,7 @@ TEST(Viewer, HeadsGridSettlesAndAClickFocusesTheHead) {
       {"screenshot": ")" << (dir / "grid.png").string() << R"("}, {"click": [)" << cx << ", " << cy << R"(]},
       {"settle": true}, {"screenshot": ")" << (dir / "focused.png").string() << R"("}]})";
   std::string err;
-  int rc = sh("xvfb-run -a -s '-screen 0 1600x1000x24' " + std::string(ATTNSCOPE_BINARY) +
-                  " view --width 1280 --height 800 --tokens 2000 --heads 4 --validate --script " +
+  int rc = view("view --width 1280 --height 800 --tokens 2000 --heads 4 --validate --script " +
                   (dir / "script.json").string(),
               err);
   ASSERT_EQ(rc, 0) << err;
