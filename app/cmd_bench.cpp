@@ -17,10 +17,12 @@ void addBenchCommand(CLI::App& app) {
   cmd->add_flag("--quick", o->bench.quick, "Small sizes (a smoke run)");
   cmd->add_flag("--no-overview", o->noOverview, "Skip the 100 000-token whole-map overview");
   cmd->add_option("--overview-tokens", o->bench.overviewTokens, "Tokens of the overview")->capture_default_str();
+  cmd->add_flag("--untuned", o->bench.untuned,
+                "Use the fixed default kernels instead of the ones tuned for this device (to compare)");
   cmd->callback([o] {
     o->bench.overview = !o->noOverview;
     Session s(o->device);
-    nlohmann::json j = runBenchmarks(*s.ctx, *s.kernels, o->bench);
+    nlohmann::json j = runBenchmarks(s, o->bench);
     std::printf("%s\n", j.dump(2).c_str());
   });
 }

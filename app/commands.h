@@ -15,6 +15,7 @@ void addDemoCommand(CLI::App& app);
 void addBenchCommand(CLI::App& app);
 void addViewCommand(CLI::App& app);
 void addLessonCommand(CLI::App& app);
+void addTuneCommand(CLI::App& app);
 
 struct RenderedFigure {
   std::string path;

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   attnscope::addExportCommand(app);
   attnscope::addInfoCommand(app);
   attnscope::addBenchCommand(app);
+  attnscope::addTuneCommand(app);
   attnscope::installCancelHandler();
   try {
     app.parse(argc, argv);

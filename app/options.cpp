@@ -245,6 +245,14 @@ std::vector<std::string> visibleTokens(const InputOptions& in, uint32_t n) {
   return tokens;
 }
 
+// The block_stats variants for this d, tuned for the device once and cached (see KernelTuner).
+static void prepareKernelsFor(Session& s, uint32_t dp, bool quiet) {
+  if (s.kernels->hasChoice(dp)) return;
+  ProgressBar bar("timing kernel variants", quiet);
+  s.prepareKernels(dp, [&](double f) { bar.update(f); });
+  bar.finish();
+}
+
 LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions& a, bool needV, bool quiet) {
   if (in.fromFiles()) {
     in.checkRelevant();
@@ -254,6 +262,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
     std::string desc = src.description + (src.heads > 1 ? ", head " + std::to_string(in.head) : "");
     LoadedInput out{uploadHead(*s.ctx, src, needV, quiet), att.spec, desc, std::move(tokens)};
     applyRopeIfAsked(*s.ctx, *s.kernels, out.head, att);
+    prepareKernelsFor(s, out.head.dp(), quiet);
     return out;
   }
   ResolvedAttention att = syntheticAttention(a, in);
@@ -273,6 +282,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
   std::string desc = std::string("preset ") + presetName(syn.preset) + ", head " + std::to_string(syn.head) + " of " +
                      std::to_string(syn.heads);
   applyRopeIfAsked(*s.ctx, *s.kernels, head, att);
+  prepareKernelsFor(s, head.dp(), quiet);
   return {std::move(head), att.spec, desc, visibleTokens(in, att.spec.n)};
 }
 

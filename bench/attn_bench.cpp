@@ -4,9 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <random>
+#include <string>
 
 #include "compute/gpu_params.h"
+#include "compute/gpu_session.h"
 #include "compute/kernels.h"
 #include "compute/map_job.h"
 #include "compute/row_stats_pass.h"
@@ -22,6 +25,28 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+// "AMD EPYC (2 threads; avx512f avx2)": figures differ 5x between hosts, so every JSON says
+// which CPU (for lavapipe, the device itself) took them.
+std::string hostCpuDescription() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, flags;
+  unsigned threads = 0;
+  while (std::getline(in, line)) {
+    auto value = [&] { size_t c = line.find(':'); return c == std::string::npos ? std::string() : line.substr(c + 2); };
+    if (line.rfind("model name", 0) == 0) {
+      ++threads;
+      if (model.empty()) model = value();
+    } else if (line.rfind("flags", 0) == 0 && flags.empty()) {
+      flags = " " + value() + " ";
+    }
+  }
+  std::string simd;
+  for (const char* f : {"avx512f", "avx2", "neon", "asimd"})
+    if (flags.find(std::string(" ") + f + " ") != std::string::npos) simd += std::string(simd.empty() ? "" : " ") + f;
+  if (model.empty()) model = "unknown CPU";
+  return model + " (" + std::to_string(threads) + " threads" + (simd.empty() ? "" : "; " + simd) + ")";
+}
 
 // FP32 FMA rate: 16 chains x iterations x invocations x 2 FLOP, timed by GPU timestamps.
 double measurePeak(Context& ctx, Kernels& kernels, bool quick) {
@@ -111,16 +136,40 @@ JobTiming runJob(Context& ctx, Kernels& kernels, const HeadData& head, const Att
 
 }  // namespace
 
-nlohmann::json runBenchmarks(Context& ctx, Kernels& kernels, const BenchOptions& o) {
+nlohmann::json runBenchmarks(GpuSession& session, const BenchOptions& o) {
+  Context& ctx = *session.ctx;
+  Kernels& kernels = *session.kernels;
   nlohmann::json j;
   const auto& caps = ctx.caps();
   j["device"] = caps.name;
   j["driver"] = caps.driverName + " " + caps.driverInfo;
+  j["host_cpu"] = hostCpuDescription();
   j["subgroup_shuffle_path"] = kernels.usesShuffle();
   double peak = measurePeak(ctx, kernels, o.quick);
   j["peak_fma_gflops"] = round3(peak);
 
   const uint32_t d = 64;
+  // The kernels: tuned for this device (from the cache, or timed now), or the fixed default.
+  nlohmann::json kj;
+  if (o.untuned) {
+    for (int i = 0; i < kBlockShapes; ++i) kernels.chooseBlockStats(paddedDim(d), BlockShape(i), kernels.defaultBlockStats(paddedDim(d)));
+    kj["tuned"] = false;
+  } else {
+    TuneReport r = session.prepareKernels(paddedDim(d));
+    kj["tuned"] = !r.disabled && !r.forced;
+    kj["from_cache"] = r.fromCache;
+    kj["forced_by_ATTNSCOPE_KERNEL"] = r.forced;
+    nlohmann::json cands = nlohmann::json::array();
+    for (const CandidateTiming& c : r.candidates) {
+      nlohmann::json g;
+      for (int i = 0; i < kBlockShapes; ++i) g[blockShapeName(BlockShape(i))] = round3(c.gflops[i]);
+      cands.push_back({{"variant", c.variant.name()}, {"gflops", g}, {"correct", c.correct}});
+    }
+    kj["candidates"] = cands;
+  }
+  for (int i = 0; i < kBlockShapes; ++i)
+    kj["chosen"][blockShapeName(BlockShape(i))] = kernels.blockStatsVariant(paddedDim(d), BlockShape(i)).name();
+  j["block_stats_kernels"] = kj;
   nlohmann::json rows = nlohmann::json::array();
   for (uint32_t n : o.quick ? std::vector<uint32_t>{512} : std::vector<uint32_t>{4096, 16384})
     rows.push_back(rowStatsFigure(ctx, kernels, n, d, peak));

@@ -5,15 +5,15 @@
 
 namespace attnscope {
 
-class Context;
-class Kernels;
+struct GpuSession;
 
 struct BenchOptions {
   bool quick = false;            // small sizes: a smoke run for tests
   bool overview = true;          // the 100 000-token whole-map overview (slowest part)
   uint32_t overviewTokens = 100000;
+  bool untuned = false;          // the fixed default kernels, as before tuning (for comparison)
 };
 
-nlohmann::json runBenchmarks(Context& ctx, Kernels& kernels, const BenchOptions& options);
+nlohmann::json runBenchmarks(GpuSession& session, const BenchOptions& options);
 
 }  // namespace attnscope

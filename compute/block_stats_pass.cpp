@@ -65,16 +65,18 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
 
   // Blocks per workgroup: enough keys that loading the query rows once pays off, but enough
   // workgroups to keep every core (or SM) busy.
-  uint32_t rowGroups = groupsFor(p.rowCount, kernels.blockStatsRowsPerGroup(dp));
   uint32_t blocks = last - first;
   uint64_t keys = std::min<uint64_t>(a.chunk.end, bounds[last]) - std::max<uint64_t>(a.chunk.begin, bounds[first]);
   double keysPerBlock = std::max(1.0, double(keys) / blocks);
+  const BlockStatsVariant v =
+      a.variant ? *a.variant : kernels.blockStatsVariant(dp, blockShapeFor(keysPerBlock), p.rowCount);
+  uint32_t rowGroups = groupsFor(p.rowCount, v.workgroup * v.rows);
   uint32_t perGroup = uint32_t(std::clamp(2048.0 / keysPerBlock, 1.0, double(blocks)));
   const uint32_t minGroups = kernels.minParallelGroups();
   while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
   p.blocksPerGroup = perGroup;
 
-  const ComputePipeline& pipe = kernels.blockStats(dp, a.entropy, spec.softcap.has_value());
+  const ComputePipeline& pipe = kernels.blockStats(dp, v, a.entropy, spec.softcap.has_value());
   TimedScope timed(rec, "block_stats");
   dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
            {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),

@@ -11,6 +11,7 @@
 namespace attnscope {
 
 class Kernels;
+struct BlockStatsVariant;
 
 // Column blocks: block b covers keys [bounds[b], bounds[b+1]). Kept on the host too, to find
 // which blocks a key chunk touches.
@@ -31,6 +32,7 @@ struct BlockStatsArgs {
   const Buffer* partials = nullptr;   // vec2 [rows][blockCount], merged into
   uint32_t partRow0 = 0;              // partial row of query i is i - partRow0
   bool entropy = false;               // also accumulate t for the row entropy
+  const BlockStatsVariant* variant = nullptr;  // the kernels' choice for d unless given (tuning)
 };
 
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,

@@ -1,14 +1,135 @@
 #include "compute/kernels.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 #include "compute/gpu_params.h"
 #include "engine/context.h"
+#include "engine/error.h"
 
 namespace attnscope {
+
+std::string BlockStatsVariant::name() const {
+  return "r" + std::to_string(rows) + ".wg" + std::to_string(workgroup) + (shuffle ? ".shuffle" : ".shared") + ".c" +
+         std::to_string(chunk);
+}
+
+BlockStatsVariant BlockStatsVariant::parse(const std::string& text) {
+  BlockStatsVariant v;
+  char kind[16] = {};
+  unsigned rows = 0, wg = 0, chunk = 0;
+  int used = 0;
+  if (std::sscanf(text.c_str(), "r%u.wg%u.%15[a-z].c%u%n", &rows, &wg, kind, &chunk, &used) != 4 ||
+      size_t(used) != text.size() || (std::string(kind) != "shuffle" && std::string(kind) != "shared"))
+    throw Error("'" + text + "' is not a block_stats variant: write rROWS.wgSIZE.shuffle|shared.cCHUNK, e.g. "
+                "r4.wg64.shuffle.c0 ('attnscope tune --list' shows this device's)");
+  v.rows = rows;
+  v.workgroup = wg;
+  v.shuffle = std::string(kind) == "shuffle";
+  v.chunk = chunk;
+  return v;
+}
 
 Kernels::Kernels(Context& ctx, ShaderCompiler& compiler) : ctx_(ctx), compiler_(compiler) {
   // The shuffle path needs whole subgroups inside a workgroup of 64.
   uint32_t sg = ctx.caps().subgroupSize;
   shuffle_ = ctx.caps().subgroupShuffle && sg >= 1 && sg <= workgroup_ && workgroup_ % sg == 0;
+  // ATTNSCOPE_KERNEL=block_stats=VARIANT runs that variant everywhere (the tests run every
+  // candidate this way); it is checked against the device when a head dimension asks for it.
+  if (const char* env = std::getenv("ATTNSCOPE_KERNEL"); env && *env) {
+    std::string s = env;
+    const std::string prefix = "block_stats=";
+    if (s.rfind(prefix, 0) != 0)
+      throw Error("ATTNSCOPE_KERNEL='" + s + "': write block_stats=VARIANT, e.g. block_stats=r4.wg64.shuffle.c0");
+    forced_ = BlockStatsVariant::parse(s.substr(prefix.size()));
+  }
+}
+
+BlockStatsVariant Kernels::defaultBlockStats(uint32_t dp) const {
+  BlockStatsVariant v;
+  v.rows = dp <= 64 ? 4 : dp <= 128 ? 2 : 1;
+  v.workgroup = workgroup_;
+  v.shuffle = shuffle_;
+  v.chunk = 0;
+  return v;
+}
+
+void Kernels::checkRunnable(const BlockStatsVariant& v, uint32_t dp) const {
+  const DeviceCaps& caps = ctx_.caps();
+  auto refuse = [&](const std::string& why) {
+    throw Error("block_stats variant " + v.name() + " cannot run on " + caps.name + " at d = " + std::to_string(dp) +
+                ": " + why);
+  };
+  if (v.rows == 0 || v.rows > 16) refuse("rows per invocation must be 1 to 16");
+  if (uint64_t(v.rows) * dp > 1024) refuse("rows x d over 1024 floats of query per invocation");
+  if (v.workgroup == 0 || v.workgroup > caps.limits.maxComputeWorkGroupInvocations ||
+      v.workgroup > caps.limits.maxComputeWorkGroupSize[0])
+    refuse("the workgroup size is over the device's limit");
+  uint32_t sg = caps.subgroupSize;
+  if (v.shuffle && !(caps.subgroupShuffle && sg >= 1 && sg <= v.workgroup && v.workgroup % sg == 0))
+    refuse("no subgroup shuffle over whole subgroups in this workgroup");
+  uint32_t keysPerStep = v.shuffle ? sg : std::max(1u, 1024u / (dp / 4));
+  if (v.chunk > keysPerStep) refuse("a chunk longer than the " + std::to_string(keysPerStep) + " keys of one step");
+}
+
+BlockShape blockShapeFor(double keysPerBlock) {
+  return keysPerBlock >= 256 ? BlockShape::Long : keysPerBlock >= 16 ? BlockShape::Medium : BlockShape::Short;
+}
+
+const char* blockShapeName(BlockShape shape) {
+  return shape == BlockShape::Long ? "long" : shape == BlockShape::Medium ? "medium" : "short";
+}
+
+BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape) const {
+  if (forced_) {
+    // Where this device or d cannot run it: the nearest that runs (fewer rows for a large d,
+    // shared memory without shuffles, a chunk no longer than a step), so a forced variant
+    // still covers the portable path and every d in the tests.
+    BlockStatsVariant v = *forced_;
+    while (v.rows > 1 && uint64_t(v.rows) * dp > 1024) v.rows /= 2;
+    if (v.shuffle && !shuffle_) v.shuffle = false;
+    uint32_t keysPerStep = v.shuffle ? ctx_.caps().subgroupSize : std::max(1u, 1024u / (dp / 4));
+    v.chunk = std::min(v.chunk, keysPerStep);
+    return v;
+  }
+  auto it = chosen_.find({dp, shape});
+  return it != chosen_.end() ? it->second : defaultBlockStats(dp);
+}
+
+BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape, uint32_t rows) const {
+  BlockStatsVariant v = blockStatsVariant(dp, shape);
+  if (forced_) return v;
+  while (v.rows > 1 && uint64_t(v.rows) * v.workgroup > std::max(rows, v.workgroup)) v.rows /= 2;
+  // A chunk keeps its compile-time bound (rows x chunk x d/4) as rows only shrink.
+  return v;
+}
+
+std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const {
+  std::vector<BlockStatsVariant> out{defaultBlockStats(dp)};
+  bool cpu = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  std::vector<uint32_t> workgroups = cpu ? std::vector<uint32_t>{64} : std::vector<uint32_t>{64, 128};
+  for (uint32_t wg : workgroups)
+    for (bool shuffle : {true, false})
+      for (uint32_t rows : {1u, 2u, 4u, 8u, 16u})
+        for (uint32_t chunk : {0u, 8u}) {
+          BlockStatsVariant v{rows, wg, shuffle, chunk};
+          if (rows == 1 && dp <= 256) continue;  // one row per key load is never the fastest where more fit
+          if (shuffle && !shuffle_) continue;
+          // On a CPU device (lavapipe) a workgroup barrier switches between all its
+          // invocations' coroutines: shared-memory keys ran 2-8x slower than shuffles on
+          // every host measured, so they are tried only where there are no shuffles.
+          if (cpu && !shuffle && shuffle_) continue;
+          // Fully unrolled, rows x chunk x d/4 dot products take seconds to compile each.
+          if (chunk && uint64_t(rows) * chunk * (dp / 4) > 1024) continue;
+          try {
+            checkRunnable(v, dp);
+          } catch (const Error&) {
+            continue;
+          }
+          if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+        }
+  return out;
 }
 
 const ComputePipeline& Kernels::get(const std::string& key, const ComputePipelineDesc& desc) {
@@ -26,23 +147,21 @@ double Kernels::flopsPerStrip() const {
   return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4e9 : 2e11;
 }
 
-uint32_t Kernels::blockStatsRowsPerGroup(uint32_t dp) const {
-  return workgroup_ * rowsPerInvocation(dp);
-}
-
-const ComputePipeline& Kernels::blockStats(uint32_t dp, bool entropy, bool softcap) {
-  uint32_t d4 = dp / 4, rows = rowsPerInvocation(dp);
-  std::string key = "block_stats/" + std::to_string(d4) + "/" + std::to_string(rows) +
-                    (shuffle_ ? "/shuffle" : "/shared") + (entropy ? "/entropy" : "") + (softcap ? "/softcap" : "");
+const ComputePipeline& Kernels::blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy, bool softcap) {
+  uint32_t d4 = dp / 4;
+  std::string key = "block_stats/" + std::to_string(d4) + "/" + v.name() + (entropy ? "/entropy" : "") +
+                    (softcap ? "/softcap" : "");
+  if (!cache_.count(key)) checkRunnable(v, dp);
   uint32_t kt = std::max(1u, 1024u / d4);  // 16 KiB of keys per shared tile
   return get(key, {"block_stats.comp",
                    {{"D4", std::to_string(d4)},
-                    {"ROWS", std::to_string(rows)},
-                    {"USE_SHUFFLE", shuffle_ ? "1" : "0"},
+                    {"ROWS", std::to_string(v.rows)},
+                    {"USE_SHUFFLE", v.shuffle ? "1" : "0"},
+                    {"CHUNK", std::to_string(v.chunk)},
                     {"TRACK_ENTROPY", entropy ? "1" : "0"},
                     {"SOFTCAP", softcap ? "1" : "0"}},
                    sizeof(gpu::BlockStatsParams),
-                   {{SPEC_LOCAL_SIZE_X, workgroup_}, {SPEC_KEYS_PER_TILE, kt}},
+                   {{SPEC_LOCAL_SIZE_X, v.workgroup}, {SPEC_KEYS_PER_TILE, kt}},
                    key});
 }
 

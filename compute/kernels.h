@@ -1,9 +1,12 @@
 // Every compute pipeline the attention passes use, built on first use and cached by its
 // variant key, so nothing is compiled twice and no variant nobody uses is built.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/compute_pipeline.h"
 #include "engine/shader_compiler.h"
@@ -12,14 +15,55 @@ namespace attnscope {
 
 class Context;
 
+// One way to run block_stats.comp. Which is fastest differs by device (lavapipe on AVX2 and
+// on AVX-512 hosts, GPUs), so the tuner times the candidates and keeps the winner.
+struct BlockStatsVariant {
+  uint32_t rows = 4;       // query rows per invocation: more reuse each key load, more registers
+  uint32_t workgroup = 64;
+  bool shuffle = true;     // keys shared by subgroupShuffle; false: through shared memory
+  uint32_t chunk = 0;      // > 0: chunked softmax over this many keys; 0: per-key online update
+
+  // "r4.wg64.shuffle.c0": how tune, bench and ATTNSCOPE_KERNEL name it.
+  std::string name() const;
+  // Throws Error naming the form when `text` is not one.
+  static BlockStatsVariant parse(const std::string& text);
+  bool operator==(const BlockStatsVariant&) const = default;
+};
+
+// What a block_stats dispatch looks like, by keys per column block: the best variant differs
+// (a 1:1 view has one key per block, so per-block overhead dominates; the row statistics have
+// one block of every key, so the inner loop does).
+enum class BlockShape { Long, Medium, Short };  // >= 256 keys per block, >= 16, fewer
+constexpr int kBlockShapes = 3;
+BlockShape blockShapeFor(double keysPerBlock);
+const char* blockShapeName(BlockShape shape);  // "long", "medium", "short"
+
 class Kernels {
  public:
   Kernels(Context& ctx, ShaderCompiler& compiler);
 
-  // block_stats.comp for a padded head dimension dp; `softcap` builds the soft-capped variant.
-  const ComputePipeline& blockStats(uint32_t dp, bool entropy = false, bool softcap = false);
-  // Query rows one block_stats workgroup covers (workgroup size x rows per invocation).
-  uint32_t blockStatsRowsPerGroup(uint32_t dp) const;
+  // block_stats.comp in variant v for a padded head dimension dp; `softcap` builds the
+  // soft-capped variant.
+  const ComputePipeline& blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy = false,
+                                    bool softcap = false);
+  // The variant used for dp and a shape: ATTNSCOPE_KERNEL's (adapted where it cannot run),
+  // else the one chosen (tuned), else the untuned default.
+  BlockStatsVariant blockStatsVariant(uint32_t dp, BlockShape shape = BlockShape::Long) const;
+  // The same for a dispatch of `rows` query rows: a tuned variant whose workgroup covers more
+  // rows than there are (16 rows x 64 lanes for 256 rows of a tile) steps down to fewer rows
+  // per invocation, so that lanes are not left idle. A forced variant is used as it is.
+  BlockStatsVariant blockStatsVariant(uint32_t dp, BlockShape shape, uint32_t rows) const;
+  void chooseBlockStats(uint32_t dp, BlockShape shape, const BlockStatsVariant& v) { chosen_[{dp, shape}] = v; }
+  bool hasChoice(uint32_t dp) const { return forced_.has_value() || chosen_.count({dp, BlockShape::Long}) != 0; }
+  // Today's fixed choice: 4, 2 or 1 rows by dp, shuffle where the device has it, per-key update.
+  BlockStatsVariant defaultBlockStats(uint32_t dp) const;
+  // Every variant this device can run for dp, the default first.
+  std::vector<BlockStatsVariant> blockStatsCandidates(uint32_t dp) const;
+  // Throws Error when this device cannot run `v` for dp (saying why).
+  void checkRunnable(const BlockStatsVariant& v, uint32_t dp) const;
+  bool forcedByEnvironment() const { return forced_.has_value(); }
+  // What ATTNSCOPE_KERNEL does, from code (tests run every candidate; nullopt undoes it).
+  void forceBlockStats(std::optional<BlockStatsVariant> v) { forced_ = v; }
   bool usesShuffle() const { return shuffle_; }
   // Workgroups a dispatch should offer to keep the device busy: a CPU device (lavapipe) has
   // a handful of threads, a GPU dozens of multiprocessors each wanting several groups.
@@ -40,11 +84,12 @@ class Kernels {
 
  private:
   const ComputePipeline& get(const std::string& key, const ComputePipelineDesc& desc);
-  static uint32_t rowsPerInvocation(uint32_t dp) { return dp <= 64 ? 4 : dp <= 128 ? 2 : 1; }
   Context& ctx_;
   ShaderCompiler& compiler_;
   bool shuffle_;
-  uint32_t workgroup_ = 64;
+  uint32_t workgroup_ = 64;  // every other kernel's
+  std::optional<BlockStatsVariant> forced_;  // ATTNSCOPE_KERNEL
+  std::map<std::pair<uint32_t, BlockShape>, BlockStatsVariant> chosen_;
   std::map<std::string, std::unique_ptr<ComputePipeline>> cache_;
 };
 

@@ -77,7 +77,9 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   bool needStats = !coversAllKeys_ && !sharedStatsReady_;
   double keysPerRow = double(region.cols()) + (needStats ? double(spec.n) : 0.0);
   double flopsPerRow = 2.0 * head.dp() * keysPerRow;
-  uint32_t group = kernels.blockStatsRowsPerGroup(head.dp());
+  BlockStatsVariant variant =
+      kernels.blockStatsVariant(head.dp(), blockShapeFor(double(region.cols()) / w), uint32_t(region.rows()));
+  uint32_t group = variant.workgroup * variant.rows;
   if (flopsPerStrip <= 0) flopsPerStrip = kernels.flopsPerStrip();
   uint64_t rows = uint64_t(flopsPerStrip / std::max(flopsPerRow, 1.0));
   // Partials stay under 64 MiB; a strip is a whole number of workgroups.

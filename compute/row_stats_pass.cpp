@@ -11,7 +11,8 @@ namespace attnscope {
 
 static uint32_t chooseSplits(Kernels& kernels, uint32_t n, uint32_t maxRows, uint32_t dp) {
   const uint32_t minGroups = kernels.minParallelGroups(), minKeysPerSplit = 2048;
-  uint32_t rowGroups = groupsFor(std::max(maxRows, 1u), kernels.blockStatsRowsPerGroup(dp));
+  BlockStatsVariant v = kernels.blockStatsVariant(dp, BlockShape::Long, std::max(maxRows, 1u));
+  uint32_t rowGroups = groupsFor(std::max(maxRows, 1u), v.workgroup * v.rows);
   uint32_t wanted = (minGroups + rowGroups - 1) / rowGroups;
   return std::clamp(wanted, 1u, std::max(1u, n / minKeysPerSplit));
 }

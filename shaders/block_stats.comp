@@ -9,7 +9,10 @@
 // path on lavapipe and GPUs alike); without it, keys are staged through shared memory.
 // TRACK_ENTROPY = also accumulate t (costs 10-20 % on lavapipe; only the viewer's sweep and
 // the row-entropy tests need it); without it t stays 0. SOFTCAP = logits are soft-capped
-// (C tanh(s / C), Gemma-2) before the temperature.
+// (C tanh(s / C), Gemma-2) before the temperature. CHUNK > 0 = chunked softmax: the logits of
+// CHUNK keys are scored first, their max moves the running max once, and every cell then
+// takes one exp2 with no branch (log2 e folded into the scale); 0 = the per-key online update.
+// Which variant is fastest differs by device: compute/kernel_tuner.cpp times them.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -32,7 +35,21 @@ layout(push_constant) uniform Push { BlockStatsParams P; };
 
 #if !USE_SHUFFLE
 shared vec4 ks[KT * D4];
+#else
+vec4 kv[D4];  // this lane's key of the current subgroup chunk
 #endif
+
+const float LOG2E = 1.4426950408889634;
+const float LN2 = 0.6931471805599453;
+
+// Component c of key u of the current chunk: from lane u (shuffle) or from shared memory.
+vec4 keyPart(uint c, uint u) {
+#if USE_SHUFFLE
+  return subgroupShuffle(kv[c], u);
+#else
+  return ks[u * D4 + c];
+#endif
+}
 
 void main() {
   const uint WG = gl_WorkGroupSize.x;
@@ -60,6 +77,9 @@ void main() {
   uint groupLo = max(P.colBegin, keyRange(rowBase, P.n, P.maskKind, P.window, P.queryBegin).x);
   uint groupHi = min(P.colEnd, keyRange(lastRow, P.n, P.maskKind, P.window, P.queryBegin).y);
   const uint kBase = P.kSkip / 4u;
+#if CHUNK > 0 && !SOFTCAP
+  const float scale2 = P.logitScale * LOG2E;
+#endif
 
   uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
   uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
@@ -77,18 +97,9 @@ void main() {
     const uint lanes = gl_SubgroupSize;
     for (uint jb = jLo; jb < jHi; jb += lanes) {
       uint mine = min(jb + gl_SubgroupInvocationID, jHi - 1u);
-      vec4 kv[D4];
       uint kOff = kBase + (mine - P.kCol0) * D4;
       [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
       uint count = min(lanes, jHi - jb);
-      for (uint u = 0; u < count; ++u) {
-        float s[ROWS];
-        [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
-        [[unroll]] for (uint c = 0; c < D4; ++c) {
-          vec4 kc = subgroupShuffle(kv[c], u);
-          [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
-        }
-        uint j = jb + u;
 #else
     for (uint jb = jLo; jb < jHi; jb += KT) {
       uint count = min(KT, jHi - jb);
@@ -96,15 +107,62 @@ void main() {
       for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
         ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
       barrier();  // the tile is complete before anyone reads it
+#endif
+#if CHUNK > 0
+      // Logits in log2 units: x2 = x log2(e), so each cell's weight is one exp2.
+      for (uint u0 = 0; u0 < count; u0 += CHUNK) {
+        float x2[ROWS * CHUNK];
+        [[unroll]] for (uint cu = 0; cu < CHUNK; ++cu) {
+          uint u = min(u0 + cu, count - 1u);  // past the end: a repeat, masked below
+          float s[ROWS];
+          [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
+          [[unroll]] for (uint c = 0; c < D4; ++c) {
+            vec4 kc = keyPart(c, u);
+            [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
+          }
+          uint j = jb + u0 + cu;
+          [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+#if SOFTCAP
+            float x = softcapLogit(s[r] * P.logitScale, P.softcap, P.capScale) * LOG2E;
+#else
+            float x = s[r] * scale2;
+#endif
+            x2[r * CHUNK + cu] = (u0 + cu < count && j >= lo[r] && j < hi[r]) ? x : NO_MAX;
+          }
+        }
+        [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+          float cm = x2[r * CHUNK];
+          [[unroll]] for (uint cu = 1; cu < CHUNK; ++cu) cm = max(cm, x2[r * CHUNK + cu]);
+          if (cm == NO_MAX) continue;  // every key of the chunk is masked for this row
+          if (cm > m[r]) {
+            // Earlier terms move to the new max (m = NO_MAX: there are none, and e is 0).
+            float e = exp2(m[r] - cm);
+#if TRACK_ENTROPY
+            t[r] = (t[r] + l[r] * (m[r] - cm)) * e;
+#endif
+            l[r] *= e;
+            m[r] = cm;
+          }
+          [[unroll]] for (uint cu = 0; cu < CHUNK; ++cu) {
+            float dx = x2[r * CHUNK + cu] - m[r];  // masked: -huge, so e is 0
+            float e = exp2(dx);
+            l[r] += e;
+#if TRACK_ENTROPY
+            t[r] += e * max(dx, -126.0);  // a masked cell adds 0, never 0 * -inf
+#endif
+          }
+        }
+      }
+    }
+#else
       for (uint u = 0; u < count; ++u) {
         float s[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] = 0.0;
         [[unroll]] for (uint c = 0; c < D4; ++c) {
-          vec4 kc = ks[u * D4 + c];
+          vec4 kc = keyPart(c, u);
           [[unroll]] for (uint r = 0; r < ROWS; ++r) s[r] += dot(qv[r * D4 + c], kc);
         }
         uint j = jb + u;
-#endif
         [[unroll]] for (uint r = 0; r < ROWS; ++r) {
           if (j >= lo[r] && j < hi[r]) {
             float x = s[r] * P.logitScale;
@@ -130,12 +188,18 @@ void main() {
         }
       }
     }
+#endif
 
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
       if (!valid[r]) continue;
       uint i = rowBase + r * WG + gl_LocalInvocationID.x;
       uint idx = (i - P.partRow0) * P.blockCount + block;
+#if CHUNK > 0
+      // Back from log2 units: m = m2 ln 2, t = t2 ln 2 (an empty state keeps NO_MAX).
+      vec4 st = vec4(l[r] > 0.0 ? m[r] * LN2 : NO_MAX, l[r], t[r] * LN2, 0.0);
+#else
       vec4 st = vec4(m[r], l[r], t[r], 0.0);
+#endif
       if (P.accumulate != 0u) st = mergeStats(part[idx], st);
       part[idx] = st;
     }

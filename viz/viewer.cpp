@@ -51,6 +51,7 @@ class Viewer : public ScriptTarget {
     resize();
     camera_.setMapSize(spec.n);
     o_.cacheBytes = tileCacheBudget(*ctx_, plot_, o.cacheBytes, extentW_, extentH_);
+    gpu_->prepareKernels(paddedDim(spec.d));  // the tuned kernels (timed once per device)
     views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes,
                                          budget_ / 2);
     views_->show(o.layer, o.head, fitCellsPerPixel());

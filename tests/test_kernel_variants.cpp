@@ -1,0 +1,164 @@
+// The block_stats variants the tuner chooses from, each against the double-precision
+// reference (row statistics with the entropy, one key per texel, blocks of several keys;
+// causal, and a two-sided window with a soft cap), on the shuffle path and the portable one;
+// and the tuner's cache: timed once, read back, timed again for a corrupt file, another
+// driver or a variant name it no longer knows.
+//
+// Tolerances as in test_attention.cpp: log-sum-exp and row max 2e-5 * max(1, |ref|), row
+// entropy 5e-5 * max(1, ref), aggregated p 2e-5 * ref + 1e-7.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "compute/kernel_tuner.h"
+#include "engine/error.h"
+#include "tests/gpu_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace attnscope::test {
+namespace {
+
+TEST(KernelVariants, NamesRoundTripAndMistakesAreRefused) {
+  const BlockStatsVariant some[] = {{4, 64, true, 0}, {16, 128, false, 8}};
+  for (const BlockStatsVariant& v : some) EXPECT_EQ(BlockStatsVariant::parse(v.name()), v) << v.name();
+  const BlockStatsVariant chunked{8, 64, true, 8};
+  EXPECT_EQ(chunked.name(), "r8.wg64.shuffle.c8");
+  for (const char* bad : {"", "r4", "r4.wg64.shuffle", "r4.wg64.warp.c0", "r4.wg64.shuffle.c0x", "x4.wg64.shuffle.c0"})
+    EXPECT_THROW(BlockStatsVariant::parse(bad), Error) << bad;
+}
+
+// Every variant the tuner may choose computes what the reference computes.
+void checkVariant(Gpu& g, const BlockStatsVariant& v, uint32_t d) {
+  SCOPED_TRACE(v.name() + " d " + std::to_string(d));
+  const uint32_t n = 1100;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 600 + d), k = ref::randomMatrix(n, d, 2.0, 700 + d);
+  HeadData head = upload(g, q, k);
+  g.kernels->forceBlockStats(v);
+  AttentionSpec causal;
+  causal.n = n;
+  causal.d = d;
+  causal.mask = MaskKind::Causal;
+  AttentionSpec capped = causal;
+  capped.mask = MaskKind::WindowBoth;
+  capped.window = 300;
+  capped.softcap = 2.5;
+  capped.temperature = 0.8;
+  for (const AttentionSpec& spec : {causal, capped}) {
+    SCOPED_TRACE(maskName(spec.mask));
+    // Row statistics with the entropy: one long block per key split.
+    std::vector<float> st = rowStats(g, head, spec, 0, n);
+    for (uint32_t i = 0; i < n; i += 7) {
+      ref::RowStats rs = ref::rowStats(q, k, spec, i);
+      double lse = double(st[i * 4]) + std::log(double(st[i * 4 + 1]));
+      ASSERT_NEAR(lse, rs.max + std::log(rs.sum), 2e-5 * std::max(1.0, std::abs(rs.max + std::log(rs.sum)))) << i;
+      ASSERT_NEAR(st[i * 4], rs.max, 2e-5 * std::max(1.0, std::abs(rs.max))) << i;
+      double entropy = std::log(double(st[i * 4 + 1])) - st[i * 4 + 2] / st[i * 4 + 1];
+      double want = ref::rowEntropy(q, k, spec, i);
+      ASSERT_NEAR(entropy, want, 5e-5 * std::max(1.0, want)) << i;
+    }
+    // One key per texel (the short shape) and ~30 keys per texel (medium), max and mean.
+    for (auto [region, w, h] : {std::tuple{MapRegion{500, 564, 0, n}, n, 64u}, std::tuple{MapRegion{0, n, 0, n}, 37u, 41u}}) {
+      MapResult r = evaluate(g, head, spec, region, w, h);
+      ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+      for (size_t t = 0; t < a.max.size(); ++t) {
+        ASSERT_NEAR(r.texels[t * 4 + kChannelMax], a.max[t], 2e-5 * a.max[t] + 1e-7) << "texel " << t << " of " << w;
+        ASSERT_NEAR(r.texels[t * 4 + kChannelMean], a.mean[t], 2e-5 * a.mean[t] + 1e-7) << "texel " << t << " of " << w;
+      }
+    }
+  }
+  g.kernels->forceBlockStats(std::nullopt);
+}
+
+class KernelVariantsGpu : public GpuTest {};
+
+TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnTheShufflePath) {
+  Gpu& g = gpu();
+  std::vector<BlockStatsVariant> candidates = g.kernels->blockStatsCandidates(64);
+  ASSERT_GE(candidates.size(), 2u) << "there is something to choose from";
+  for (const BlockStatsVariant& v : candidates) checkVariant(g, v, 64);
+}
+
+TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnThePortablePath) {
+  Gpu& g = portableGpu();
+  for (const BlockStatsVariant& v : g.kernels->blockStatsCandidates(16)) {
+    EXPECT_FALSE(v.shuffle) << v.name() << ": the portable device has no shuffles";
+    checkVariant(g, v, 16);
+  }
+}
+
+// ATTNSCOPE_TUNE is 0 in the test environment (what the suite tests must not depend on
+// timing); this test turns it on for itself.
+struct TuningOn {
+  std::string old;
+  bool had;
+  TuningOn() : had(std::getenv("ATTNSCOPE_TUNE") != nullptr) {
+    if (had) old = std::getenv("ATTNSCOPE_TUNE");
+    setenv("ATTNSCOPE_TUNE", "1", 1);
+  }
+  ~TuningOn() {
+    if (had) setenv("ATTNSCOPE_TUNE", old.c_str(), 1);
+    else unsetenv("ATTNSCOPE_TUNE");
+  }
+};
+
+TEST_F(KernelVariantsGpu, TuningIsCachedAndRedoneOnlyWhenItShouldBe) {
+  TuningOn on;
+  Gpu& g = gpu();
+  const uint32_t dp = 16;
+  fs::path file = fs::temp_directory_path() / ("attnscope-tuning-" + std::to_string(::getpid()) + ".json");
+  fs::remove(file);
+  auto tune = [&](bool expectCached, const std::string& expectNotice) {
+    KernelTuner tuner(*g.ctx, *g.kernels, file);
+    testing::internal::CaptureStderr();
+    TuneReport r = tuner.prepare(dp);
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(r.fromCache, expectCached) << err;
+    if (expectNotice.empty()) EXPECT_EQ(err.find("note:"), std::string::npos) << err;
+    else EXPECT_NE(err.find(expectNotice), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), (expectCached ? 0 : 1) + (expectNotice.empty() ? 0 : 1)) << err;
+    return r;
+  };
+  TuneReport first = tune(false, "");
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_EQ(first.candidates.size(), g.kernels->blockStatsCandidates(dp).size());
+  for (int i = 0; i < kBlockShapes; ++i)
+    EXPECT_EQ(g.kernels->blockStatsVariant(dp, BlockShape(i)), first.chosen[i]) << "the kernels use the winner";
+
+  // A second run reads the cache and times nothing.
+  TuneReport second = tune(true, "");
+  for (int i = 0; i < kBlockShapes; ++i) EXPECT_EQ(second.chosen[i], first.chosen[i]);
+
+  // Another driver version: the entry is not this device's, so it is timed again.
+  nlohmann::json j;
+  std::ifstream(file) >> j;
+  KernelTuner probe(*g.ctx, *g.kernels, file);
+  std::string key = probe.cacheKey(dp), other = key;
+  other.replace(other.find("| driver ") + 9, 1, "9");
+  ASSERT_NE(other, key);
+  j["entries"][other] = j["entries"][key];
+  j["entries"].erase(key);
+  std::ofstream(file) << j.dump();
+  tune(false, "");
+
+  // A variant name this version does not know: set aside with a notice.
+  std::ifstream(file) >> j;
+  j["entries"][key]["variants"]["long"] = "r3.wg64.hyper.c0";
+  std::ofstream(file) << j.dump();
+  tune(false, "ignoring the kernel tuning cache");
+
+  // A corrupt file: a notice, timed again, and the file is whole again.
+  std::ofstream(file) << "{\"entries\": {";
+  tune(false, "is not valid JSON");
+  std::ifstream(file) >> j;
+  EXPECT_TRUE(j["entries"].contains(key));
+  fs::remove(file);
+}
+
+}  // namespace
+}  // namespace attnscope::test
