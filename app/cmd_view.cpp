@@ -28,7 +28,10 @@ void addViewCommand(CLI::App& app) {
   cmd->add_flag("--no-vsync", o->noVsync, "Present as fast as possible");
   cmd->add_option("--screenshot", o->viewer.screenshot, "Wait until the view is exact, write it to this PNG and exit");
   cmd->add_option("--script", o->viewer.script, "Replay a JSON camera path (zoom, pan, hover, keys, screenshots) and exit");
-  cmd->add_option("--flops-per-frame", o->viewer.flopsPerFrame, "Compute budget per frame (default by device)");
+  cmd->add_option("--frame-ms", o->viewer.frameMs,
+                  "Frame time to aim at while the view rests (compute fills what drawing leaves; moving: 4/5 of it)")
+      ->check(CLI::Range(5.0, 1000.0))
+      ->capture_default_str();
   cmd->callback([o] {
     HeatmapStyle style = o->style.style();
     o->viewer.style = style;

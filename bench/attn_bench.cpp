@@ -14,6 +14,7 @@
 #include "compute/map_job.h"
 #include "compute/row_stats_pass.h"
 #include "compute/synthetic.h"
+#include "engine/host_cpu.h"
 #include "engine/barriers.h"
 #include "engine/commands.h"
 #include "engine/context.h"
@@ -25,28 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
-
-// "AMD EPYC (2 threads; avx512f avx2)": figures differ 5x between hosts, so every JSON says
-// which CPU (for lavapipe, the device itself) took them.
-std::string hostCpuDescription() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model, flags;
-  unsigned threads = 0;
-  while (std::getline(in, line)) {
-    auto value = [&] { size_t c = line.find(':'); return c == std::string::npos ? std::string() : line.substr(c + 2); };
-    if (line.rfind("model name", 0) == 0) {
-      ++threads;
-      if (model.empty()) model = value();
-    } else if (line.rfind("flags", 0) == 0 && flags.empty()) {
-      flags = " " + value() + " ";
-    }
-  }
-  std::string simd;
-  for (const char* f : {"avx512f", "avx2", "neon", "asimd"})
-    if (flags.find(std::string(" ") + f + " ") != std::string::npos) simd += std::string(simd.empty() ? "" : " ") + f;
-  if (model.empty()) model = "unknown CPU";
-  return model + " (" + std::to_string(threads) + " threads" + (simd.empty() ? "" : "; " + simd) + ")";
-}
 
 // FP32 FMA rate: 16 chains x iterations x invocations x 2 FLOP, timed by GPU timestamps.
 double measurePeak(Context& ctx, Kernels& kernels, bool quick) {

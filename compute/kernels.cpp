@@ -165,8 +165,23 @@ const ComputePipeline& Kernels::blockStats(uint32_t dp, const BlockStatsVariant&
                    key});
 }
 
-const ComputePipeline& Kernels::statsMerge() {
-  return get("stats_merge", {"stats_merge.comp", {}, sizeof(gpu::StatsMergeParams), {}, "stats_merge"});
+// Lanes per row: about 8 blocks each, a power of two from 1 to 64.
+static uint32_t statsMergeLanes(uint32_t blocks) {
+  uint32_t lanes = 1;
+  while (lanes < 64 && lanes * 8 < blocks) lanes *= 2;
+  return lanes;
+}
+
+const ComputePipeline& Kernels::statsMerge(uint32_t blocks) {
+  uint32_t lanes = statsMergeLanes(blocks);
+  std::string key = "stats_merge/" + std::to_string(lanes);
+  return get(key, {"stats_merge.comp", {}, sizeof(gpu::StatsMergeParams), {{SPEC_LANES_PER_ROW, lanes}}, key});
+}
+
+uint32_t Kernels::statsMergeGroups(uint32_t rows, uint32_t blocks) const {
+  uint32_t rowsPerGroup = 64 / statsMergeLanes(blocks);
+  uint64_t groups = (uint64_t(rows) + rowsPerGroup - 1) / rowsPerGroup;
+  return uint32_t(std::clamp<uint64_t>(groups, 1, ctx_.caps().limits.maxComputeWorkGroupCount[0]));
 }
 
 const ComputePipeline& Kernels::tileReduce() {

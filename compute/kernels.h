@@ -71,7 +71,10 @@ class Kernels {
   // Work one recorded strip should hold: ~0.1 s on lavapipe, a few ms on a GPU.
   double flopsPerStrip() const;
 
-  const ComputePipeline& statsMerge();
+  // stats_merge.comp for rows of `blocks` partials each (more blocks: more lanes per row).
+  const ComputePipeline& statsMerge(uint32_t blocks);
+  // Workgroups of stats_merge for `rows` rows of `blocks` partials.
+  uint32_t statsMergeGroups(uint32_t rows, uint32_t blocks) const;
   const ComputePipeline& tileReduce();
   const ComputePipeline& attnOutput(uint32_t dp, bool softcap = false);
   const ComputePipeline& embed();

@@ -86,13 +86,8 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   rows = std::min<uint64_t>(rows, (uint64_t(64) << 20) / (uint64_t(w) * kStatsBytes));
   rows = std::max<uint64_t>(rows / group * group, group);
   stripRows_ = uint32_t(std::min<uint64_t>(rows, region.rows()));
-  // When even one band of rows over the region's keys is more than a piece, the keys are cut
-  // into chunks recorded one piece at a time (a multiple of 256 keys keeps bindings aligned).
-  double bandFlops = 2.0 * head.dp() * double(stripRows_) * double(region.cols());
-  if (bandFlops > flopsPerStrip * 1.5) {
-    uint64_t keys = uint64_t(flopsPerStrip / (2.0 * head.dp() * stripRows_)) / 256 * 256;
-    chunkKeys_ = uint32_t(std::max<uint64_t>(keys, 1024));
-  }
+  pieceFlops_ = flopsPerStrip;
+  needStats_ = needStats;
 
   partials_ = Buffer(ctx, uint64_t(stripRows_) * w * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                      MemoryUse::DeviceLocal, "block partials");
@@ -112,8 +107,53 @@ double MapJob::progress() const {
   return rows / double(region_.rows());
 }
 
-void MapJob::recordNext(Recording& rec) {
-  if (done()) return;
+// The next strip's rows and key chunks. When even one band of rows over the region's keys is
+// more than a piece, the keys are cut into chunks recorded one piece at a time (a multiple of
+// 256 keys keeps bindings aligned); the piece size is read here, so a change applies from
+// the next strip on.
+void MapJob::planStrip() {
+  if (planned_) return;
+  planned_ = true;
+  stripA_ = uint32_t(nextRow_);
+  stripB_ = uint32_t(std::min<uint64_t>(nextRow_ + stripRows_, region_.rowEnd));
+  double bandFlops = 2.0 * head_.dp() * double(stripB_ - stripA_) * double(region_.cols());
+  chunkKeys_ = UINT32_MAX;
+  if (bandFlops > pieceFlops_ * 1.5) {
+    uint64_t keys = uint64_t(pieceFlops_ / (2.0 * head_.dp() * (stripB_ - stripA_))) / 256 * 256;
+    chunkKeys_ = uint32_t(std::max<uint64_t>(keys, 1024));
+  }
+  // Chunks the mask hides from every row of the strip are left out: their partials stay
+  // zero, which the tile pass reads as "every key masked" (under a causal mask, most of the
+  // first strips' keys; they used to cost a dispatch each for nothing).
+  stripChunks_.clear();
+  for (const KeyChunk& c : head_.chunks(uint32_t(region_.colBegin), uint32_t(region_.colEnd)))
+    for (uint32_t k = c.begin; k < c.end; k = uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end))) {
+      KeyChunk piece{k, uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end))};
+      if (spec_.unmaskedCells(stripA_, stripB_, piece.begin, piece.end) > 0) stripChunks_.push_back(piece);
+    }
+  chunkIndex_ = 0;
+}
+
+// Chunks [firstChunk, endChunk) of the planned strip, and the strip's row statistics over
+// every key when this piece ends the strip and the job computes them itself.
+double MapJob::pieceFlops(size_t firstChunk, size_t endChunk) const {
+  double cells = 0;
+  for (size_t c = firstChunk; c < endChunk; ++c)
+    cells += double(spec_.unmaskedCells(stripA_, stripB_, stripChunks_[c].begin, stripChunks_[c].end));
+  if (endChunk == stripChunks_.size() && needStats_) cells += double(spec_.unmaskedCells(stripA_, stripB_, 0, spec_.n));
+  return 2.0 * spec_.d * cells;
+}
+
+double MapJob::nextPieceFlops() {
+  if (done()) return 0;
+  planStrip();
+  size_t end = chunkKeys_ == UINT32_MAX ? stripChunks_.size() : std::min(chunkIndex_ + 1, stripChunks_.size());
+  return pieceFlops(chunkIndex_, end);
+}
+
+double MapJob::recordNext(Recording& rec) {
+  if (done()) return 0;
+  double flops = nextPieceFlops();
   VkCommandBuffer cmd = rec.cmd;
   if (!started_) {
     started_ = true;
@@ -134,14 +174,7 @@ void MapJob::recordNext(Recording& rec) {
   uint32_t w = image_.width();
   TimedScope timed(rec, "tile_pass");
   if (!inStrip_) {
-    inStrip_ = true;
-    stripA_ = uint32_t(nextRow_);
-    stripB_ = uint32_t(std::min<uint64_t>(nextRow_ + stripRows_, region_.rowEnd));
-    stripChunks_.clear();
-    for (const KeyChunk& c : head_.chunks(uint32_t(region_.colBegin), uint32_t(region_.colEnd)))
-      for (uint32_t k = c.begin; k < c.end; k = uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end)))
-        stripChunks_.push_back({k, uint32_t(std::min<uint64_t>(uint64_t(k) + chunkKeys_, c.end))});
-    chunkIndex_ = 0;
+    inStrip_ = true;  // planned by nextPieceFlops()
     // The previous strip's tile pass has read the partials before they are zeroed again.
     barrier::computeToTransferWrite(cmd);
     vkCmdFillBuffer(cmd, partials_.handle(), 0, uint64_t(stripB_ - stripA_) * w * kStatsBytes, 0);
@@ -156,7 +189,7 @@ void MapJob::recordNext(Recording& rec) {
     if (chunkIndex_ > 0) barrier::computeToCompute(cmd);
     recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, stripChunks_[chunkIndex_], &partials_, a, entropy_});
     ++chunkIndex_;
-    if (chunkIndex_ < stripChunks_.size() && chunkKeys_ != UINT32_MAX) return;  // the rest next time
+    if (chunkIndex_ < stripChunks_.size() && chunkKeys_ != UINT32_MAX) return flops;  // the rest next time
     while (chunkIndex_ < stripChunks_.size()) {
       barrier::computeToCompute(cmd);
       recordBlockStats(rec, kernels_, head_, spec_, {a, b, &cols_, stripChunks_[chunkIndex_], &partials_, a, entropy_});
@@ -175,8 +208,8 @@ void MapJob::recordNext(Recording& rec) {
     barrier::computeToCompute(cmd);
     gpu::StatsMergeParams p{b - a, w, 0, a - statsRow0};
     TimedScope mergeTimed(rec, "stats_merge");
-    dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(),
-             {Binding::storage(partials_), Binding::storage(stats)}, p, Items{b - a});
+    dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(w),
+             {Binding::storage(partials_), Binding::storage(stats)}, p, Groups{kernels_.statsMergeGroups(b - a, w)});
     // Row statistics are written before the tile pass reads them.
     barrier::computeToCompute(cmd);
   } else {
@@ -211,6 +244,8 @@ void MapJob::recordNext(Recording& rec) {
                            VK_ACCESS_TRANSFER_READ_BIT);
   nextRow_ = b;
   inStrip_ = false;
+  planned_ = false;
+  return flops;
 }
 
 Image MapJob::finish() {

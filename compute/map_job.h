@@ -63,8 +63,14 @@ class MapJob {
   // keys are all done its statistics and texels (the first call also clears the image). A
   // piece holds about flopsPerStrip, even when one band of rows over every key is more.
   // Image and buffers are in GENERAL layout and complete for compute/transfer reads after
-  // the last piece's barrier.
-  void recordNext(Recording& rec);
+  // the last piece's barrier. Returns the work recorded (2 d per unmasked cell it covers).
+  double recordNext(Recording& rec);
+  // The work the next recordNext() will record, so a caller with a time budget can stop
+  // before a piece that would not fit.
+  double nextPieceFlops();
+  // How much one piece may hold from the next strip on (a viewer follows its time budget;
+  // the rows of a strip stay as built, the keys per piece change).
+  void setPieceFlops(double flops) { pieceFlops_ = flops; }
 
   const Image& image() const { return image_; }
   Image& image() { return image_; }
@@ -111,7 +117,12 @@ class MapJob {
   uint32_t stripA_ = 0, stripB_ = 0;
   std::vector<KeyChunk> stripChunks_;
   size_t chunkIndex_ = 0;
-  uint32_t chunkKeys_ = UINT32_MAX;
+  uint32_t chunkKeys_ = UINT32_MAX;  // keys per piece; UINT32_MAX: the whole band is one piece
+  bool planned_ = false;             // stripA_/B_ and the chunks are those of the next piece's strip
+  double pieceFlops_ = 0;
+  bool needStats_ = false;           // the rows' statistics are computed over all keys here
+  void planStrip();
+  double pieceFlops(size_t firstChunk, size_t endChunk) const;
 };
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,

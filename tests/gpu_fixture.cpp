@@ -27,11 +27,18 @@ Gpu& portableGpu() {
 
 void runToCompletion(Gpu& g, MapJob& job) {
   CommandStream stream(*g.ctx);
+  // Every piece says beforehand what it will record (a viewer stops before one that would
+  // not fit its frame), and the pieces add up to the job's work.
+  double sum = 0;
   while (!job.done()) {
     Recording rec = stream.begin();
-    job.recordNext(rec);
+    double announced = job.nextPieceFlops();
+    double recorded = job.recordNext(rec);
+    EXPECT_EQ(announced, recorded);
+    sum += recorded;
     stream.submitAndWait();
   }
+  EXPECT_NEAR(sum, job.totalFlops(), 1e-9 * job.totalFlops()) << "the pieces' work adds up to the job's";
 }
 
 MapResult evaluate(Gpu& g, const HeadData& head, const AttentionSpec& spec, const MapRegion& region,

@@ -7,9 +7,9 @@
 namespace attnscope {
 
 HeadViews::HeadViews(Context& ctx, Kernels& kernels, const HeadLoader& loader, const AttentionSpec& spec,
-                     uint32_t heads, std::vector<uint32_t> layers, uint64_t cacheBytes, double pieceFlops)
+                     uint32_t heads, std::vector<uint32_t> layers, uint64_t cacheBytes)
     : ctx_(ctx), kernels_(kernels), loader_(loader), spec_(spec), heads_(heads), layers_(std::move(layers)),
-      cacheBytes_(cacheBytes), pieceFlops_(pieceFlops), headsGrid_(heads) {}
+      cacheBytes_(cacheBytes), headsGrid_(heads) {}
 
 HeadViews::~HeadViews() {
   ctx_.waitIdleInDestructor();  // frames in flight use the tiles that go
@@ -33,7 +33,7 @@ void HeadViews::show(uint32_t layer, uint32_t head, double fitCellsPerPixel) {
   data_ = std::make_unique<HeadData>(load(layer, head));
   layer_ = layer;
   head_ = head;
-  tiles_ = std::make_unique<TileView>(ctx_, kernels_, *data_, spec_, cacheBytes_, fitCellsPerPixel, pieceFlops_);
+  tiles_ = std::make_unique<TileView>(ctx_, kernels_, *data_, spec_, cacheBytes_, fitCellsPerPixel);
   ++changes_;
 }
 
@@ -67,7 +67,7 @@ void HeadViews::setGrid(bool on, const Rect& plot) {
   ++changes_;
   if (!on) return;
   ctx_.waitIdle();
-  headsGrid_.load([&](uint32_t h) { return load(layer_, h); }, ctx_, kernels_, spec_, cacheBytes_, plot, pieceFlops_);
+  headsGrid_.load([&](uint32_t h) { return load(layer_, h); }, ctx_, kernels_, spec_, cacheBytes_, plot);
   headsGrid_.setSpec(spec_);
 }
 
@@ -79,9 +79,10 @@ void HeadViews::setSpec(const AttentionSpec& spec) {
   ++changes_;
 }
 
-bool HeadViews::update(Recording& rec, const Camera& camera, const Rect& plot, double budget) {
-  if (grid_) return headsGrid_.update(rec, plot, camera, spec_.n, budget);
-  return tiles_->update(rec, camera, budget);
+bool HeadViews::update(Recording& rec, const Camera& camera, const Rect& plot, const FrameBudget& budget,
+                       FrameWork& work) {
+  if (grid_) return headsGrid_.update(rec, plot, camera, spec_.n, budget, work);
+  return tiles_->update(rec, camera, budget, work);
 }
 
 bool HeadViews::settled(const Camera& camera, const Rect& plot) {

@@ -16,7 +16,7 @@ namespace attnscope {
 class HeadViews {
  public:
   HeadViews(Context& ctx, Kernels& kernels, const HeadLoader& loader, const AttentionSpec& spec, uint32_t heads,
-            std::vector<uint32_t> layers, uint64_t cacheBytes, double pieceFlops);
+            std::vector<uint32_t> layers, uint64_t cacheBytes);
   ~HeadViews();
 
   // Reads head `head` of layer `layer` with fresh tiles (fitCellsPerPixel: the whole-map zoom).
@@ -43,7 +43,7 @@ class HeadViews {
   uint64_t changes() const { return changes_; }
 
   // This frame's compute: the main view, or one grid head's turn. True while work remains.
-  bool update(Recording& rec, const Camera& camera, const Rect& plot, double budget);
+  bool update(Recording& rec, const Camera& camera, const Rect& plot, const FrameBudget& budget, FrameWork& work);
   bool settled(const Camera& camera, const Rect& plot);
   // The finished whole-map sweep the colour range comes from (the focused head in the grid).
   const Image* rangeSweep() const;
@@ -57,7 +57,6 @@ class HeadViews {
   uint32_t heads_;
   std::vector<uint32_t> layers_;
   uint64_t cacheBytes_;
-  double pieceFlops_;
   std::unique_ptr<HeadData> data_;
   std::unique_ptr<TileView> tiles_;
   HeadsGrid headsGrid_;

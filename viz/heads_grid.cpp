@@ -34,7 +34,7 @@ int HeadsGrid::cellAt(double x, double y, const Rect& plot) const {
 }
 
 void HeadsGrid::load(const std::function<HeadData(uint32_t head)>& readHead, Context& ctx, Kernels& kernels,
-                     const AttentionSpec& spec, uint64_t cacheBytes, const Rect& plot, double pieceFlops) {
+                     const AttentionSpec& spec, uint64_t cacheBytes, const Rect& plot) {
   if (loaded()) return;
   for (uint32_t h = 0; h < count_; ++h) {
     Slot s;
@@ -43,7 +43,7 @@ void HeadsGrid::load(const std::function<HeadData(uint32_t head)>& readHead, Con
     fit.setViewport(cell(h, plot).w, cell(h, plot).h);
     fit.setMapSize(spec.n);
     fit.fit();
-    s.tiles = std::make_unique<TileView>(ctx, kernels, *s.head, spec, cacheBytes / count_, fit.cellsPerPixel(), pieceFlops);
+    s.tiles = std::make_unique<TileView>(ctx, kernels, *s.head, spec, cacheBytes / count_, fit.cellsPerPixel());
     slots_.push_back(std::move(s));
   }
 }
@@ -53,10 +53,11 @@ void HeadsGrid::setSpec(const AttentionSpec& spec) {
     if (!(s.tiles->spec() == spec)) s.tiles->setSpec(spec);
 }
 
-bool HeadsGrid::update(Recording& rec, const Rect& plot, const Camera& main, uint32_t n, double budget) {
+bool HeadsGrid::update(Recording& rec, const Rect& plot, const Camera& main, uint32_t n, const FrameBudget& budget,
+                       FrameWork& work) {
   for (uint32_t k = 0; k < slots_.size(); ++k) {
     uint32_t g = uint32_t((turn_ + k) % slots_.size());
-    if (slots_[g].tiles->update(rec, camera(g, plot, main, n), budget)) {
+    if (slots_[g].tiles->update(rec, camera(g, plot, main, n), budget, work)) {
       turn_ = g + 1;
       return true;
     }

@@ -31,11 +31,12 @@ class HeadsGrid {
 
   // Reads every head (once per layer) and gives each its tiles.
   void load(const std::function<HeadData(uint32_t head)>& readHead, Context& ctx, Kernels& kernels,
-            const AttentionSpec& spec, uint64_t cacheBytes, const Rect& plot, double pieceFlops);
+            const AttentionSpec& spec, uint64_t cacheBytes, const Rect& plot);
   void clear() { slots_.clear(); }
   void setSpec(const AttentionSpec& spec);
   // One head's turn of compute; true while any head has work left.
-  bool update(Recording& rec, const Rect& plot, const Camera& main, uint32_t n, double budget);
+  bool update(Recording& rec, const Rect& plot, const Camera& main, uint32_t n, const FrameBudget& budget,
+              FrameWork& work);
   // What to draw, each clipped to its cell.
   void layers(std::vector<HeatmapLayer>& out, const Rect& plot, const Camera& main, uint32_t n);
   bool settled(const Rect& plot, const Camera& main, uint32_t n);

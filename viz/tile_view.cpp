@@ -26,13 +26,12 @@ uint64_t tileCacheBudget(Context& ctx, const Rect& plot, uint64_t asked, uint32_
 }
 
 TileView::TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                   uint64_t cacheBytes, double fitCellsPerPixel, double pieceFlops)
+                   uint64_t cacheBytes, double fitCellsPerPixel)
     : ctx_(ctx), kernels_(kernels), head_(head), spec_(spec),
       sweepLevel_(levelForZoom(fitCellsPerPixel, coarsestLevel(spec.n))),
       cache_(cacheBytes),
       rowStats_(ctx, uint64_t(spec.n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
-                "viewer row stats"),
-      pieceFlops_(pieceFlops) {}
+                "viewer row stats") {}
 
 void TileView::setSpec(const AttentionSpec& spec) {
   spec.validate();
@@ -52,14 +51,20 @@ uint32_t TileView::targetLevel(const Camera& camera) const {
 
 // A job's memory comes first from the cache: when the device is full, the least recently
 // used half of the cache goes and the job is tried once more; then the error says so.
-std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
+std::unique_ptr<TileView::Active> TileView::makeActive(const TileKey& key, bool sweep, const FrameBudget& budget) {
+  BlockShape shape = blockShapeFor(double(uint64_t(1) << (sweep ? sweepLevel_ : key.level)));
+  return std::make_unique<Active>(
+      Active{key, cache_.generation(), makeJob(key, sweep, budget.pieceFlops(shape)), sweep, shape});
+}
+
+std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep, double pieceFlops) {
   try {
-    return createJob(key, sweep);
+    return createJob(key, sweep, pieceFlops);
   } catch (const OutOfDeviceMemory& e) {
     uint64_t freed = cache_.freeAtLeast(std::max<uint64_t>(cache_.bytesUsed() / 2, 1));
     if (freed == 0) throw;
     try {
-      return createJob(key, sweep);
+      return createJob(key, sweep, pieceFlops);
     } catch (const OutOfDeviceMemory& again) {
       throw OutOfDeviceMemory(std::string(again.what()) + " (after freeing " + std::to_string(freed >> 20) +
                               " MiB of cached tiles)");
@@ -67,11 +72,21 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep) {
   }
 }
 
-std::unique_ptr<MapJob> TileView::createJob(const TileKey& key, bool sweep) {
+void TileView::startSweep(const FrameBudget& budget) {
+  if (active_ || sweep_ || statsReady_) return;
+  active_ = makeActive(TileKey{sweepLevel_, 0, 0}, true, budget);
+  CommandStream stream(ctx_, false);
+  Recording rec = stream.begin();
+  flopsDone_ += active_->job->recordNext(rec);
+  stream.submitAndWait();
+}
+
+std::unique_ptr<MapJob> TileView::createJob(const TileKey& key, bool sweep, double pieceFlops) {
   MapJobOptions o;
   o.cellsPerTexel = 1u << key.level;
-  // Small pieces: a frame records one or a few, never a whole tile's worth on lavapipe.
-  o.flopsPerStrip = pieceFlops_;
+  // Small pieces: a frame records one or a few, never a whole tile's worth on lavapipe. The
+  // size follows the frame budget (update() sets it again as the estimate moves).
+  o.flopsPerStrip = pieceFlops;
   if (sweep) {
     o.rowStats = &rowStats_;  // written as a by-product, every row
     o.entropy = true;         // with t, for the entropy strip and the hover readout
@@ -123,7 +138,23 @@ uint64_t TileView::deviceBytes() const {
   return b;
 }
 
+const char* shapeTimerLabel(BlockShape shape) {
+  static const char* labels[kBlockShapes] = {"work.long", "work.medium", "work.short"};
+  return labels[int(shape)];
+}
+
 bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
+  // One "millisecond" per MFLOP at every shape, pieces of 4e8: the budget counted in FLOPs.
+  FrameBudgetTargets t;
+  t.pieceOverheadMs = 0;
+  t.movingFrameMs = t.stillFrameMs = 1200 + 12;  // pieces of (1212 - 12) / 3 MFLOP
+  FrameBudget flops({1e6, 1e6, 1e6}, t);
+  FrameWork work;
+  work.allowedMs = flopBudget / 1e6;
+  return update(rec, camera, flops, work);
+}
+
+bool TileView::update(Recording& rec, const Camera& camera, const FrameBudget& budget, FrameWork& work) {
   uint32_t level = targetLevel(camera);
   std::vector<TileKey> visible;
   if (level < sweepLevel_) visible = visibleTiles(camera.visible(), level, spec_.n);
@@ -137,35 +168,37 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
       if (!cache_.contains(k)) return &k;
     return nullptr;
   };
-  double spent = 0;
-  while (spent < flopBudget) {
+  for (;;) {
     if (!active_) {
       if (const TileKey* next = missing()) {
-        active_ = std::make_unique<Active>(Active{*next, cache_.generation(), makeJob(*next, false), false});
+        active_ = makeActive(*next, false, budget);
       } else if (!statsReady_) {
         // The whole-map sweep: resumed if paused, else started.
-        if (sweep_) {
-          active_ = std::move(sweep_);
-        } else {
-          TileKey whole{sweepLevel_, 0, 0};
-          active_ = std::make_unique<Active>(Active{whole, cache_.generation(), makeJob(whole, true), true});
-        }
+        if (sweep_) active_ = std::move(sweep_);
+        else active_ = makeActive(TileKey{sweepLevel_, 0, 0}, true, budget);
       } else {
         return false;  // everything the view asks for is exact
       }
     } else if (active_->sweep) {
-      // A visible tile preempts the sweep between strips.
+      // A visible tile preempts the sweep between pieces.
       if (const TileKey* next = missing()) {
         sweep_ = std::move(active_);
-        active_ = std::make_unique<Active>(Active{*next, cache_.generation(), makeJob(*next, false), false});
+        active_ = makeActive(*next, false, budget);
       }
     }
     MapJob& job = *active_->job;
-    double before = job.progress();
-    job.recordNext(rec);
-    double work = (job.progress() - before) * job.totalFlops();
-    spent += std::max(work, 1e6);
-    flopsDone_ += work;
+    BlockShape shape = active_->shape;
+    job.setPieceFlops(budget.pieceFlops(shape));  // from its next strip on
+    double ms = budget.pieceMs(shape, job.nextPieceFlops());
+    if (!work.fits(ms)) break;  // the rest next frame
+    double flops;
+    {
+      TimedScope timed(rec, shapeTimerLabel(shape));
+      flops = job.recordNext(rec);
+    }
+    work.predictedMs += ms;
+    work.flops[int(shape)] += flops;
+    flopsDone_ += flops;
     if (job.done()) break;  // cached once this frame's submission has finished
   }
   return true;

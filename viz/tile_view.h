@@ -8,6 +8,7 @@
 #include "compute/map_job.h"
 #include "viz/camera.h"
 #include "viz/figure.h"
+#include "viz/frame_budget.h"
 #include "viz/tile_pyramid.h"
 
 namespace attnscope {
@@ -44,17 +45,25 @@ class TileView {
  public:
   // fitCellsPerPixel: the zoom of the whole-map view; the sweep is computed at that level
   // and serves every view that coarse, so the whole map is swept once, not twice.
-  // pieceFlops: the most work one recorded piece of a tile may hold (a frame holds a few).
   TileView(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-           uint64_t cacheBytes, double fitCellsPerPixel, double pieceFlops = 4e8);
+           uint64_t cacheBytes, double fitCellsPerPixel);
 
   // New parameters: every cached tile is stale at once and the sweep starts again.
   void setSpec(const AttentionSpec& spec);
   const AttentionSpec& spec() const { return spec_; }
 
   // Call once a frame after the previous frame's submission has completed. Records compute
-  // for the camera's view worth about `flopBudget`. Returns true while work remains.
+  // for the camera's view while the budget predicts it fits in work.allowedMs (at least one
+  // piece), each piece timed under its block shape's label (shapeTimerLabel) and counted in
+  // `work`. Returns true while work remains.
+  bool update(Recording& rec, const Camera& camera, const FrameBudget& budget, FrameWork& work);
+  // The same with the budget in FLOPs and pieces of about 4e8 (tests).
   bool update(Recording& rec, const Camera& camera, double flopBudget);
+  // Starts the whole-map sweep now with its first piece, blocking: lavapipe makes a
+  // pipeline's machine code at its first dispatch, and the sweep's image and scratch are
+  // touched for the first time (50-90 ms in all at 100k), which would otherwise land on the
+  // first frame. Call before frames start.
+  void startSweep(const FrameBudget& budget);
   // What to draw, coarse first, finer on top.
   std::vector<DrawTile> drawList(const Camera& camera);
   // Every tile the view asks for is computed exactly.
@@ -82,9 +91,11 @@ class TileView {
     uint64_t generation;
     std::unique_ptr<MapJob> job;
     bool sweep;
+    BlockShape shape;  // of its block_stats work: what its pieces cost per FLOP
   };
-  std::unique_ptr<MapJob> makeJob(const TileKey& key, bool sweep);
-  std::unique_ptr<MapJob> createJob(const TileKey& key, bool sweep);
+  std::unique_ptr<Active> makeActive(const TileKey& key, bool sweep, const FrameBudget& budget);
+  std::unique_ptr<MapJob> makeJob(const TileKey& key, bool sweep, double pieceFlops);
+  std::unique_ptr<MapJob> createJob(const TileKey& key, bool sweep, double pieceFlops);
   CellRect cellsOf(const TileKey& key, uint32_t texW, uint32_t texH, bool sweep) const;
   void finishActive(const std::vector<TileKey>& visible);
   bool wanted(const TileKey& key, const Camera& camera) const;
@@ -101,7 +112,10 @@ class TileView {
   std::unique_ptr<Active> active_;
   std::unique_ptr<Active> sweep_;  // a paused sweep, resumed when nothing visible is missing
   double flopsDone_ = 0;
-  double pieceFlops_;
 };
+
+// The GPU timer label of the work of one block shape ("work.long", ...), which the viewer
+// reads back to measure the device's speed per shape.
+const char* shapeTimerLabel(BlockShape shape);
 
 }  // namespace attnscope

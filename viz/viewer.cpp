@@ -7,7 +7,9 @@
 
 #include "compute/gpu_session.h"
 #include "engine/error.h"
+#include "engine/host_cpu.h"
 #include "viz/color_range.h"
+#include "viz/frame_budget.h"
 #include "viz/control_panel.h"
 #include "viz/head_views.h"
 #include "viz/map_strips.h"
@@ -45,16 +47,19 @@ class Viewer : public ScriptTarget {
     timer_ = std::make_unique<GpuTimer>(*ctx_);
     hover_ = std::make_unique<HoverReadout>(*ctx_);
     screenshot_ = std::make_unique<ScreenshotReadout>(*ctx_);
-    // About 20 ms of compute a frame on lavapipe, leaving room for drawing under 100 ms even
-    // when the CPU is shared.
-    budget_ = o.flopsPerFrame > 0 ? o.flopsPerFrame : (ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 6e8 : 5e10);
     resize();
     camera_.setMapSize(spec.n);
     o_.cacheBytes = tileCacheBudget(*ctx_, plot_, o.cacheBytes, extentW_, extentH_);
-    gpu_->prepareKernels(paddedDim(spec.d));  // the tuned kernels (timed once per device)
-    views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes,
-                                         budget_ / 2);
+    // The tuned kernels (timed once per device), whose timings are the frame budget's first
+    // estimate of the device's speed.
+    TuneReport tuned = gpu_->prepareKernels(paddedDim(spec.d));
+    FrameBudgetTargets targets;
+    targets.stillFrameMs = o.frameMs;
+    targets.movingFrameMs = o.frameMs * 0.8;
+    budget_ = std::make_unique<FrameBudget>(initialSpeed(tuned), targets);
+    views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes);
     views_->show(o.layer, o.head, fitCellsPerPixel());
+    views_->tiles().startSweep(*budget_);
   }
 
   ~Viewer() override {
@@ -133,16 +138,45 @@ class Viewer : public ScriptTarget {
     renderer_->record(rec, frames_->framebuffer(index), fig, layers, mapClipOnPlot(camera_, plot_), shownRange(fig), 0,
                       [&](VkCommandBuffer c) { panel_->record(c); });
     if (screenshot_->requested()) screenshot_->record(cmd, frames_->swapchain(), index, extentW_, extentH_);
+    recorded_ = true;
     if (frames_->submitAndPresent(index)) resize();
   }
 
-  // The previous frame is complete: its timings, readouts and screenshot can be read.
+  // The device's speed per block shape before any frame is measured: the tuner's timings of
+  // the chosen kernels where it ran, else a guess by device type.
+  std::array<double, kBlockShapes> initialSpeed(const TuneReport& tuned) const {
+    bool cpu = ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    std::array<double, kBlockShapes> flopsPerMs = cpu ? std::array<double, kBlockShapes>{3e7, 2.5e7, 4e6}
+                                                      : std::array<double, kBlockShapes>{1e9, 1e9, 2e8};
+    for (const CandidateTiming& c : tuned.candidates)
+      for (int s = 0; s < kBlockShapes; ++s)
+        if (c.correct && c.variant == tuned.chosen[s] && c.gflops[s] > 0) flopsPerMs[s] = c.gflops[s] * 1e6;
+    return flopsPerMs;
+  }
+
+  // The previous frame is complete: its timings, readouts and screenshot can be read, and
+  // the frame budget learns from what its compute cost.
   void collectLastFrame() {
+    auto now = std::chrono::steady_clock::now();
+    double frameMs = std::chrono::duration<double, std::milli>(now - lastFrameStart_).count();
+    lastFrameStart_ = now;
     if (timer_->enabled()) {
       timer_->collect();
       lastGpu_ = timer_->totalsMs();
       timer_->clearTotals();
     }
+    if (recorded_) {
+      auto gpuMs = [&](const char* label) {
+        if (!timer_->enabled()) return -1.0;
+        auto it = lastGpu_.find(label);
+        return it == lastGpu_.end() ? 0.0 : it->second;
+      };
+      std::array<double, kBlockShapes> shapeMs{};
+      for (int s = 0; s < kBlockShapes; ++s) shapeMs[s] = gpuMs(shapeTimerLabel(BlockShape(s)));
+      budget_->observe(frameMs, gpuMs("compute"), shapeMs, lastWork_);
+      trace_.push_back({frameMs, gpuMs("compute"), lastWork_.allowedMs, lastWork_.predictedMs});
+    }
+    recorded_ = false;
     screenshot_->collect(frames_->swapchain().format());
     hover_->collect();
   }
@@ -167,14 +201,15 @@ class Viewer : public ScriptTarget {
   std::vector<HeatmapLayer> recordCompute(Recording& rec) {
     std::vector<HeatmapLayer> layers;
     {
-      // While the view is still, compute gets twice the budget (the sweep finishes sooner);
-      // the first frame that moves drops back, so interaction stays smooth.
+      // Compute gets what the frame-time target leaves after drawing; less while the camera
+      // moves (the first frame that moves drops back), more once it has rested a few frames.
       CellRect v = camera_.visible();
       std::array<double, 4> now{v.x0, v.y0, v.x1, v.y1};
       stillFrames_ = now == lastView_ ? stillFrames_ + 1 : 0;
       lastView_ = now;
       TimedScope t(rec, "compute");
-      busy_ = views_->update(rec, camera_, plot_, !views_->grid() && stillFrames_ > 10 ? budget_ * 2 : budget_);
+      lastWork_ = budget_->frame(stillFrames_ < 3);
+      busy_ = views_->update(rec, camera_, plot_, *budget_, lastWork_);
     }
     if (views_->grid()) {
       views_->headsGrid().layers(layers, plot_, camera_, spec().n);
@@ -355,12 +390,24 @@ class Viewer : public ScriptTarget {
 
   void writeStats(const std::string& path, const ScriptRunner& runner, const FrameStats& frames) {
     nlohmann::json s = viewStats(*ctx_, *views_, o_.cacheBytes);
+    s["host_cpu"] = hostCpuDescription();
     s["window"] = {extentW_, extentH_};
     s["frames"] = frames.frames();
     s["frame_time"] = frames.allFrames();
     s["frame_time_while_moving"] = frames.movingFrames();
     s["seconds_to_exact_after_camera_stops"] = runner.secondsToExact();
     s["seconds_until_all_work_done"] = runner.secondsToAllDone();
+    // How the frame budget saw the device at the end, and every frame it measured.
+    nlohmann::json speed;
+    for (int sh = 0; sh < kBlockShapes; ++sh)
+      speed[blockShapeName(BlockShape(sh))] = round3(budget_->flopsPerMs(BlockShape(sh)) / 1e6);
+    s["frame_budget"] = {{"target_ms", {{"still", budget_->targets().stillFrameMs}, {"moving", budget_->targets().movingFrameMs}}},
+                         {"gflops_estimate", speed},
+                         {"other_ms_estimate", round3(budget_->otherMs())}};
+    nlohmann::json trace = nlohmann::json::array();
+    for (const auto& t : trace_) trace.push_back({round3(t[0]), round3(t[1]), round3(t[2]), round3(t[3])});
+    s["frame_trace"] = {{"columns", {"frame_ms", "compute_gpu_ms", "compute_allowed_ms", "compute_predicted_ms"}},
+                        {"frames", trace}};
     std::ofstream(path) << s.dump(2) << "\n";
   }
 
@@ -384,7 +431,11 @@ class Viewer : public ScriptTarget {
   Camera camera_;
   Rect plot_;
   uint32_t extentW_ = 0, extentH_ = 0;
-  double budget_ = 1e9;
+  std::unique_ptr<FrameBudget> budget_;
+  FrameWork lastWork_;   // what the frame in flight recorded
+  bool recorded_ = false;  // a frame was submitted since the last collect
+  std::chrono::steady_clock::time_point lastFrameStart_ = std::chrono::steady_clock::now();
+  std::vector<std::array<double, 4>> trace_;  // per frame: wall ms, compute GPU ms, allowed, predicted
   int stillFrames_ = 0;
   std::array<double, 4> lastView_{};
   std::string hoverText_;

@@ -22,7 +22,7 @@ struct ViewerOptions {
   bool vsync = true;
   HeatmapStyle style;
   uint64_t cacheBytes = 0;    // tile cache budget; 0: a quarter of the device's free memory, at most 512 MiB
-  double flopsPerFrame = 0;   // 0: the device's default
+  double frameMs = 30;        // frame time aimed at while the view rests; moving: 4/5 of it
   std::string screenshot;     // write a PNG of the settled view and exit
   std::string script;         // a JSON camera path (see docs in README)
   std::string title;          // input description

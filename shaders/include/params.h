@@ -14,6 +14,7 @@ using uint = uint32_t;
 // by the same names in ComputePipelineDesc::constants.
 #define SPEC_LOCAL_SIZE_X 0u   // local_size_x_id: invocations per workgroup along x
 #define SPEC_KEYS_PER_TILE 1u  // block_stats.comp, shared-memory path: keys staged per tile
+#define SPEC_LANES_PER_ROW 2u  // stats_merge.comp: invocations that share one row's blocks
 
 // Mask kinds (MaskKind in compute/attention_params.h uses the same numbers).
 #define MASK_NONE 0u

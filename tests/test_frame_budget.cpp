@@ -1,0 +1,157 @@
+// The viewer's frame budget against a simulated device: frames settle at the time target
+// whatever the device's speed, follow a change of speed or of drawing cost within a few
+// frames, shrink while the camera moves, and survive a stall. Then a real TileView on
+// lavapipe stops recording where the budget says.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/gpu_fixture.h"
+#include "viz/frame_budget.h"
+#include "viz/tile_view.h"
+
+namespace attnscope::test {
+namespace {
+
+// A device that runs `flopsPerMs[shape]` and draws in `drawMs`, fed pieces of pieceFlops.
+struct SimulatedDevice {
+  std::array<double, kBlockShapes> flopsPerMs{};
+  double drawMs = 10;
+  BlockShape shape = BlockShape::Medium;
+
+  // One frame: pieces while the budget says they fit; returns the frame's wall time.
+  double frame(FrameBudget& budget, bool moving) {
+    FrameWork work = budget.frame(moving);
+    double pieceFlops = budget.pieceFlops(shape);
+    for (int i = 0; i < 10000; ++i) {
+      double ms = budget.pieceMs(shape, pieceFlops);
+      if (!work.fits(ms)) break;
+      work.predictedMs += ms;
+      work.flops[int(shape)] += pieceFlops;
+    }
+    std::array<double, kBlockShapes> shapeMs{};
+    shapeMs[int(shape)] = work.flops[int(shape)] / flopsPerMs[int(shape)];
+    double computeMs = shapeMs[int(shape)];
+    double frameMs = computeMs + drawMs;
+    budget.observe(frameMs, computeMs, shapeMs, work);
+    return frameMs;
+  }
+};
+
+TEST(FrameBudget, FramesSettleAtTheTargetWhateverTheDeviceSpeed) {
+  // The first guess is 5x too fast or too slow: within 8 frames the frame time is within 15 %
+  // of the target either way.
+  for (double truth : {6e6, 3e7, 1.5e8}) {
+    SCOPED_TRACE(truth);
+    FrameBudget budget({3e7, 3e7, 3e7});
+    SimulatedDevice dev;
+    dev.flopsPerMs = {truth, truth, truth};
+    std::vector<double> frames;
+    for (int f = 0; f < 30; ++f) frames.push_back(dev.frame(budget, false));
+    for (int f = 8; f < 30; ++f) EXPECT_NEAR(frames[f], budget.targets().stillFrameMs, 0.15 * budget.targets().stillFrameMs) << f;
+    EXPECT_NEAR(budget.flopsPerMs(BlockShape::Medium), truth, 0.05 * truth);
+    EXPECT_NEAR(budget.otherMs(), dev.drawMs, 1.0);
+  }
+}
+
+TEST(FrameBudget, FollowsTheDeviceWhenItsSpeedOrDrawingCostChanges) {
+  FrameBudget budget({3e7, 3e7, 3e7});
+  SimulatedDevice dev;
+  dev.flopsPerMs = {3e7, 3e7, 3e7};
+  for (int f = 0; f < 20; ++f) dev.frame(budget, false);
+  // Another program takes the CPU: the device runs at a fifth of the speed.
+  dev.flopsPerMs = {6e6, 6e6, 6e6};
+  double first = dev.frame(budget, false);
+  EXPECT_GT(first, 2 * budget.targets().stillFrameMs) << "the frame that finds out is long";
+  for (int f = 0; f < 5; ++f) dev.frame(budget, false);
+  EXPECT_NEAR(dev.frame(budget, false), budget.targets().stillFrameMs, 0.15 * budget.targets().stillFrameMs);
+  // Drawing gets dearer (a larger window): compute gives way within a few frames.
+  dev.drawMs = 20;
+  for (int f = 0; f < 4; ++f) dev.frame(budget, false);
+  EXPECT_NEAR(dev.frame(budget, false), budget.targets().stillFrameMs, 0.15 * budget.targets().stillFrameMs);
+}
+
+TEST(FrameBudget, MovingFramesAreShorterAndAStallDoesNotStarveTheWork) {
+  FrameBudget budget({3e7, 3e7, 3e7});
+  SimulatedDevice dev;
+  dev.flopsPerMs = {3e7, 3e7, 3e7};
+  for (int f = 0; f < 20; ++f) dev.frame(budget, false);
+  EXPECT_LT(budget.computeMs(true), budget.computeMs(false));
+  for (int f = 0; f < 5; ++f) EXPECT_NEAR(dev.frame(budget, true), budget.targets().movingFrameMs, 0.15 * budget.targets().movingFrameMs);
+  // One frame of 2 s outside compute (a head switch waiting for the device): the work still
+  // gets its minimum, and the budget is back within 10 frames.
+  FrameWork w = budget.frame(false);
+  budget.observe(2000, w.allowedMs, {0, w.allowedMs, 0}, w);
+  EXPECT_GE(budget.computeMs(false), budget.targets().minComputeMs);
+  for (int f = 0; f < 10; ++f) dev.frame(budget, false);
+  EXPECT_NEAR(dev.frame(budget, false), budget.targets().stillFrameMs, 0.15 * budget.targets().stillFrameMs);
+}
+
+TEST(FrameBudget, ShapesAreEstimatedApart) {
+  // A 1:1 tile (one key per texel) runs at a tenth of the sweep's rate on lavapipe: learning
+  // one shape leaves the other's estimate alone.
+  FrameBudget budget({3e7, 3e7, 3e7});
+  SimulatedDevice dev;
+  dev.flopsPerMs = {3e7, 3e7, 3e6};
+  dev.shape = BlockShape::Short;
+  for (int f = 0; f < 15; ++f) dev.frame(budget, false);
+  EXPECT_NEAR(budget.flopsPerMs(BlockShape::Short), 3e6, 3e5);
+  EXPECT_DOUBLE_EQ(budget.flopsPerMs(BlockShape::Medium), 3e7);
+  EXPECT_LT(budget.pieceFlops(BlockShape::Short), budget.pieceFlops(BlockShape::Medium) / 5);
+}
+
+class FrameBudgetGpu : public GpuTest {};
+
+TEST_F(FrameBudgetGpu, TileViewStopsWhereTheBudgetSays) {
+  // A real view on lavapipe: each frame records pieces only while the predicted time fits
+  // (one piece always), and every recorded FLOP is counted under its block shape.
+  Gpu& g = gpu();
+  const uint32_t n = 6000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 181), k = ref::randomMatrix(n, d, 2.0, 182);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  Camera cam;
+  cam.setViewport(400, 400);
+  cam.setMapSize(n);
+  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  FrameBudgetTargets t;
+  t.stillFrameMs = 20;  // 8 ms of compute after the 12 ms first guess of drawing
+  t.movingFrameMs = 14;  // pieces of a quarter of 2 ms: 1e7 FLOPs, ~1024 keys x 256 rows
+  FrameBudget budget({2e7, 2e7, 2e7}, t);
+  CommandStream stream(*g.ctx);
+  int frames = 0, multiPiece = 0;
+  double counted = 0;
+  for (bool more = true; more && frames < 20000; ++frames) {
+    Recording rec = stream.begin();
+    FrameWork work = budget.frame(false);
+    double before = view.flopsDone();
+    more = view.update(rec, cam, budget, work);
+    stream.submitAndWait();
+    double sum = work.flops[0] + work.flops[1] + work.flops[2];
+    EXPECT_DOUBLE_EQ(sum, view.flopsDone() - before);
+    counted += sum;
+    // Over the budget (and its slack) only by a first piece that alone is larger.
+    if (work.predictedMs > work.allowedMs * 1.1) {
+      int shapes = 0;
+      for (int s = 0; s < kBlockShapes; ++s)
+        if (work.flops[s] > 0) {
+          ++shapes;
+          EXPECT_DOUBLE_EQ(work.predictedMs, budget.pieceMs(BlockShape(s), work.flops[s])) << "frame " << frames;
+        }
+      EXPECT_EQ(shapes, 1);
+    }
+    if (work.predictedMs > 3 * budget.targets().pieceOverheadMs && work.predictedMs > budget.pieceMs(BlockShape::Medium, budget.pieceFlops(BlockShape::Medium)) * 1.5)
+      ++multiPiece;
+  }
+  EXPECT_TRUE(view.rowStatsReady()) << "the sweep finished in " << frames << " frames";
+  double causal = 2.0 * d * (double(n) * (n + 1) / 2);
+  EXPECT_NEAR(counted, causal, 1e-9 * causal) << "the sweep's work, all of it counted";
+  EXPECT_GT(frames, 3) << "the budget cuts the sweep into frames";
+  EXPECT_GT(multiPiece, 0) << "frames hold several pieces where they fit";
+}
+
+}  // namespace
+}  // namespace attnscope::test

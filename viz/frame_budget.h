@@ -1,0 +1,68 @@
+// How much compute a viewer frame may record, from a time budget rather than a FLOP constant:
+// a device five times slower gets a fifth of the work per frame, not frames five times longer.
+//
+// Two kinds of running estimate, both from frames already finished:
+//  - the device's speed, in FLOPs per millisecond of GPU time, per block shape (a 1:1 tile
+//    with one key per texel runs at a tenth of the rate of the whole-map sweep on lavapipe),
+//    from GPU timestamps around each piece of work;
+//  - what the rest of a frame costs: its wall time minus its compute (drawing, recording,
+//    presenting).
+// A frame's compute is what fits between the two and the frame-time target, smaller while
+// the camera moves. The estimates follow the device within a few frames when its speed or
+// its load changes.
+#pragma once
+#include <array>
+
+#include "compute/kernels.h"
+
+namespace attnscope {
+
+struct FrameBudgetTargets {
+  double stillFrameMs = 30;   // a whole frame while the camera rests (the sweep and tiles run)
+  double movingFrameMs = 24;  // while it moves: interaction first
+  double minComputeMs = 2;    // work always progresses, however slow drawing is
+  double pieceOverheadMs = 0.05;  // a piece's fixed cost (dispatches, barriers), work or not
+};
+
+// What one frame may spend on compute and what it has recorded so far.
+struct FrameWork {
+  double allowedMs = 0;
+  double predictedMs = 0;                        // recorded so far, as the estimates predict it
+  std::array<double, kBlockShapes> flops{};      // recorded so far, per block shape
+  // Whether a piece predicted to take `ms` still fits, with a tenth of slack (pieces are a
+  // quarter of a moving frame's compute, so without it a frame could fall a piece short; the
+  // first piece always fits: work must progress).
+  bool fits(double ms) const { return predictedMs == 0 || predictedMs + ms <= allowedMs * 1.1; }
+};
+
+class FrameBudget {
+ public:
+  // initialFlopsPerMs: per BlockShape, until frames have been measured (from the tuner's
+  // timings where it ran, else a guess by device type).
+  explicit FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets = {});
+
+  // The compute a frame may record.
+  FrameWork frame(bool moving) const;
+  // The predicted GPU time of `flops` of work in `shape`, with the piece's fixed cost.
+  double pieceMs(BlockShape shape, double flops) const;
+  // The work a piece should hold: a quarter of a moving frame's compute, so that frames can
+  // stop close to their budget.
+  double pieceFlops(BlockShape shape) const;
+
+  // A finished frame: its wall time, the GPU time of its whole compute and per shape (< 0
+  // where the device has no timestamps), and the work it recorded.
+  void observe(double frameMs, double computeMs, const std::array<double, kBlockShapes>& shapeMs,
+               const FrameWork& work);
+
+  double flopsPerMs(BlockShape shape) const { return flopsPerMs_[int(shape)]; }
+  double otherMs() const { return otherMs_; }
+  double computeMs(bool moving) const;
+  const FrameBudgetTargets& targets() const { return targets_; }
+
+ private:
+  FrameBudgetTargets targets_;
+  std::array<double, kBlockShapes> flopsPerMs_;
+  double otherMs_ = 12;  // drawing and the rest, until measured
+};
+
+}  // namespace attnscope
