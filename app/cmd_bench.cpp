@@ -11,16 +11,21 @@ void addBenchCommand(CLI::App& app) {
     DeviceOptions device;
     BenchOptions bench;
     bool noOverview = false;
+    bool noNumpy = false;
   };
   auto o = std::make_shared<Opts>();
   o->device.add(*cmd);
   cmd->add_flag("--quick", o->bench.quick, "Small sizes (a smoke run)");
   cmd->add_flag("--no-overview", o->noOverview, "Skip the 100 000-token whole-map overview");
   cmd->add_option("--overview-tokens", o->bench.overviewTokens, "Tokens of the overview")->capture_default_str();
+  cmd->add_option("--numpy-python", o->bench.python,
+                  "Python with numpy for the side-by-side overview (default: $ATTNSCOPE_PYTHON, /usr/bin/python3, python3)");
+  cmd->add_flag("--no-numpy", o->noNumpy, "Skip the side-by-side overview against numpy");
   cmd->add_flag("--untuned", o->bench.untuned,
                 "Use the fixed default kernels instead of the ones tuned for this device (to compare)");
   cmd->callback([o] {
     o->bench.overview = !o->noOverview;
+    o->bench.numpyPeer = !o->noNumpy;
     Session s(o->device);
     nlohmann::json j = runBenchmarks(s, o->bench);
     std::printf("%s\n", j.dump(2).c_str());

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "bench/numpy_peer.h"
 #include "compute/gpu_params.h"
 #include "compute/gpu_session.h"
 #include "compute/kernels.h"
@@ -200,6 +201,12 @@ nlohmann::json runBenchmarks(GpuSession& session, const BenchOptions& o) {
                      {"aggregation", "max and mean, exact"}, {"seconds", round3(t.wallSeconds)},
                      {"gpu_seconds", round3(t.gpuMs / 1e3)}, {"gflops", round3(ogf)},
                      {"percent_of_peak", round3(100.0 * ogf / peak)}, {"gpu_ms_by_pass", t.byPass}};
+  }
+  if (o.numpyPeer) {
+    NumpyPeerOptions peer;
+    peer.python = o.python;
+    if (o.quick) peer.tokens = {2048};
+    j["numpy_peer"] = numpyPeerFigures(ctx, kernels, peer);
   }
   j["flop_convention"] = "2*d per unmasked cell per pass over it";
   return j;

@@ -27,6 +27,19 @@ ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds) {
   return cb;
 }
 
+namespace {
+
+// Blocks per workgroup: enough keys that loading the query rows once pays off, but enough
+// workgroups to keep every core (or SM) busy.
+uint32_t blocksPerGroup(Kernels& kernels, uint32_t rowGroups, uint32_t blocks, double keysPerBlock) {
+  uint32_t perGroup = uint32_t(std::clamp(2048.0 / keysPerBlock, 1.0, double(blocks)));
+  const uint32_t minGroups = kernels.minParallelGroups();
+  while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
+  return perGroup;
+}
+
+}  // namespace
+
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
                       const AttentionSpec& spec, const BlockStatsArgs& a) {
   if (a.rowEnd <= a.rowBegin || a.chunk.end <= a.chunk.begin) return;
@@ -53,7 +66,7 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   p.blockFirst = first;
   p.blockCount = a.blocks->count();
   p.partRow0 = a.partRow0;
-  p.accumulate = 1;  // partial buffers start as zeros, the identity of the merge
+  p.accumulate = a.overwrite ? 0 : 1;  // else the partials start as zeros, the identity of the merge
   p.maskKind = uint32_t(spec.mask);
   p.window = spec.window;
   p.n = spec.n;
@@ -63,17 +76,13 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   p.softcap = float(spec.softcap.value_or(0.0));
   p.capScale = float(1.0 / spec.temperature);
 
-  // Blocks per workgroup: enough keys that loading the query rows once pays off, but enough
-  // workgroups to keep every core (or SM) busy.
   uint32_t blocks = last - first;
   uint64_t keys = std::min<uint64_t>(a.chunk.end, bounds[last]) - std::max<uint64_t>(a.chunk.begin, bounds[first]);
   double keysPerBlock = std::max(1.0, double(keys) / blocks);
   const BlockStatsVariant v =
       a.variant ? *a.variant : kernels.blockStatsVariant(dp, blockShapeFor(keysPerBlock), p.rowCount);
   uint32_t rowGroups = groupsFor(p.rowCount, v.workgroup * v.rows);
-  uint32_t perGroup = uint32_t(std::clamp(2048.0 / keysPerBlock, 1.0, double(blocks)));
-  const uint32_t minGroups = kernels.minParallelGroups();
-  while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
+  uint32_t perGroup = blocksPerGroup(kernels, rowGroups, blocks, keysPerBlock);
   p.blocksPerGroup = perGroup;
 
   const ComputePipeline& pipe = kernels.blockStats(dp, v, a.entropy, spec.softcap.has_value());

@@ -33,6 +33,8 @@ struct BlockStatsArgs {
   uint32_t partRow0 = 0;              // partial row of query i is i - partRow0
   bool entropy = false;               // also accumulate t for the row entropy
   const BlockStatsVariant* variant = nullptr;  // the kernels' choice for d unless given (tuning)
+  bool overwrite = false;             // write the partials instead of merging into them (this
+                                      // dispatch covers every block the partials hold)
 };
 
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,

@@ -9,6 +9,9 @@
 #include <limits>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "compute/kernels.h"
 #include "compute/npy.h"
 #include "tests/cli_support.h"
 #include "tests/reference.h"
@@ -326,6 +329,35 @@ TEST(Cli, ExportMatchesReference) {
         ASSERT_NEAR(got, want, 1e-5 * std::max(1.0, std::abs(want)));
       }
     }
+}
+
+}  // namespace
+}  // namespace attnscope::test
+
+namespace attnscope::test {
+namespace {
+
+TEST(Cli, QuickBenchNamesTheHostAndItsKernelsAndAgreesWithTheNumpyPeer) {
+  // The figures say where they were taken and with which kernels; the side-by-side overview
+  // agrees texel by texel with an independent numpy computation of the same overview (or,
+  // without numpy, says why it was skipped).
+  CliRun r = run("bench --quick --no-overview");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j.value("host_cpu", "").find("threads"), std::string::npos) << j["host_cpu"];
+  for (const char* shape : {"long", "medium", "short"})
+    EXPECT_NO_THROW(BlockStatsVariant::parse(j["block_stats_kernels"]["chosen"][shape].get<std::string>())) << shape;
+  const nlohmann::json& peer = j["numpy_peer"];
+  if (peer.contains("skipped")) {
+    EXPECT_NE(peer["skipped"].get<std::string>().find("numpy"), std::string::npos) << peer;
+    return;
+  }
+  ASSERT_EQ(peer["sizes"].size(), 1u) << peer;
+  const nlohmann::json& s = peer["sizes"][0];
+  EXPECT_EQ(s["agreement"]["texels_differing"], 0) << s;
+  EXPECT_EQ(s["agreement"]["texels"], 1024 * 1024) << s;
+  EXPECT_GT(s["attnscope_seconds"].get<double>(), 0.0);
+  EXPECT_GT(s["numpy_seconds"].get<double>(), 0.0);
 }
 
 }  // namespace
