@@ -40,6 +40,15 @@ inline HeadData upload(Gpu& g, const ref::Matrix& q, const ref::Matrix& k,
   return HeadData::fromHost(*g.ctx, q.rows, q.cols, q.v.data(), k.v.data(), v ? v->v.data() : nullptr);
 }
 
+// An n x n causal map of head dimension d, the rest at its defaults.
+inline AttentionSpec causalSpec(uint32_t n, uint32_t d) {
+  AttentionSpec spec;
+  spec.n = n;
+  spec.d = d;
+  spec.mask = MaskKind::Causal;
+  return spec;
+}
+
 // Records and submits a MapJob piece by piece until it is done.
 void runToCompletion(Gpu& g, MapJob& job);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tests/gpu_fixture.h"
+#include "tests/view_fixture.h"
 #include "viz/frame_budget.h"
 #include "viz/tile_view.h"
 
@@ -109,13 +110,8 @@ TEST_F(FrameBudgetGpu, TileViewStopsWhereTheBudgetSays) {
   const uint32_t n = 6000, d = 16;
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 181), k = ref::randomMatrix(n, d, 2.0, 182);
   HeadData head = upload(g, q, k);
-  AttentionSpec spec;
-  spec.n = n;
-  spec.d = d;
-  spec.mask = MaskKind::Causal;
-  Camera cam;
-  cam.setViewport(400, 400);
-  cam.setMapSize(n);
+  AttentionSpec spec = causalSpec(n, d);
+  Camera cam = cameraOver(n, 400, 400);
   TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
   FrameBudgetTargets t;
   t.stillFrameMs = 20;  // 8 ms of compute after the 12 ms first guess of drawing

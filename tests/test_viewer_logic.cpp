@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "tests/view_fixture.h"
 #include "viz/camera.h"
 #include "viz/tile_pyramid.h"
 
@@ -191,13 +192,8 @@ TEST_F(TileViewGpu, ParameterChangeNeverShowsStaleTiles) {
   const uint32_t n = 700, d = 16;
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 141), k = ref::randomMatrix(n, d, 2.0, 142);
   HeadData head = upload(g, q, k);
-  AttentionSpec spec;
-  spec.n = n;
-  spec.d = d;
-  spec.mask = MaskKind::Causal;
-  Camera cam;
-  cam.setViewport(300, 300);
-  cam.setMapSize(n);
+  AttentionSpec spec = causalSpec(n, d);
+  Camera cam = cameraOver(n, 300, 300);
   TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
   EXPECT_FALSE(view.settled(cam));
   runUntilSettled(g, view, cam);
@@ -242,13 +238,8 @@ TEST_F(TileViewGpu, CachedTilesHoldExactlyTheMemoryCountedAndFinishedJobsNone) {
   const uint32_t n = 3000, d = 16;
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 161), k = ref::randomMatrix(n, d, 2.0, 162);
   HeadData head = upload(g, q, k);
-  AttentionSpec spec;
-  spec.n = n;
-  spec.d = d;
-  spec.mask = MaskKind::Causal;
-  Camera cam;
-  cam.setViewport(600, 400);
-  cam.setMapSize(n);
+  AttentionSpec spec = causalSpec(n, d);
+  Camera cam = cameraOver(n, 600, 400);
   uint64_t before = g.ctx->allocator().bytesInUse(), heldBefore = g.ctx->allocator().bytesHeld();
   const uint64_t budget = 8 << 20;  // eight 1 MiB tiles: more than one view (at most 6), fewer than the pans
   {
@@ -277,13 +268,8 @@ TEST_F(TileViewGpu, RunningOutOfDeviceMemoryEvictsTheCacheAndTriesOnce) {
   const uint32_t n = 3000, d = 16;
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 171), k = ref::randomMatrix(n, d, 2.0, 172);
   HeadData head = upload(g, q, k);
-  AttentionSpec spec;
-  spec.n = n;
-  spec.d = d;
-  spec.mask = MaskKind::Causal;
-  Camera cam;
-  cam.setViewport(600, 400);
-  cam.setMapSize(n);
+  AttentionSpec spec = causalSpec(n, d);
+  Camera cam = cameraOver(n, 600, 400);
   TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
   runUntilSettled(g, view, cam);
   cam.lookAt(600, 2500, 0.5);
