@@ -11,7 +11,9 @@ namespace {
 
 void printReport(const TuneReport& r) {
   std::printf("d = %u (padded):\n", r.dp);
-  std::printf("  %-22s %12s %12s %12s   GFLOP/s by block shape\n", "variant", "long", "medium", "short");
+  std::printf("  %-22s", "variant");
+  for (int i = 0; i < kBlockShapes; ++i) std::printf(" %12s", blockShapeName(BlockShape(i)));
+  std::printf("   GFLOP/s by block shape\n");
   for (const CandidateTiming& c : r.candidates) {
     if (!c.correct) {
       std::printf("  %-22s left out: %s\n", c.variant.name().c_str(), c.problem.c_str());
@@ -22,8 +24,10 @@ void printReport(const TuneReport& r) {
       std::printf(" %10.1f%s", c.gflops[i], c.variant == r.chosen[i] ? " *" : "  ");
     std::printf("\n");
   }
-  std::printf("  chosen (*): long %s, medium %s, short %s%s\n", r.chosen[0].name().c_str(), r.chosen[1].name().c_str(),
-              r.chosen[2].name().c_str(), r.fromCache ? " (from the cache)" : "");
+  std::printf("  chosen (*):");
+  for (int i = 0; i < kBlockShapes; ++i)
+    std::printf("%s %s %s", i ? "," : "", blockShapeName(BlockShape(i)), r.chosen[i].name().c_str());
+  std::printf("%s\n", r.fromCache ? " (from the cache)" : "");
 }
 
 }  // namespace

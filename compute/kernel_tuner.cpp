@@ -27,7 +27,7 @@ namespace {
 
 // Bump when block_stats.comp or the candidate set changes what a variant name means: older
 // entries then no longer match and the device is tuned again.
-constexpr int kTuningSchema = 1;
+constexpr int kTuningSchema = 2;  // 2: four block shapes
 
 std::vector<float> randomValues(size_t count, uint32_t seed, float scale) {
   std::mt19937 rng(seed);
@@ -198,11 +198,13 @@ CandidateTiming KernelTuner::measure(const BlockStatsVariant& v, uint32_t dp) {
   if (!wrong.empty()) throw Error("block_stats variant " + v.name() + " computes wrong values: " + wrong);
   // Long: rows against 8192 keys in 4 blocks of 2048 (the row statistics split their keys
   // like this for parallelism). Medium: the last rows of a causal map in blocks of ~100 keys
-  // with the entropy (the sweep). Short: one key per block (a 1:1 view). A GPU gets 8x the
-  // rows, or a dispatch would not fill it.
+  // with the entropy (the viewer's sweep). Narrow: the same in blocks of ~24 keys without it
+  // (a whole-map overview of 16k-64k tokens). Short: one key per block (a 1:1 view). A GPU
+  // gets 8x the rows, or a dispatch would not fill it.
   const uint32_t R = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1024 : 8192;
   const Problem shapes[kBlockShapes] = {{8192, 0, R, 4, MaskKind::None, 0, false},
                                         {4096 + R, 4096, 4096 + R, 40 + R / 100, MaskKind::Causal, 0, true},
+                                        {4096 + R, 4096, 4096 + R, (4096 + R) / 24, MaskKind::Causal, 0, false},
                                         {512 + R / 2, 512, 512 + R / 2, 512, MaskKind::Causal, 0, false}};
   for (int i = 0; i < kBlockShapes; ++i) {
     Workspace w = makeWorkspace(ctx_, dp, shapes[i], 11 + i);

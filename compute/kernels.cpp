@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "compute/gpu_params.h"
 #include "engine/context.h"
@@ -74,11 +75,15 @@ void Kernels::checkRunnable(const BlockStatsVariant& v, uint32_t dp) const {
 }
 
 BlockShape blockShapeFor(double keysPerBlock) {
-  return keysPerBlock >= 256 ? BlockShape::Long : keysPerBlock >= 16 ? BlockShape::Medium : BlockShape::Short;
+  return keysPerBlock >= 256  ? BlockShape::Long
+         : keysPerBlock >= 64 ? BlockShape::Medium
+         : keysPerBlock >= 16 ? BlockShape::Narrow
+                              : BlockShape::Short;
 }
 
 const char* blockShapeName(BlockShape shape) {
-  return shape == BlockShape::Long ? "long" : shape == BlockShape::Medium ? "medium" : "short";
+  static const char* names[kBlockShapes] = {"long", "medium", "narrow", "short"};
+  return names[int(shape)];
 }
 
 BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape) const {
@@ -140,7 +145,13 @@ const ComputePipeline& Kernels::get(const std::string& key, const ComputePipelin
 }
 
 uint32_t Kernels::minParallelGroups() const {
-  return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 256 : 1024;
+  // lavapipe runs one thread per CPU core: 8 groups each balance the load (a causal mask's
+  // groups differ in work). More only cut each group's run of blocks shorter, so that query
+  // rows were loaded for fewer keys: 256 groups made a 16k-token overview 1.3x slower on 2
+  // cores. A GPU wants dozens of multiprocessors busy.
+  if (ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU)
+    return std::max(16u, 8u * std::max(1u, std::thread::hardware_concurrency()));
+  return 1024;
 }
 
 double Kernels::flopsPerStrip() const {
@@ -165,21 +176,25 @@ const ComputePipeline& Kernels::blockStats(uint32_t dp, const BlockStatsVariant&
                    key});
 }
 
-// Lanes per row: about 8 blocks each, a power of two from 1 to 64.
-static uint32_t statsMergeLanes(uint32_t blocks) {
+// Lanes per row: one, unless there are too few rows to keep the device busy; then more, each
+// with at least 8 blocks (a power of two up to 64). On lavapipe the lanes' barriers cost more
+// than they save once there are ~1000 rows: at 16k tokens and 1024 texels, one lane per row
+// merged a strip in 35 ms, 64 lanes in 200 ms; with a viewer strip's 256 rows, more lanes win.
+uint32_t Kernels::statsMergeLanes(uint32_t rows, uint32_t blocks) const {
+  const uint32_t busy = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1024 : 65536;  // invocations
   uint32_t lanes = 1;
-  while (lanes < 64 && lanes * 8 < blocks) lanes *= 2;
+  while (lanes < 64 && uint64_t(rows) * lanes < busy && lanes * 8 < blocks) lanes *= 2;
   return lanes;
 }
 
-const ComputePipeline& Kernels::statsMerge(uint32_t blocks) {
-  uint32_t lanes = statsMergeLanes(blocks);
+const ComputePipeline& Kernels::statsMerge(uint32_t rows, uint32_t blocks) {
+  uint32_t lanes = statsMergeLanes(rows, blocks);
   std::string key = "stats_merge/" + std::to_string(lanes);
   return get(key, {"stats_merge.comp", {}, sizeof(gpu::StatsMergeParams), {{SPEC_LANES_PER_ROW, lanes}}, key});
 }
 
 uint32_t Kernels::statsMergeGroups(uint32_t rows, uint32_t blocks) const {
-  uint32_t rowsPerGroup = 64 / statsMergeLanes(blocks);
+  uint32_t rowsPerGroup = 64 / statsMergeLanes(rows, blocks);
   uint64_t groups = (uint64_t(rows) + rowsPerGroup - 1) / rowsPerGroup;
   return uint32_t(std::clamp<uint64_t>(groups, 1, ctx_.caps().limits.maxComputeWorkGroupCount[0]));
 }

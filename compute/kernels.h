@@ -32,11 +32,12 @@ struct BlockStatsVariant {
 
 // What a block_stats dispatch looks like, by keys per column block: the best variant differs
 // (a 1:1 view has one key per block, so per-block overhead dominates; the row statistics have
-// one block of every key, so the inner loop does).
-enum class BlockShape { Long, Medium, Short };  // >= 256 keys per block, >= 16, fewer
-constexpr int kBlockShapes = 3;
+// one block of every key, so the inner loop does). Narrow is a 16k-64k overview at 1024
+// texels: on lavapipe 4 rows per invocation beat 8 there by 15-25 %, while 8 won at ~100 keys.
+enum class BlockShape { Long, Medium, Narrow, Short };  // >= 256 keys per block, >= 64, >= 16, fewer
+constexpr int kBlockShapes = 4;
 BlockShape blockShapeFor(double keysPerBlock);
-const char* blockShapeName(BlockShape shape);  // "long", "medium", "short"
+const char* blockShapeName(BlockShape shape);  // "long", "medium", "narrow", "short"
 
 class Kernels {
  public:
@@ -71,8 +72,10 @@ class Kernels {
   // Work one recorded strip should hold: ~0.1 s on lavapipe, a few ms on a GPU.
   double flopsPerStrip() const;
 
-  // stats_merge.comp for rows of `blocks` partials each (more blocks: more lanes per row).
-  const ComputePipeline& statsMerge(uint32_t blocks);
+  // stats_merge.comp for `rows` rows of `blocks` partials each (few rows of many blocks: several
+  // lanes per row).
+  const ComputePipeline& statsMerge(uint32_t rows, uint32_t blocks);
+  uint32_t statsMergeLanes(uint32_t rows, uint32_t blocks) const;
   // Workgroups of stats_merge for `rows` rows of `blocks` partials.
   uint32_t statsMergeGroups(uint32_t rows, uint32_t blocks) const;
   const ComputePipeline& tileReduce();

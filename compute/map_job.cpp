@@ -219,7 +219,7 @@ double MapJob::recordNext(Recording& rec) {
     barrier::computeToCompute(cmd);
     gpu::StatsMergeParams p{b - a, w, 0, a - statsRow0};
     TimedScope mergeTimed(rec, "stats_merge");
-    dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(w),
+    dispatch(ctx_, cmd, rec.arena, kernels_.statsMerge(b - a, w),
              {Binding::storage(partials_), Binding::storage(stats)}, p, Groups{kernels_.statsMergeGroups(b - a, w)});
     // Row statistics are written before the tile pass reads them.
     barrier::computeToCompute(cmd);

@@ -51,7 +51,7 @@ void RowStatsPass::record(Recording& rec, const HeadData& head, const AttentionS
     // The split partials are complete before they are merged into row statistics.
     barrier::computeToCompute(rec.cmd);
     gpu::StatsMergeParams p{rows, splits, 0, rowBegin - statsRow0};
-    dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.statsMerge(splits),
+    dispatch(rec.ctx, rec.cmd, rec.arena, kernels_.statsMerge(rows, splits),
              {Binding::storage(partials_), Binding::storage(stats)}, p, Groups{kernels_.statsMergeGroups(rows, splits)});
   }
   // The stats are complete before their consumer (tile pass, output pass) reads them.

@@ -1,8 +1,8 @@
 // Row statistics (m_i, l_i, t_i) from a row's block partials, when the blocks cover every key.
 // LANES invocations share a row: each merges every LANES-th block, then a tree in shared
-// memory merges the lanes. One invocation per row walked ~1000 blocks alone while most of
-// the device waited (5 ms of every whole-map strip on lavapipe); few blocks (the row
-// statistics' key splits) keep LANES = 1, one row per invocation, no barrier.
+// memory merges the lanes. With many rows (a 16k-token overview's strips) one lane per row
+// is fastest; with few (a viewer strip's 256 rows of ~1000 blocks) one lane per row left most
+// of the device waiting, so Kernels::statsMergeLanes gives those more.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "params.h"

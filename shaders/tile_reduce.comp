@@ -8,7 +8,8 @@
 #include "params.h"
 #include "common.glsl"
 
-layout(local_size_x = 16, local_size_y = 8) in;
+// A row of texels per workgroup: on lavapipe 16 x 8 took 1.6x as long as 64 x 1.
+layout(local_size_x = 64, local_size_y = 1) in;
 layout(std430, binding = 0) readonly buffer Partials { vec4 part[]; };
 layout(std430, binding = 1) readonly buffer Stats { vec4 stats[]; };
 layout(std430, binding = 2) readonly buffer RowBounds { uint texRow[]; };

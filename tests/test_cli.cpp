@@ -345,7 +345,7 @@ TEST(Cli, QuickBenchNamesTheHostAndItsKernelsAndAgreesWithTheNumpyPeer) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_NE(j.value("host_cpu", "").find("threads"), std::string::npos) << j["host_cpu"];
-  for (const char* shape : {"long", "medium", "short"})
+  for (const char* shape : {"long", "medium", "narrow", "short"})
     EXPECT_NO_THROW(BlockStatsVariant::parse(j["block_stats_kernels"]["chosen"][shape].get<std::string>())) << shape;
   const nlohmann::json& peer = j["numpy_peer"];
   if (peer.contains("skipped")) {

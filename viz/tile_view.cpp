@@ -139,7 +139,7 @@ uint64_t TileView::deviceBytes() const {
 }
 
 const char* shapeTimerLabel(BlockShape shape) {
-  static const char* labels[kBlockShapes] = {"work.long", "work.medium", "work.short"};
+  static const char* labels[kBlockShapes] = {"work.long", "work.medium", "work.narrow", "work.short"};
   return labels[int(shape)];
 }
 
@@ -148,7 +148,7 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
   FrameBudgetTargets t;
   t.pieceOverheadMs = 0;
   t.movingFrameMs = t.stillFrameMs = 1200 + 12;  // pieces of (1212 - 12) / 3 MFLOP
-  FrameBudget flops({1e6, 1e6, 1e6}, t);
+  FrameBudget flops({1e6, 1e6, 1e6, 1e6}, t);
   FrameWork work;
   work.allowedMs = flopBudget / 1e6;
   return update(rec, camera, flops, work);

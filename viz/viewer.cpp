@@ -146,8 +146,8 @@ class Viewer : public ScriptTarget {
   // the chosen kernels where it ran, else a guess by device type.
   std::array<double, kBlockShapes> initialSpeed(const TuneReport& tuned) const {
     bool cpu = ctx_->caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    std::array<double, kBlockShapes> flopsPerMs = cpu ? std::array<double, kBlockShapes>{3e7, 2.5e7, 4e6}
-                                                      : std::array<double, kBlockShapes>{1e9, 1e9, 2e8};
+    std::array<double, kBlockShapes> flopsPerMs = cpu ? std::array<double, kBlockShapes>{3e7, 2.5e7, 2e7, 4e6}
+                                                      : std::array<double, kBlockShapes>{1e9, 1e9, 8e8, 2e8};
     for (const CandidateTiming& c : tuned.candidates)
       for (int s = 0; s < kBlockShapes; ++s)
         if (c.correct && c.variant == tuned.chosen[s] && c.gflops[s] > 0) flopsPerMs[s] = c.gflops[s] * 1e6;
