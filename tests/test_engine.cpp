@@ -78,8 +78,8 @@ TEST(SpirvReflection, WorkgroupSizesBindingsAndPushConstantsComeFromTheShader) {
   // The real shaders, compiled as the kernels compile them (optimised: no debug names).
   ShaderCompiler c;
   SpirvReflection tile = reflectSpirv(c.compile("tile_reduce.comp"), "tile_reduce.comp");
-  EXPECT_EQ(tile.localSize[0], 16u);
-  EXPECT_EQ(tile.localSize[1], 8u);
+  EXPECT_EQ(tile.localSize[0], 64u);
+  EXPECT_EQ(tile.localSize[1], 1u);
   EXPECT_EQ(tile.localSizeSpecId[0], -1);
   ASSERT_EQ(tile.bindings.size(), 5u);
   for (int b = 0; b < 4; ++b) EXPECT_EQ(tile.bindings[b], VK_DESCRIPTOR_TYPE_STORAGE_BUFFER);
