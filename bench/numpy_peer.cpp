@@ -78,13 +78,8 @@ Timed attnscopeOverview(Context& ctx, Kernels& kernels, const HeadData& head, co
   Timed best;
   for (int r = 0; r < repeat; ++r) {
     MapJob job(ctx, kernels, head, spec, {0, spec.n, 0, spec.n}, texels, texels);
-    CommandStream stream(ctx, false);
     auto t0 = std::chrono::steady_clock::now();
-    while (!job.done()) {
-      Recording rec = stream.begin();
-      job.recordNext(rec);
-      stream.submitAndWait();
-    }
+    runMapJob(ctx, job);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s < best.seconds) {
       best.seconds = s;

@@ -274,6 +274,15 @@ uint64_t MapJob::deviceBytes() const {
          cols_.device.memoryBytes() + (rowStats_ ? rowStats_->deviceBytes() : 0);
 }
 
+void runMapJob(Context& ctx, MapJob& job) {
+  CommandStream stream(ctx, false);
+  while (!job.done()) {
+    Recording rec = stream.begin();
+    job.recordNext(rec);
+    stream.submitAndWait();
+  }
+}
+
 std::vector<float> readbackImage(Context& ctx, const Image& image) {
   uint64_t bytes = uint64_t(image.width()) * image.height() * 16;
   Buffer staging(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "image readback");

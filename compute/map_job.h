@@ -125,6 +125,10 @@ class MapJob {
   double pieceFlops(size_t firstChunk, size_t endChunk) const;
 };
 
+// Records and submits the job piece by piece, waiting for each, until it is done. Blocking:
+// for small maps, benchmarks and tools that need no progress or cancellation.
+void runMapJob(Context& ctx, MapJob& job);
+
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,
 // row-major, 4 floats per texel. Blocking: for render, export and tests.
 std::vector<float> readbackImage(Context& ctx, const Image& image);

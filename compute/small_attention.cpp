@@ -20,12 +20,7 @@ SmallAttention computeSmallAttention(Context& ctx, Kernels& kernels, const Atten
   if (spec.n > 4096) throw Error("internal: small attention is for n up to 4096");
   HeadData head = HeadData::fromHost(ctx, spec.n, spec.d, q.data(), k.data(), v.empty() ? nullptr : v.data());
   MapJob job(ctx, kernels, head, spec, {0, spec.n, 0, spec.n}, spec.n, spec.n);
-  CommandStream stream(ctx);
-  while (!job.done()) {
-    Recording rec = stream.begin();
-    job.recordNext(rec);
-    stream.submitAndWait();
-  }
+  runMapJob(ctx, job);
   std::vector<float> texels = readbackImage(ctx, job.image());
   SmallAttention r;
   r.n = spec.n;

@@ -27,22 +27,19 @@ void ColorRange::setFixed(double vmin, double vmax, bool logScale) {
   if (mode_ == RangeMode::Fixed && vmax > vmin && (!logScale || vmin > 0)) range_ = {vmin, vmax};
 }
 
-void ColorRange::update(Context& ctx, const HeatmapStyle& style, const Image& sweep, TileView& tiles,
-                        const Camera& camera) {
-  if (style.vmin && style.vmax) return;
-  if (mode_ == RangeMode::View) {
-    fromView(ctx, style, tiles, camera);
-    return;
-  }
-  if (fromData_ || mode_ != RangeMode::WholeMap) return;
-  range_ = chooseRange(readbackImage(ctx, sweep), style);
+bool ColorRange::wantsSweep(const HeatmapStyle& style, bool grid) const {
+  if (fromData_ || (style.vmin && style.vmax)) return false;
+  return grid ? mode_ != RangeMode::Fixed : mode_ == RangeMode::WholeMap;
+}
+
+void ColorRange::fromSweep(const HeatmapStyle& style, const std::vector<float>& sweepTexels) {
+  range_ = chooseRange(sweepTexels, style);
   fromData_ = true;
 }
 
-void ColorRange::updateFromSweep(Context& ctx, const HeatmapStyle& style, const Image& sweep) {
-  if (fromData_ || mode_ == RangeMode::Fixed || (style.vmin && style.vmax)) return;
-  range_ = chooseRange(readbackImage(ctx, sweep), style);
-  fromData_ = true;
+void ColorRange::update(Context& ctx, const HeatmapStyle& style, TileView& tiles, const Camera& camera) {
+  if (style.vmin && style.vmax) return;
+  if (mode_ == RangeMode::View) fromView(ctx, style, tiles, camera);
 }
 
 void ColorRange::fromView(Context& ctx, const HeatmapStyle& style, TileView& tiles, const Camera& camera) {

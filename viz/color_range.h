@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "viz/figure.h"
 
@@ -31,10 +32,13 @@ class ColorRange {
   // The panel's fixed range, when it is a usable one.
   void setFixed(double vmin, double vmax, bool logScale);
 
-  // Main view: from the finished sweep (WholeMap) or from the exact tiles on screen (View).
-  void update(Context& ctx, const HeatmapStyle& style, const Image& sweep, TileView& tiles, const Camera& camera);
-  // Heads grid: from the focused head's finished sweep.
-  void updateFromSweep(Context& ctx, const HeatmapStyle& style, const Image& sweep);
+  // Whether the range is to be taken from the finished sweep now: the main view in WholeMap
+  // mode, or the heads grid (the focused head's sweep) in any mode but Fixed.
+  bool wantsSweep(const HeatmapStyle& style, bool grid) const;
+  // From the finished sweep's texels (readbackImage of it).
+  void fromSweep(const HeatmapStyle& style, const std::vector<float>& sweepTexels);
+  // Main view in View mode: from the exact tiles on screen, once the view settles.
+  void update(Context& ctx, const HeatmapStyle& style, TileView& tiles, const Camera& camera);
 
  private:
   void fromView(Context& ctx, const HeatmapStyle& style, TileView& tiles, const Camera& camera);

@@ -8,11 +8,11 @@
 
 namespace attnscope {
 
-void MapStrips::compute(Context& ctx, const Image& sweep, const Buffer& rowStats, uint32_t level, uint32_t n) {
+void MapStrips::compute(Context& ctx, const Image& sweep, const std::vector<float>& texels, const Buffer& rowStats,
+                        uint32_t level, uint32_t n) {
   std::vector<float> st(size_t(n) * 4);
   const_cast<Buffer&>(rowStats).download(st.data(), st.size() * 4);
   entropyPrefix_ = rowEntropyPrefix(st, n);
-  std::vector<float> texels = readbackImage(ctx, sweep);
   uint64_t per = uint64_t(1) << level;
   SweepTexels s{texels, sweep.width(), sweep.height(), per, n};
   receivedPerKey_ = receivedPerKeyBlock(s);

@@ -17,8 +17,10 @@ class MapStrips {
  public:
   bool ready() const { return ready_; }
   void reset() { ready_ = false; }
-  // From the finished sweep (texels of 2^level cells) and every row's statistics.
-  void compute(Context& ctx, const Image& sweep, const Buffer& rowStats, uint32_t level, uint32_t n);
+  // From the finished sweep (its texels, read back, each of 2^level cells) and every row's
+  // statistics.
+  void compute(Context& ctx, const Image& sweep, const std::vector<float>& sweepTexels, const Buffer& rowStats,
+               uint32_t level, uint32_t n);
   void draw(OverlayBuilder& out, const FigureLayout& l, const Camera& camera, const Rect& plot, uint32_t n) const;
   // For observed / expected: the image of expected p per diagonal band, its block and centre.
   const Image& expected() const { return expected_; }

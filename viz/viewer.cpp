@@ -69,6 +69,7 @@ class Viewer : public ScriptTarget {
 
   int run() {
     ViewerScript script = viewerScript(o_.script, o_.screenshot);
+    keepTrace_ = !script.statsPath.empty();  // only a stats file reads it
     bool scripted = !script.steps.empty();
     ScriptRunner runner(std::move(script.steps));
     FrameStats stats;
@@ -174,7 +175,7 @@ class Viewer : public ScriptTarget {
       std::array<double, kBlockShapes> shapeMs{};
       for (int s = 0; s < kBlockShapes; ++s) shapeMs[s] = gpuMs(shapeTimerLabel(BlockShape(s)));
       budget_->observe(frameMs, gpuMs("compute"), shapeMs, lastWork_);
-      trace_.push_back({frameMs, gpuMs("compute"), lastWork_.allowedMs, lastWork_.predictedMs});
+      if (keepTrace_) trace_.push_back({frameMs, gpuMs("compute"), lastWork_.allowedMs, lastWork_.predictedMs});
     }
     recorded_ = false;
     screenshot_->collect(frames_->swapchain().format());
@@ -191,10 +192,17 @@ class Viewer : public ScriptTarget {
     }
     const Image* sweep = views_->rangeSweep();
     if (!sweep) return;
-    if (views_->grid()) return range_.updateFromSweep(*ctx_, o_.style, *sweep);
-    TileView& tiles = views_->tiles();
-    if (!strips_.ready()) strips_.compute(*ctx_, *sweep, tiles.rowStatsBuffer(), tiles.sweepLevel(), spec().n);
-    range_.update(*ctx_, o_.style, *sweep, tiles, camera_);
+    bool grid = views_->grid();
+    bool strips = !grid && !strips_.ready(), range = range_.wantsSweep(o_.style, grid);
+    if (strips || range) {
+      std::vector<float> texels = readbackImage(*ctx_, *sweep);  // once for both: a blocking copy
+      if (strips) {
+        TileView& tiles = views_->tiles();
+        strips_.compute(*ctx_, *sweep, texels, tiles.rowStatsBuffer(), tiles.sweepLevel(), spec().n);
+      }
+      if (range) range_.fromSweep(o_.style, texels);
+    }
+    if (!grid) range_.update(*ctx_, o_.style, views_->tiles(), camera_);
   }
 
   // This frame's compute under the budget, and the layers to draw with the hover readout.
@@ -435,6 +443,7 @@ class Viewer : public ScriptTarget {
   FrameWork lastWork_;   // what the frame in flight recorded
   bool recorded_ = false;  // a frame was submitted since the last collect
   std::chrono::steady_clock::time_point lastFrameStart_ = std::chrono::steady_clock::now();
+  bool keepTrace_ = false;  // a long interactive session would grow it without end
   std::vector<std::array<double, 4>> trace_;  // per frame: wall ms, compute GPU ms, allowed, predicted
   int stillFrames_ = 0;
   std::array<double, 4> lastView_{};
