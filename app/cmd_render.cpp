@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "lessons/lessons.h"
 #include "viz/figure_renderer.h"
+#include "viz/map_figure.h"
 
 namespace attnscope {
 
@@ -40,29 +41,8 @@ EvaluatedRegion evaluateRegion(Session& s, const LoadedInput& in, const MapRegio
 RenderedFigure writeFigure(Session& s, const LoadedInput& in, const EvaluatedRegion& e, const HeatmapStyle& style,
                            uint32_t width, uint32_t height, const std::string& path) {
   auto t0 = std::chrono::steady_clock::now();
-  const AttentionSpec& sp = in.spec;
-  const MapRegion& region = e.region;
-  FigureSpec fig;
-  fig.width = width;
-  fig.height = height;
-  fig.region = region;
-  fig.style = style;
-  fig.title = "attention  " + in.description;
-  fig.tokens = in.tokens.empty() ? nullptr : &in.tokens;
-  char sub[400];
-  double cellsX = double(region.cols()) / e.job->width(), cellsY = double(region.rows()) / e.job->height();
-  char scale[64];
-  if (sp.scale) std::snprintf(scale, sizeof scale, "%.6g", *sp.scale);
-  else std::snprintf(scale, sizeof scale, "1/sqrt(d)");
-  std::string maskText = maskName(sp.mask);
-  if (sp.mask == MaskKind::WindowCausal || sp.mask == MaskKind::WindowBoth)
-    maskText += " W=" + std::to_string(sp.window);
-  char cap[48] = "";
-  if (sp.softcap) std::snprintf(cap, sizeof cap, ", soft cap %.6g", *sp.softcap);
-  std::snprintf(sub, sizeof sub, "n = %u, d = %u, %s mask, scale %s%s, T = %g  |  %s  |  %s per pixel of %.3g x %.3g cells",
-                sp.n, sp.d, maskText.c_str(), scale, cap, sp.temperature, describeRegion(region, sp.n).c_str(),
-                style.channel == kChannelMax ? "max" : "mean", cellsY, cellsX);
-  fig.subtitle = sub;
+  FigureSpec fig = mapFigureSpec(in.spec, e.region, style, in.description, &in.tokens, e.job->width(),
+                                 e.job->height(), width, height);
   ValueRange range = renderFigurePng(*s.ctx, s.pngRenderer(), fig, e.job->image(), e.texels, path);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return {path, range, e.job->width(), e.job->height(), e.seconds + secs};

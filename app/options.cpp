@@ -175,23 +175,7 @@ void StyleOptions::add(CLI::App& app, uint32_t defaultWidth, uint32_t defaultHei
 }
 
 HeatmapStyle StyleOptions::style() const {
-  HeatmapStyle s;
-  Colormaps::get().index(colormap);  // throws on an unknown name
-  s.colormap = colormap;
-  if (aggregation == "max") s.channel = kChannelMax;
-  else if (aggregation == "mean") s.channel = kChannelMean;
-  else throw Error("unknown aggregation '" + aggregation + "': use max or mean");
-  if (colorScale == "log") s.logScale = true;
-  else if (colorScale == "lin" || colorScale == "linear") s.logScale = false;
-  else throw Error("unknown colour scale '" + colorScale + "': use lin or log");
-  if (width < 256 || height < 256 || width > 16384 || height > 16384)
-    throw Error("the image must be between 256 and 16384 pixels on each side (got " + std::to_string(width) +
-                "x" + std::to_string(height) + ")");
-  s.vmin = vmin;
-  s.vmax = vmax;
-  if (vmin && vmax && !(*vmin < *vmax)) throw Error("--vmin must be smaller than --vmax");
-  if (s.logScale && vmin && !(*vmin > 0)) throw Error("a log colour scale needs --vmin > 0");
-  return s;
+  return makeHeatmapStyle(aggregation, colormap, colorScale, vmin, vmax, width, height);
 }
 
 Session::Session(const DeviceOptions& o) : GpuSession(o.context()) {}
@@ -297,12 +281,6 @@ void runMapJob(Session& s, MapJob& job, const std::string& label, bool quiet) {
     bar.update(job.progress());
   }
   bar.finish();
-}
-
-std::string describeRegion(const MapRegion& r, uint32_t n) {
-  if (r.rowBegin == 0 && r.colBegin == 0 && r.rowEnd == n && r.colEnd == n) return "whole map";
-  return "rows " + std::to_string(r.rowBegin) + ":" + std::to_string(r.rowEnd) + ", cols " +
-         std::to_string(r.colBegin) + ":" + std::to_string(r.colEnd);
 }
 
 }  // namespace attnscope

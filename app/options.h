@@ -20,6 +20,7 @@
 #include "engine/context.h"
 #include "engine/shader_compiler.h"
 #include "viz/figure.h"
+#include "viz/map_figure.h"
 
 namespace attnscope {
 
@@ -128,6 +129,5 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
 // Runs a MapJob to completion with a progress bar; throws Cancelled on Ctrl-C.
 void runMapJob(Session& s, MapJob& job, const std::string& label, bool quiet);
 
-std::string describeRegion(const MapRegion& r, uint32_t n);
 
 }  // namespace attnscope

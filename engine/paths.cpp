@@ -15,6 +15,13 @@ static fs::path exeDir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
+static fs::path& resourceRoot() {
+  static fs::path root;
+  return root;
+}
+
+void setResourceRoot(const fs::path& root) { resourceRoot() = root; }
+
 static fs::path locate(const char* envVar, const char* sub, const char* sourceDir,
                        const char* marker) {
   if (const char* env = std::getenv(envVar); env && *env) {
@@ -23,6 +30,7 @@ static fs::path locate(const char* envVar, const char* sub, const char* sourceDi
                   " (no " + marker + " there): unset it or point it at the right folder");
     return env;
   }
+  if (!resourceRoot().empty() && fs::exists(resourceRoot() / sub / marker)) return resourceRoot() / sub;
   fs::path installed = exeDir() / ".." / "share" / "attnscope" / sub;
   if (fs::exists(installed / marker)) return fs::weakly_canonical(installed);
   if (fs::exists(fs::path(sourceDir) / marker)) return sourceDir;

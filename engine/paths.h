@@ -4,7 +4,11 @@
 
 namespace attnscope {
 
-// Order: $ATTNSCOPE_SHADER_DIR; <exe>/../share/attnscope/shaders (installed);
+// A folder holding shaders/ and data/ beside a library rather than an executable (the Python
+// package sets its own folder at import). Looked at before the installed and source paths.
+void setResourceRoot(const std::filesystem::path& root);
+
+// Order: $ATTNSCOPE_SHADER_DIR; the resource root; <exe>/../share/attnscope/shaders (installed);
 // the source tree the binary was built from.
 std::filesystem::path shaderDir();
 // Same order with ATTNSCOPE_DATA_DIR and .../data.

@@ -337,18 +337,36 @@ ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureS
   return renderFigurePng(ctx, renderer, spec, tiles, texels, path);
 }
 
-ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
-                           const std::vector<float>& texels, const std::string& path) {
+std::vector<uint8_t> renderFigureRgba(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
+                                      const std::vector<float>& texels, ValueRange* rangeUsed) {
   ValueRange range = chooseRange(texels, spec.style);
   if (spec.style.logScale && !(range.vmin > 0))
     throw Error("a log scale needs a positive lower bound (got vmin = " + formatValue(range.vmin) + ")");
   if (!(range.vmax > range.vmin))
     throw Error("the colour range needs vmin < vmax (got " + formatValue(range.vmin) + " .. " +
                 formatValue(range.vmax) + ")");
-  std::vector<uint8_t> pixels = renderOffscreen(ctx, renderer, spec.width, spec.height,
-                                                [&](Recording& rec, VkFramebuffer fb) { renderer.record(rec, fb, spec, tiles, range); });
+  if (rangeUsed) *rangeUsed = range;
+  return renderOffscreen(ctx, renderer, spec.width, spec.height,
+                         [&](Recording& rec, VkFramebuffer fb) { renderer.record(rec, fb, spec, tiles, range); });
+}
+
+ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
+                           const std::vector<float>& texels, const std::string& path) {
+  ValueRange range;
+  std::vector<uint8_t> pixels = renderFigureRgba(ctx, renderer, spec, tiles, texels, &range);
   writePng(path, spec.width, spec.height, pixels.data());
   return range;
+}
+
+std::vector<uint8_t> encodePng(uint32_t width, uint32_t height, const uint8_t* rgba) {
+  std::vector<uint8_t> out;
+  auto append = [](void* context, void* data, int size) {
+    auto* bytes = static_cast<std::vector<uint8_t>*>(context);
+    bytes->insert(bytes->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(append, &out, int(width), int(height), 4, rgba, int(width * 4)))
+    throw Error("cannot encode a " + std::to_string(width) + "x" + std::to_string(height) + " PNG");
+  return out;
 }
 
 }  // namespace attnscope

@@ -95,6 +95,11 @@ ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureS
 ValueRange renderFigurePng(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
                            const std::vector<float>& texels, const std::string& path);
 
+// The same figure as RGBA8 pixels (width x height x 4, rows from the top), not written
+// anywhere: the Python package returns them. rangeUsed receives the value range chosen.
+std::vector<uint8_t> renderFigureRgba(Context& ctx, FigureRenderer& renderer, const FigureSpec& spec, const Image& tiles,
+                                      const std::vector<float>& texels, ValueRange* rangeUsed = nullptr);
+
 // Renders scenes to PNG files with one renderer (the font is baked once for all of them).
 class ScenePngWriter {
  public:
@@ -113,5 +118,7 @@ class ScenePngWriter {
 
 // Writes RGBA8 pixels to a PNG (through a temporary file renamed into place).
 void writePng(const std::string& path, uint32_t width, uint32_t height, const uint8_t* rgba);
+// The same PNG as bytes in memory (stb_image_write, as writePng).
+std::vector<uint8_t> encodePng(uint32_t width, uint32_t height, const uint8_t* rgba);
 
 }  // namespace attnscope
