@@ -27,7 +27,10 @@ ACTION="${1:-build}"
 # The capture tool and its tests run real transformers models on Debian's CPU build of PyTorch
 # (about 80 MB; the CUDA wheels on PyPI are gigabytes), seen from a virtual environment, with
 # OpenBLAS behind it: Debian's reference BLAS runs its matrix products ~15x slower.
-PYTHON_PACKAGES=(python3-venv python3-numpy python3-torch python3-yaml python3-requests libopenblas0-pthread)
+# The Python package (python/, pip install .) builds against python3-dev; its tests decode PNGs
+# with python3-pil and execute docs/attnscope.ipynb with python3-nbclient and python3-ipykernel.
+PYTHON_PACKAGES=(python3-venv python3-dev python3-numpy python3-torch python3-yaml python3-requests libopenblas0-pthread
+                 python3-pil python3-nbclient python3-ipykernel)
 case "$ACTION" in
   test|capture-env) PACKAGES+=("${PYTHON_PACKAGES[@]}") ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
@@ -58,24 +61,25 @@ fi
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-# .venv: Debian's python3 with its packages (torch, numpy) visible, plus the pinned ones.
-# Reinstalled only when tools/requirements-capture.txt changes.
+# .venv: Debian's python3 with its packages (torch, numpy) visible, plus the pinned ones: the
+# capture tool's (tools/requirements-capture.txt) and the Python package's build backend and
+# pytest (python/requirements-dev.txt). Remade only when one of them changes.
 VENV="$PWD/.venv"
 ensure_venv() {
   local want have=""
-  want=$(sha256sum tools/requirements-capture.txt | cut -d' ' -f1)
+  want=$(cat tools/requirements-capture.txt python/requirements-dev.txt | sha256sum | cut -d' ' -f1)
   [ -f "$VENV/.attnscope-requirements" ] && have=$(cat "$VENV/.attnscope-requirements")
   if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ]; then
     say "Python environment .venv is up to date (transformers $("$VENV/bin/python" -c 'import transformers; print(transformers.__version__)' 2>/dev/null))"
     return
   fi
-  say "making the Python environment .venv: Debian's python3-torch and python3-numpy, plus the versions pinned in tools/requirements-capture.txt (about 20 MB from PyPI)"
+  say "making the Python environment .venv: Debian's python3-torch and python3-numpy, plus the versions pinned in tools/requirements-capture.txt and python/requirements-dev.txt (about 25 MB from PyPI)"
   rm -rf "$VENV"
   /usr/bin/python3 -m venv --system-site-packages "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-    -r tools/requirements-capture.txt
-  "$VENV/bin/python" -c 'import torch, transformers, tokenizers, safetensors' \
-    || { echo "setup.sh: .venv cannot import torch and transformers" >&2; exit 1; }
+    -r tools/requirements-capture.txt -r python/requirements-dev.txt
+  "$VENV/bin/python" -c 'import torch, transformers, tokenizers, safetensors, nanobind, scikit_build_core, pytest' \
+    || { echo "setup.sh: .venv cannot import torch, transformers, nanobind and pytest" >&2; exit 1; }
   echo "$want" > "$VENV/.attnscope-requirements"
 }
 
