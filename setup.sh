@@ -4,6 +4,8 @@
 #   ./setup.sh demo     build and run the built-in demo (a 100 000-token map to PNG)
 #   ./setup.sh test     build and run the test suite (ctest, validation layers on)
 #   ./setup.sh build    only install and build
+#   ./setup.sh python   pip install . : the Python package (import attnscope) into the active
+#                       virtual environment, else into .venv
 #   ./setup.sh capture-env  make .venv for tools/export_qk.py: Debian's python3-torch plus
 #                       transformers and its helpers at the versions pinned (with hashes) in
 #                       tools/requirements-capture.txt
@@ -32,7 +34,7 @@ ACTION="${1:-build}"
 PYTHON_PACKAGES=(python3-venv python3-dev python3-numpy python3-torch python3-yaml python3-requests libopenblas0-pthread
                  python3-pil python3-nbclient python3-ipykernel)
 case "$ACTION" in
-  test|capture-env) PACKAGES+=("${PYTHON_PACKAGES[@]}") ;;
+  test|capture-env|python) PACKAGES+=("${PYTHON_PACKAGES[@]}") ;;
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
 esac
 
@@ -120,6 +122,18 @@ if [ "$ACTION" = capture-env ]; then
   say "ready: .venv/bin/python tools/export_qk.py MODEL --text-file FILE --layers 0,-1 --out capture.safetensors"
   exit 0
 fi
+if [ "$ACTION" = python ]; then
+  if [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then
+    PY="$VIRTUAL_ENV/bin/python"
+  else
+    ensure_venv
+    PY="$VENV/bin/python"
+  fi
+  say "pip install . into $(dirname "$(dirname "$PY")") (builds the engine with CMake: about a minute on 2 cores)"
+  "$PY" -m pip install --disable-pip-version-check .
+  say "ready: $PY -c 'import attnscope; print(attnscope.devices())'  (example: docs/attnscope.ipynb)"
+  exit 0
+fi
 CMAKE_ARGS=()
 if [ "$ACTION" = test ]; then
   ensure_venv
@@ -143,7 +157,7 @@ case "$ACTION" in
     say "built build/app/attnscope; try: ./build/app/attnscope --help"
     ;;
   *)
-    echo "setup.sh: unknown action '$ACTION' (use demo, test, build, capture-env or fuzz)" >&2
+    echo "setup.sh: unknown action '$ACTION' (use demo, test, build, python, capture-env or fuzz)" >&2
     exit 2
     ;;
 esac

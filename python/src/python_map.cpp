@@ -1,6 +1,7 @@
 #include "python/src/python_map.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "compute/attn_output_pass.h"
 #include "compute/kernels.h"
 #include "compute/qk_sources.h"
+#include "compute/row_stats_pass.h"
 #include "compute/rope.h"
 #include "compute/tokens.h"
 #include "engine/commands.h"
@@ -44,6 +46,44 @@ HostMatrix readSource(const HeadSource& s, uint64_t rows, uint32_t firstRow) {
   m.values.assign(size_t(rows) * m.d, 0.0f);
   s.readRows(0, s.rows(), m.values.data() + size_t(firstRow) * m.d, m.d);
   return m;
+}
+
+// Row statistics of every row in pieces sized to take about `kPieceSeconds` each, so that
+// Ctrl-C is seen within a piece on any device: the first piece is small, and each next one
+// is sized from the device's measured rate (cells per second) and the mask's work per row.
+// Bigger pieces keep enough rows per dispatch that the keys need not be split and merged.
+constexpr double kPieceSeconds = 0.25;
+
+void rowStatsInPieces(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec, bool entropy,
+                      const Buffer& out, const Interrupt& interrupt) {
+  double perRow = 2.0 * head.dp() * double(spec.n);
+  uint32_t rows = uint32_t(std::clamp(kernels.flopsPerStrip() / perRow, 1.0, double(spec.queries())));
+  std::unique_ptr<RowStatsPass> pass;
+  uint32_t passRows = 0;
+  CommandStream stream(ctx);
+  for (uint32_t r0 = spec.queryBegin; r0 < spec.n;) {
+    uint32_t r1 = uint32_t(std::min<uint64_t>(spec.n, uint64_t(r0) + rows));
+    if (!pass || r1 - r0 > passRows || r1 - r0 < passRows / 2) {
+      passRows = r1 - r0;
+      pass = std::make_unique<RowStatsPass>(ctx, kernels, spec.n, passRows, head.dp(), entropy);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Recording rec = stream.begin();
+    pass->record(rec, head, spec, r0, r1, out, 0);
+    stream.submitAndWait();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (interrupt) interrupt();
+    double cellsPerSecond = double(std::max<uint64_t>(1, spec.unmaskedCells(r0, r1, 0, spec.n))) / std::max(secs, 1e-4);
+    r0 = r1;
+    // Rows from r0 on whose cells take about kPieceSeconds (at most 4x the last piece).
+    double budget = cellsPerSecond * kPieceSeconds;
+    uint64_t lo = r0, hi = std::min<uint64_t>(spec.n, r0 + uint64_t(rows) * 4);
+    while (hi - lo > 1) {
+      uint64_t mid = (lo + hi) / 2;
+      if (double(spec.unmaskedCells(r0, mid, 0, spec.n)) <= budget) lo = mid; else hi = mid;
+    }
+    rows = uint32_t(std::max<uint64_t>(1, lo - r0));
+  }
 }
 
 }  // namespace
@@ -172,18 +212,7 @@ const Buffer& MapCore::wholeRowStats(const Interrupt& interrupt) {
   if (!rowStats_)
     rowStats_ = Buffer(ctx, uint64_t(sp.n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
                        "python row stats");
-  // About one strip's work per submission, so an interrupt is seen within a piece.
-  double perRow = 2.0 * head_.dp() * double(sp.n);
-  uint32_t rows = uint32_t(std::clamp(kernels.flopsPerStrip() / perRow, 1.0, double(sp.queries())));
-  RowStatsPass pass(ctx, kernels, sp.n, rows, head_.dp(), true);
-  CommandStream stream(ctx);
-  for (uint32_t r0 = sp.queryBegin; r0 < sp.n; r0 += rows) {
-    uint32_t r1 = std::min(sp.n, r0 + rows);
-    Recording rec = stream.begin();
-    pass.record(rec, head_, sp, r0, r1, rowStats_, 0);
-    stream.submitAndWait();
-    if (interrupt) interrupt();
-  }
+  rowStatsInPieces(ctx, kernels, head_, sp, true, rowStats_, interrupt);
   rowStatsReady_ = true;
   return rowStats_;
 }
@@ -264,10 +293,13 @@ std::vector<double> MapCore::received(const Interrupt& interrupt) {
   std::lock_guard lock(engine_->mutex);
   const AttentionSpec& sp = spec();
   const Buffer& stats = wholeRowStats(interrupt);
-  std::vector<double> out(sp.n, 0.0);
-  // Blocks of keys, each evaluated as texels of every query row in up to 64 bands: a texel's
+  if (!sp.softcap) return receivedByTransposedHead(stats, interrupt);
+  // With a soft cap the logit is not linear in q.k, so the transposed head does not apply:
+  // blocks of keys, each evaluated as texels of every query row in up to 64 bands. A texel's
   // mean times the cells it covers is the sum of its p_ij (masked cells count 0), and the
-  // bands add up in double.
+  // bands add up in double. Exact, but one key per texel column runs far below the kernel's
+  // best rate.
+  std::vector<double> out(sp.n, 0.0);
   const uint32_t keysPerJob = 2048, bands = 64;
   for (uint32_t c0 = 0; c0 < sp.n; c0 += keysPerJob) {
     MapRegion t{sp.queryBegin, sp.n, c0, std::min(sp.n, c0 + keysPerJob)};
@@ -287,6 +319,56 @@ std::vector<double> MapCore::received(const Interrupt& interrupt) {
       }
   }
   return out;
+}
+
+std::vector<double> MapCore::receivedByTransposedHead(const Buffer& stats, const Interrupt& interrupt) {
+  // received_j = sum_i exp(s_ij - lse_i), and s_ij - lse_i = c (k_j . q_i + b_i) with
+  // c = scale / T and b_i = -lse_i / c: the row statistics of a head whose queries are the
+  // keys and whose keys are the queries, each given one more dimension (1 on the key side,
+  // b_i on the query side), yield received_j = exp(m'_j) l'_j in one pass at the kernel's
+  // best rate. Indices are reversed (x -> n - 1 - x) so that "query i sees key j when
+  // j <= i" stays a causal mask; windows keep their width.
+  const AttentionSpec& sp = spec();
+  Context& ctx = engine_->ctx();
+  const uint32_t n = sp.n, d = sp.d, d2 = d + 1;
+  std::vector<float> raw(size_t(n) * 4);
+  const_cast<Buffer&>(stats).download(raw.data(), raw.size() * 4);
+  const double c = sp.logitScale();
+  std::vector<float> q = head_.download(head_.q()), k = head_.download(head_.k());  // rotated when RoPE was applied
+  std::vector<float> qt(size_t(n) * d2), kt(size_t(n) * d2);
+  for (uint32_t x = 0; x < n; ++x) {
+    uint32_t r = n - 1 - x;
+    std::copy_n(&k[size_t(r) * d], d, &qt[size_t(x) * d2]);
+    qt[size_t(x) * d2 + d] = 1.0f;
+    std::copy_n(&q[size_t(r) * d], d, &kt[size_t(x) * d2]);
+    double m = raw[size_t(r) * 4], l = raw[size_t(r) * 4 + 1];
+    // Queries a capture does not hold (and any row without keys) give nothing: a bias that
+    // makes every exp underflow to 0.
+    double lse = r >= sp.queryBegin && l > 0 ? m + std::log(l) : 1e4;
+    kt[size_t(x) * d2 + d] = float(-lse / c);
+  }
+  q = {};
+  k = {};
+  HeadData transposed = HeadData::fromHost(ctx, n, d2, qt.data(), kt.data(), nullptr);
+  qt = {};
+  kt = {};
+  AttentionSpec st;
+  st.n = n;
+  st.d = d2;
+  st.mask = sp.mask;
+  st.window = sp.window;
+  st.scale = c;
+  Buffer out(ctx, uint64_t(n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal,
+             "python received stats");
+  rowStatsInPieces(ctx, engine_->kernels(), transposed, st, false, out, interrupt);
+  std::vector<float> tr(size_t(n) * 4);
+  out.download(tr.data(), tr.size() * 4);
+  std::vector<double> received(n);
+  for (uint32_t x = 0; x < n; ++x) {
+    double m = tr[size_t(x) * 4], l = tr[size_t(x) * 4 + 1];
+    received[n - 1 - x] = l > 0 ? std::exp(m) * l : 0.0;
+  }
+  return received;
 }
 
 std::vector<uint8_t> MapCore::image(const MapRegion& region, const HeatmapStyle& style, uint32_t width,

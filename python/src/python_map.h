@@ -131,6 +131,7 @@ class MapCore {
   // by the rectangles, the row statistics and the attention received.
   const Buffer& wholeRowStats(const Interrupt& interrupt);
   void runJob(MapJob& job, const Interrupt& interrupt);
+  std::vector<double> receivedByTransposedHead(const Buffer& stats, const Interrupt& interrupt);
 
   std::shared_ptr<Engine> engine_;
   MapInputs in_;
