@@ -459,3 +459,25 @@ def test_peak_memory_of_a_whole_map_render_scales_to_under_1_gb_at_100k():
     per_token = 16 * 64 * 4
     at_100k = peak + (100000 - 20000) * per_token
     assert at_100k < 1e9, f"peak {peak / 1e6:.0f} MB at 20k tokens extrapolates to {at_100k / 1e6:.0f} MB at 100k"
+
+
+def test_view_opens_the_native_viewer_under_xvfb(tmp_path):
+    import shutil
+    if not shutil.which("xvfb-run"):
+        pytest.skip("xvfb-run is not installed")
+    shot = tmp_path / "view.png"
+    code = textwrap.dedent(f"""
+        import numpy as np, attnscope
+        q, k, _ = attnscope.synthetic(3000, preset="local")
+        m = attnscope.Map(q, k, tokens=[f"w{{i}}" for i in range(3000)])
+        attnscope.view(m, width=640, height=480, vmin=1e-8, vmax=1.0, screenshot={str(shot)!r})
+        print("CLOSED")
+    """)
+    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert_silent(r.stderr)
+    assert "CLOSED" in r.stdout
+    px = read_png(shot.read_bytes())
+    assert px.shape[:2] == (480, 640)
+    assert len(np.unique(px.reshape(-1, 4), axis=0)) > 50, "the window shows a map, not a blank"
