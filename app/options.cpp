@@ -24,8 +24,7 @@ void DeviceOptions::add(CLI::App& app) {
 ContextOptions DeviceOptions::context() const {
   ContextOptions o;
   o.device = device;
-  const char* env = std::getenv("ATTNSCOPE_VALIDATE");
-  o.validate = validate || (env && *env && std::string(env) != "0");
+  o.validate = validate || validationRequestedByEnvironment();
   o.forcePortable = portable;
   return o;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -11,6 +12,12 @@
 #include "engine/vk_check.h"
 
 namespace attnscope {
+
+bool validationRequestedByEnvironment() {
+  const char* env = std::getenv("ATTNSCOPE_VALIDATE");
+  return env && *env && std::string(env) != "0";
+}
+
 
 namespace {
 

@@ -15,6 +15,10 @@ namespace attnscope {
 class DeviceMemory;
 class FencedCommands;
 
+// True when ATTNSCOPE_VALIDATE is set to anything but "0": every front end (the command
+// line, the Python package) turns the validation layer on for it.
+bool validationRequestedByEnvironment();
+
 struct ContextOptions {
   bool validate = false;       // Khronos validation layer + debug messenger
   std::string device;          // "" = best device; otherwise an index or a name substring

@@ -28,8 +28,7 @@ namespace {
 ContextOptions contextOptions(const std::string& device) {
   ContextOptions o;
   o.device = device;
-  const char* env = std::getenv("ATTNSCOPE_VALIDATE");
-  o.validate = env && *env && std::string(env) != "0";
+  o.validate = validationRequestedByEnvironment();
   return o;
 }
 
