@@ -39,63 +39,73 @@ void addViewCommand(CLI::App& app) {
     o->viewer.height = o->style.height;
     o->viewer.vsync = !o->noVsync;
     o->viewer.cacheBytes = o->cacheMiB << 20;  // 0: the viewer sizes it from the device's budget
-    AttentionSpec spec;
-    HeadLoader loader;
-    if (o->input.fromFiles()) {
-      o->input.checkRelevant();
-      std::optional<uint64_t> tokenCount = tokenFileCount(o->input);  // read once, not at every switch
-      QKSources src = openInputFiles(o->input, false, tokenCount);
-      spec = attentionFor(o->attention, o->input, src).spec;
-      o->viewer.heads = src.heads;
-      o->viewer.head = o->input.head;
-      o->viewer.layers = src.layers;
-      o->viewer.layer = src.layer.value_or(0);
-      o->viewer.title = "attention  " + (o->input.qkvPath.empty() ? "Q " + o->input.qPath : o->input.qkvPath);
-      // Each head of each layer is read from the file when it is shown (the files are
-      // memory-mapped, so opening them again costs only the header). Every layer brings its
-      // own attention from the capture's metadata (Gemma-2 alternates sliding windows).
-      loader = [input = o->input, attention = o->attention, spec, tokenCount](Context& ctx, Kernels& kernels,
-                                                                             uint32_t layer, uint32_t head) {
-        InputOptions in = input;
-        in.head = head;
-        if (input.layer || layer != 0) in.layer = layer;
-        QKSources s = openInputFiles(in, false, tokenCount);
-        if (s.n() != spec.n || s.d() != spec.d)
-          throw Error("layer " + std::to_string(layer) + " has a different shape from the first one shown");
-        ResolvedAttention att = attentionFor(attention, in, s);
-        LoadedHead h{uploadHead(ctx, s, false, false), std::nullopt};
-        applyRopeIfAsked(ctx, kernels, h.head, att);
-        if (s.metadata) h.spec = att.spec;
-        return h;
-      };
-    } else {
-      ResolvedAttention att = syntheticAttention(o->attention, o->input);
-      SyntheticSpec syn;
-      syn.preset = parsePreset(o->input.preset);
-      syn.n = o->input.tokens;
-      syn.d = o->input.dim;
-      syn.heads = o->input.heads;
-      syn.head = o->input.head;
-      syn.dModel = o->input.dModel;
-      syn.seed = o->input.seed;
-      syn.withV = false;
-      syn.validate();
-      spec = att.spec;
-      o->viewer.heads = syn.heads;
-      o->viewer.head = syn.head;
-      o->viewer.title = std::string("attention  preset ") + presetName(syn.preset);
-      loader = [syn, att](Context& ctx, Kernels& kernels, uint32_t, uint32_t head) {
-        SyntheticSpec s = syn;
-        s.head = head;
-        LoadedHead h{generateHead(ctx, kernels, s), std::nullopt};
-        applyRopeIfAsked(ctx, kernels, h.head, att);
-        return h;
-      };
-    }
-    o->viewer.tokens = visibleTokens(o->input, spec.n);
-    int rc = runViewer(o->device.context(), spec, o->viewer, loader);
+    ViewInput in = openViewInput(o->input, o->attention);
+    o->viewer.heads = in.heads;
+    o->viewer.head = in.head;
+    o->viewer.layers = in.layers;
+    o->viewer.layer = in.layer;
+    o->viewer.title = in.title;
+    o->viewer.tokens = in.tokens;
+    int rc = runViewer(o->device.context(), in.spec, o->viewer, in.loader);
     if (rc != 0) throw Error("the viewer stopped with code " + std::to_string(rc));
   });
+}
+
+ViewInput openViewInput(const InputOptions& input, const AttentionOptions& attention) {
+  ViewInput v;
+  if (input.fromFiles()) {
+    input.checkRelevant();
+    std::optional<uint64_t> tokenCount = tokenFileCount(input);  // read once, not at every switch
+    QKSources src = openInputFiles(input, false, tokenCount);
+    v.spec = attentionFor(attention, input, src).spec;
+    v.heads = src.heads;
+    v.head = input.head;
+    v.layers = src.layers;
+    v.layer = src.layer.value_or(0);
+    v.title = "attention  " + (input.qkvPath.empty() ? "Q " + input.qPath : input.qkvPath);
+    // Each head of each layer is read from the file when it is shown (the files are
+    // memory-mapped, so opening them again costs only the header). Every layer brings its
+    // own attention from the capture's metadata (Gemma-2 alternates sliding windows).
+    v.loader = [input, attention, spec = v.spec, tokenCount](Context& ctx, Kernels& kernels,
+                                                                           uint32_t layer, uint32_t head) {
+      InputOptions in = input;
+      in.head = head;
+      if (input.layer || layer != 0) in.layer = layer;
+      QKSources s = openInputFiles(in, false, tokenCount);
+      if (s.n() != spec.n || s.d() != spec.d)
+        throw Error("layer " + std::to_string(layer) + " has a different shape from the first one shown");
+      ResolvedAttention att = attentionFor(attention, in, s);
+      LoadedHead h{uploadHead(ctx, s, false, false), std::nullopt};
+      applyRopeIfAsked(ctx, kernels, h.head, att);
+      if (s.metadata) h.spec = att.spec;
+      return h;
+    };
+  } else {
+    ResolvedAttention att = syntheticAttention(attention, input);
+    SyntheticSpec syn;
+    syn.preset = parsePreset(input.preset);
+    syn.n = input.tokens;
+    syn.d = input.dim;
+    syn.heads = input.heads;
+    syn.head = input.head;
+    syn.dModel = input.dModel;
+    syn.seed = input.seed;
+    syn.withV = false;
+    syn.validate();
+    v.spec = att.spec;
+    v.heads = syn.heads;
+    v.head = syn.head;
+    v.title = std::string("attention  preset ") + presetName(syn.preset);
+    v.loader = [syn, att](Context& ctx, Kernels& kernels, uint32_t, uint32_t head) {
+      SyntheticSpec s = syn;
+      s.head = head;
+      LoadedHead h{generateHead(ctx, kernels, s), std::nullopt};
+      applyRopeIfAsked(ctx, kernels, h.head, att);
+      return h;
+    };
+  }
+  v.tokens = visibleTokens(input, v.spec.n);
+  return v;
 }
 
 }  // namespace attnscope

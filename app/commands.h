@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "app/options.h"
+#include "viz/viewer.h"
 
 namespace attnscope {
 
@@ -16,6 +17,20 @@ void addBenchCommand(CLI::App& app);
 void addViewCommand(CLI::App& app);
 void addLessonCommand(CLI::App& app);
 void addTuneCommand(CLI::App& app);
+
+// What `view` and `serve` show: the attention, the heads and layers of the input, and how to
+// load any of them onto a device (files are read again per head; presets generated).
+struct ViewInput {
+  AttentionSpec spec;
+  HeadLoader loader;
+  uint32_t heads = 1, head = 0;
+  std::vector<uint32_t> layers;
+  uint32_t layer = 0;
+  std::string title;
+  std::vector<std::string> tokens;
+};
+ViewInput openViewInput(const InputOptions& input, const AttentionOptions& attention);
+void addServeCommand(CLI::App& app);
 
 struct RenderedFigure {
   std::string path;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "attnscope 0.1.0");
   attnscope::addDemoCommand(app);
   attnscope::addViewCommand(app);
+  attnscope::addServeCommand(app);
   attnscope::addLessonCommand(app);
   attnscope::addRenderCommand(app);
   attnscope::addExportCommand(app);

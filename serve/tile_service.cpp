@@ -1,0 +1,330 @@
+#include "serve/tile_service.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "compute/gpu_session.h"
+#include "compute/head_data.h"
+#include "compute/map_job.h"
+#include "engine/commands.h"
+#include "engine/error.h"
+
+namespace attnscope {
+
+struct TileService::Request {
+  uint64_t client = 0;
+  TileKey key;
+  uint64_t generation = 0;
+  bool finished = false;
+  bool abandoned = false;  // nobody waits for it any more (deadline passed, client moved on)
+  TileReply reply;
+};
+
+// Everything on the device, touched only by the worker thread.
+struct TileService::Gpu {
+  std::unique_ptr<GpuSession> session;
+  HeadData head;
+  AttentionSpec spec;
+  uint64_t generation = 0;
+  uint32_t sweepLevel = 0;
+  Buffer rowStats;
+  bool statsReady = false;
+  std::unique_ptr<MapJob> sweep;
+  std::unique_ptr<CommandStream> stream;
+  // A change asked for by select(), applied by the worker.
+  std::optional<std::tuple<uint32_t, uint32_t, AttentionSpec>> pendingSelect;
+};
+
+namespace {
+
+constexpr uint64_t kCacheBytes = uint64_t(256) << 20;  // host copies of finished tiles
+
+uint64_t keyCode(const TileKey& k) { return (uint64_t(k.level) << 56) ^ (uint64_t(k.ty) << 28) ^ k.tx; }
+
+// Distance of a tile's centre from a view's centre, in tiles of its level.
+double distanceFromView(const TileKey& k, const CellRect& v) {
+  double s = double(tileCells(k.level));
+  double cx = (k.tx + 0.5) * s, cy = (k.ty + 0.5) * s;
+  return std::hypot(cx - 0.5 * (v.x0 + v.x1), cy - 0.5 * (v.y0 + v.y1)) / s;
+}
+
+bool intersects(const TileKey& k, const CellRect& v) {
+  double s = double(tileCells(k.level));
+  return k.tx * s < v.x1 && (k.tx + 1) * s > v.x0 && k.ty * s < v.y1 && (k.ty + 1) * s > v.y0;
+}
+
+}  // namespace
+
+TileService::TileService(TileServiceOptions options) : options_(std::move(options)), gpu_(std::make_unique<Gpu>()) {
+  info_.spec = options_.spec;
+  info_.heads = options_.heads;
+  info_.head = options_.head;
+  info_.layers = options_.layers;
+  info_.layer = options_.layer;
+  info_.title = options_.title;
+  info_.coarsestLevel = coarsestLevel(options_.spec.n);
+  uint32_t sweep = 0;
+  while ((uint64_t(options_.spec.n) + (uint64_t(1) << sweep) - 1) >> sweep > options_.sweepTexels) ++sweep;
+  info_.sweepLevel = sweep;
+  info_.generation = generation_;
+  worker_ = std::thread([this] { run(); });
+}
+
+TileService::~TileService() { stop(); }
+
+void TileService::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  done_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void TileService::waitUntilStarted() {
+  std::unique_lock lock(mutex_);
+  done_.wait(lock, [&] { return started_ || !startError_.empty() || stopping_; });
+  if (!startError_.empty()) throw Error(startError_);
+}
+
+ServiceInfo TileService::info() const {
+  std::lock_guard lock(mutex_);
+  ServiceInfo i = info_;
+  i.queued = queue_.size();
+  i.tilesCached = cache_.size();
+  return i;
+}
+
+std::vector<float> TileService::rowStats(uint32_t begin, uint32_t end) const {
+  std::lock_guard lock(mutex_);
+  if (rowStats_.empty() || begin >= end || end > info_.spec.n) return {};
+  return std::vector<float>(rowStats_.begin() + size_t(begin) * 4, rowStats_.begin() + size_t(end) * 4);
+}
+
+void TileService::setView(uint64_t client, const CellRect& view) {
+  std::lock_guard lock(mutex_);
+  views_[client] = view;
+  for (auto& r : queue_)
+    if (r->client == client && !intersects(r->key, view)) r->abandoned = true;
+  done_.notify_all();
+}
+
+uint64_t TileService::select(uint32_t layer, uint32_t head, const AttentionSpec& spec) {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  info_.generation = generation_;
+  info_.layer = layer;
+  info_.head = head;
+  info_.spec = spec;
+  info_.sweepProgress = 0;
+  info_.rowStatsReady = false;
+  rowStats_.clear();
+  gpu_->pendingSelect = std::make_tuple(layer, head, spec);
+  for (auto& r : queue_) r->abandoned = true;
+  wake_.notify_all();
+  done_.notify_all();
+  return generation_;
+}
+
+TileReply TileService::tile(uint64_t client, const TileKey& key, uint64_t generation,
+                            std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) return {TileStatus::Stopped, nullptr, "the server is stopping"};
+  if (generation != generation_) return {TileStatus::Stale, nullptr, "the parameters changed"};
+  auto hit = cache_.find({generation, keyCode(key)});
+  if (hit != cache_.end()) return {TileStatus::Ready, hit->second, ""};
+  auto r = std::make_shared<Request>();
+  r->client = client;
+  r->key = key;
+  r->generation = generation;
+  queue_.push_back(r);
+  wake_.notify_all();
+  bool inTime = done_.wait_until(lock, deadline, [&] { return r->finished || r->abandoned || stopping_; });
+  if (r->finished) return r->reply;
+  r->abandoned = true;  // the worker drops it, or stops it between pieces
+  if (stopping_) return {TileStatus::Stopped, nullptr, "the server is stopping"};
+  if (!inTime) return {TileStatus::Cancelled, nullptr, "not computed in time"};
+  return {generation != generation_ ? TileStatus::Stale : TileStatus::Cancelled, nullptr,
+          "the view no longer shows it"};
+}
+
+std::shared_ptr<TileService::Request> TileService::nextRequest() {
+  // Drop what nobody waits for; then the request nearest its client's view centre.
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [](const auto& r) { return r->abandoned; }), queue_.end());
+  if (queue_.empty()) return nullptr;
+  auto best = queue_.begin();
+  double bestDistance = 1e300;
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    auto v = views_.find((*it)->client);
+    double d = v == views_.end() ? 0.0 : distanceFromView((*it)->key, v->second);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = it;
+    }
+  }
+  auto r = *best;
+  queue_.erase(best);
+  return r;
+}
+
+void TileService::run() {
+  Gpu& g = *gpu_;
+  try {
+    g.session = std::make_unique<GpuSession>(options_.device);
+    LoadedHead h = options_.loadHead(*g.session->ctx, *g.session->kernels, options_.layer, options_.head);
+    g.head = std::move(h.head);
+    g.spec = h.spec ? *h.spec : options_.spec;
+    g.session->prepareKernels(g.head.dp());
+    g.stream = std::make_unique<CommandStream>(*g.session->ctx);
+    g.rowStats = Buffer(*g.session->ctx, uint64_t(g.spec.n) * kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                        MemoryUse::DeviceLocal, "serve row stats");
+    std::lock_guard lock(mutex_);
+    g.generation = generation_;
+    info_.device = g.session->ctx->caps().name;
+    info_.spec = g.spec;
+    started_ = true;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
+    startError_ = e.what();
+    done_.notify_all();
+    return;
+  }
+  done_.notify_all();
+
+  while (true) {
+    std::shared_ptr<Request> r;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] {
+        return stopping_ || g.pendingSelect || !queue_.empty() || !info_.rowStatsReady;
+      });
+      if (stopping_) break;
+      if (g.pendingSelect) {
+        auto [layer, head, spec] = *g.pendingSelect;
+        g.pendingSelect.reset();
+        uint64_t gen = generation_;
+        lock.unlock();
+        try {
+          g.session->ctx->waitIdle();
+          g.sweep.reset();
+          g.statsReady = false;
+          LoadedHead h = options_.loadHead(*g.session->ctx, *g.session->kernels, layer, head);
+          g.head = std::move(h.head);
+          g.spec = h.spec ? *h.spec : spec;
+          g.spec.temperature = spec.temperature;
+          g.generation = gen;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "attnscope serve: cannot switch to layer %u head %u: %s\n", layer, head, e.what());
+        }
+        continue;
+      }
+      r = nextRequest();
+    }
+    try {
+      if (r) compute(*r);
+      else sweepPiece();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "attnscope serve: %s\n", e.what());
+      if (r) {
+        std::lock_guard lock(mutex_);
+        r->reply = {TileStatus::Failed, nullptr, e.what()};
+        r->finished = true;
+        done_.notify_all();
+      } else {
+        std::lock_guard lock(mutex_);
+        info_.rowStatsReady = true;  // no sweep, no loop on it: tiles compute their own statistics
+      }
+    }
+  }
+  if (g.session) g.session->ctx->waitIdleInDestructor();
+  g.sweep.reset();
+  g.head = HeadData();
+  g.rowStats = Buffer();
+  g.stream.reset();
+  g.session.reset();
+}
+
+void TileService::compute(Request& r) {
+  Gpu& g = *gpu_;
+  if (r.generation != g.generation) {
+    std::lock_guard lock(mutex_);
+    r.reply = {TileStatus::Stale, nullptr, "the parameters changed"};
+    r.finished = true;
+    done_.notify_all();
+    return;
+  }
+  MapJobOptions o;
+  o.cellsPerTexel = 1u << r.key.level;
+  if (g.statsReady) {
+    o.rowStats = &g.rowStats;
+    o.rowStatsReady = true;
+  }
+  MapRegion region = tileRegion(r.key, g.spec.n);
+  MapJob job(*g.session->ctx, *g.session->kernels, g.head, g.spec, region, 0, 0, o);
+  while (!job.done()) {
+    {
+      std::lock_guard lock(mutex_);
+      if (r.abandoned || stopping_ || g.pendingSelect) return;  // its waiter has gone: nothing to answer
+    }
+    Recording rec = g.stream->begin();
+    job.recordNext(rec);
+    g.stream->submitAndWait();
+  }
+  std::vector<float> texels = readbackImage(*g.session->ctx, job.image());
+  auto t = std::make_shared<TileData>();
+  t->key = r.key;
+  t->w = job.width();
+  t->h = job.height();
+  t->col0 = region.colBegin;
+  t->row0 = region.rowBegin;
+  t->per = uint64_t(1) << r.key.level;
+  t->values.resize(size_t(t->w) * t->h * 3);
+  for (size_t i = 0; i < size_t(t->w) * t->h; ++i)
+    for (int c = 0; c < 3; ++c) t->values[i * 3 + c] = texels[i * 4 + c];
+  std::lock_guard lock(mutex_);
+  auto id = std::make_pair(r.generation, keyCode(r.key));
+  cache_[id] = t;
+  cacheOrder_.push_back(id);
+  while (cache_.size() * (uint64_t(kTileTexels) * kTileTexels * 12) > kCacheBytes && !cacheOrder_.empty()) {
+    cache_.erase(cacheOrder_.front());
+    cacheOrder_.pop_front();
+  }
+  ++info_.tilesComputed;
+  r.reply = {TileStatus::Ready, t, ""};
+  r.finished = true;
+  done_.notify_all();
+}
+
+void TileService::sweepPiece() {
+  Gpu& g = *gpu_;
+  if (!g.sweep) {
+    MapJobOptions o;
+    o.cellsPerTexel = 1u << info_.sweepLevel;
+    o.rowStats = &g.rowStats;  // written as a by-product, every row
+    o.entropy = true;
+    g.sweep = std::make_unique<MapJob>(*g.session->ctx, *g.session->kernels, g.head, g.spec,
+                                       MapRegion{0, g.spec.n, 0, g.spec.n}, 0, 0, o);
+  }
+  Recording rec = g.stream->begin();
+  g.sweep->recordNext(rec);
+  g.stream->submitAndWait();
+  double progress = g.sweep->progress();
+  bool finished = g.sweep->done();
+  std::vector<float> stats;
+  if (finished) {
+    stats.resize(size_t(g.spec.n) * 4);
+    g.rowStats.download(stats.data(), stats.size() * 4);
+    g.statsReady = true;
+    g.sweep.reset();
+  }
+  std::lock_guard lock(mutex_);
+  if (g.generation != generation_) return;  // a select() came in meanwhile
+  info_.sweepProgress = finished ? 1.0 : progress;
+  if (finished) {
+    info_.rowStatsReady = true;
+    rowStats_ = std::move(stats);
+  }
+}
+
+}  // namespace attnscope
