@@ -21,7 +21,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libvulkan-dev libvulkan-volk-dev libshaderc-dev glslang-dev spirv-tools
   libglfw3-dev libimgui-dev libstb-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev
+  libgtest-dev libcpp-httplib-dev
   mesa-vulkan-drivers vulkan-validationlayers xvfb xauth fonts-dejavu-core
 )
 
