@@ -21,7 +21,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libvulkan-dev libvulkan-volk-dev libshaderc-dev glslang-dev spirv-tools
   libglfw3-dev libimgui-dev libstb-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libcpp-httplib-dev
+  libgtest-dev libcpp-httplib-dev nodejs
   mesa-vulkan-drivers vulkan-validationlayers xvfb xauth fonts-dejavu-core
 )
 
@@ -38,7 +38,11 @@ case "$ACTION" in
   fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
 esac
 
+# The browser client builds with npm (web/package-lock.json); Debian's nodejs comes without it.
+# The browser test drives Debian's chromium.
+if [ "$ACTION" = test ]; then PACKAGES+=(chromium); fi
 missing=()
+command -v npm >/dev/null || missing+=(npm)
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -139,6 +143,22 @@ if [ "$ACTION" = test ]; then
   ensure_venv
   CMAKE_ARGS+=(-DATTNSCOPE_PYTHON="$VENV/bin/python")
 fi
+
+# The browser client's toolchain (TypeScript, and playwright-core for its test) at the versions
+# web/package-lock.json pins; fetched again only when the lock file changes.
+ensure_web_tools() {
+  local want have=""
+  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  [ -f web/node_modules/.attnscope-lock ] && have=$(cat web/node_modules/.attnscope-lock)
+  if [ "$want" = "$have" ]; then
+    say "browser client toolchain is up to date (web/node_modules)"
+    return
+  fi
+  say "installing the browser client's toolchain from web/package-lock.json (npm ci: TypeScript, playwright-core; about 10 MB)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > web/node_modules/.attnscope-lock
+}
+ensure_web_tools
 
 say "configuring and building (build/, Release, $JOBS jobs)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${CMAKE_ARGS[@]}" >/dev/null

@@ -48,10 +48,19 @@ void addServeCommand(CLI::App& app) {
     ServeOptions ho;
     ho.host = o->host;
     ho.port = o->port;
+    // The browser client: $ATTNSCOPE_WEB_DIR, else share/attnscope/web beside the installed
+    // program, else the build tree's.
+    namespace fs = std::filesystem;
     std::error_code ec;
-    std::filesystem::path web = std::filesystem::path(dataDir()).parent_path() / "web";
-    if (const char* env = std::getenv("ATTNSCOPE_WEB_DIR"); env && *env) web = env;
-    if (std::filesystem::exists(web / "index.html", ec)) ho.webDir = web.string();
+    std::vector<fs::path> candidates;
+    if (const char* env = std::getenv("ATTNSCOPE_WEB_DIR"); env && *env) candidates.push_back(env);
+    candidates.push_back(fs::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "share" / "attnscope" / "web");
+    candidates.push_back(ATTNSCOPE_BUILD_WEB_DIR);
+    for (const fs::path& c : candidates)
+      if (fs::exists(c / "index.html", ec) && fs::exists(c / "app.js", ec)) {
+        ho.webDir = c.string();
+        break;
+      }
     HttpServer http(service, ho);
     int port = http.bind();
     ServiceInfo info = service.info();
@@ -59,7 +68,7 @@ void addServeCommand(CLI::App& app) {
                 o->host.c_str(), port);
     std::printf("open %s\n", http.url().c_str());
     if (ho.webDir.empty())
-      std::printf("(no browser client found next to the data folder: the HTTP API alone is served)\n");
+      std::printf("(the browser client is not built: ./setup.sh build compiles it; the HTTP API alone is served)\n");
     std::printf("from another machine: ssh -L %d:localhost:%d THIS_HOST, then open the URL there; Ctrl-C stops\n",
                 port, port);
     std::fflush(stdout);

@@ -219,7 +219,9 @@ void HttpServer::routes() {
     uint64_t client = uintParam(req, "client", UINT64_MAX);
     CellRect v{numberParam(req, "x0"), numberParam(req, "y0"), numberParam(req, "x1"), numberParam(req, "y1")};
     if (!(v.x0 < v.x1 && v.y0 < v.y1)) throw Refusal{400, "the view needs x0 < x1 and y0 < y1"};
-    service_.setView(client, v);
+    std::optional<uint32_t> level;
+    if (req.has_param("level")) level = uint32_t(uintParam(req, "level", service_.info().coarsestLevel));
+    service_.setView(client, v, level);
     res.status = 204;
   });
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "compute/gpu_session.h"
 #include "compute/head_data.h"
@@ -102,11 +103,16 @@ std::vector<float> TileService::rowStats(uint32_t begin, uint32_t end) const {
   return std::vector<float>(rowStats_.begin() + size_t(begin) * 4, rowStats_.begin() + size_t(end) * 4);
 }
 
-void TileService::setView(uint64_t client, const CellRect& view) {
+void TileService::setView(uint64_t client, const CellRect& view, std::optional<uint32_t> level) {
   std::lock_guard lock(mutex_);
   views_[client] = view;
+  auto unwanted = [&](const Request& r) {
+    return r.client == client && (!intersects(r.key, view) ||
+                                  (level && r.key.level != *level && r.key.level != info_.coarsestLevel));
+  };
   for (auto& r : queue_)
-    if (r->client == client && !intersects(r->key, view)) r->abandoned = true;
+    if (unwanted(*r)) r->abandoned = true;
+  if (computing_ && unwanted(*computing_)) computing_->abandoned = true;
   done_.notify_all();
 }
 
@@ -120,6 +126,7 @@ uint64_t TileService::select(uint32_t layer, uint32_t head, const AttentionSpec&
   info_.sweepProgress = 0;
   info_.rowStatsReady = false;
   rowStats_.clear();
+  sweepTexels_.clear();
   gpu_->pendingSelect = std::make_tuple(layer, head, spec);
   for (auto& r : queue_) r->abandoned = true;
   wake_.notify_all();
@@ -152,10 +159,12 @@ TileReply TileService::tile(uint64_t client, const TileKey& key, uint64_t genera
 std::shared_ptr<TileService::Request> TileService::nextRequest() {
   // Drop what nobody waits for; then the request nearest its client's view centre.
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [](const auto& r) { return r->abandoned; }), queue_.end());
-  if (queue_.empty()) return nullptr;
-  auto best = queue_.begin();
+  // Tiles as coarse as the sweep come out of it: they wait for it rather than repeat its work.
+  auto waitsForSweep = [&](const Request& r) { return r.key.level >= info_.sweepLevel && !info_.rowStatsReady; };
+  auto best = queue_.end();
   double bestDistance = 1e300;
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (waitsForSweep(**it)) continue;
     auto v = views_.find((*it)->client);
     double d = v == views_.end() ? 0.0 : distanceFromView((*it)->key, v->second);
     if (d < bestDistance) {
@@ -163,6 +172,7 @@ std::shared_ptr<TileService::Request> TileService::nextRequest() {
       best = it;
     }
   }
+  if (best == queue_.end()) return nullptr;
   auto r = *best;
   queue_.erase(best);
   return r;
@@ -222,12 +232,22 @@ void TileService::run() {
       r = nextRequest();
     }
     try {
-      if (r) compute(*r);
-      else sweepPiece();
+      if (r) {
+        {
+          std::lock_guard lock(mutex_);
+          computing_ = r;
+        }
+        compute(*r);
+        std::lock_guard lock(mutex_);
+        computing_.reset();
+      } else {
+        sweepPiece();
+      }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "attnscope serve: %s\n", e.what());
       if (r) {
         std::lock_guard lock(mutex_);
+        computing_.reset();
         r->reply = {TileStatus::Failed, nullptr, e.what()};
         r->finished = true;
         done_.notify_all();
@@ -253,6 +273,20 @@ void TileService::compute(Request& r) {
     r.finished = true;
     done_.notify_all();
     return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (r.key.level >= info_.sweepLevel && !sweepTexels_.empty()) {
+      auto t = fromSweep(r.key);
+      auto id = std::make_pair(r.generation, keyCode(r.key));
+      cache_[id] = t;
+      cacheOrder_.push_back(id);
+      ++info_.tilesComputed;
+      r.reply = {TileStatus::Ready, t, ""};
+      r.finished = true;
+      done_.notify_all();
+      return;
+    }
   }
   MapJobOptions o;
   o.cellsPerTexel = 1u << r.key.level;
@@ -296,6 +330,47 @@ void TileService::compute(Request& r) {
   done_.notify_all();
 }
 
+std::shared_ptr<const TileData> TileService::fromSweep(const TileKey& key) const {
+  // A tile texel of level L covers f x f sweep texels (f = 2^(L - sweep level)), all whole
+  // cells of the same grid: its max is their max, its mean their means weighted by the cells
+  // each covers (texels at the map's edge cover fewer).
+  const uint64_t n = info_.spec.n, sweepPer = uint64_t(1) << info_.sweepLevel;
+  const uint32_t f = 1u << (key.level - info_.sweepLevel);
+  MapRegion region = tileRegion(key, n);
+  auto t = std::make_shared<TileData>();
+  t->key = key;
+  t->per = uint64_t(1) << key.level;
+  t->col0 = region.colBegin;
+  t->row0 = region.rowBegin;
+  t->w = uint32_t((region.cols() + t->per - 1) / t->per);
+  t->h = uint32_t((region.rows() + t->per - 1) / t->per);
+  t->values.resize(size_t(t->w) * t->h * 3);
+  auto cellsAlong = [&](uint64_t sweepIndex) {
+    uint64_t a = sweepIndex * sweepPer;
+    return double(std::min(n, a + sweepPer) - std::min(n, a));
+  };
+  for (uint32_t y = 0; y < t->h; ++y)
+    for (uint32_t x = 0; x < t->w; ++x) {
+      double maxP = 0, sum = 0, cells = 0;
+      float maxLogit = -std::numeric_limits<float>::max();  // the tile pass's "every cell masked"
+      uint64_t sx0 = region.colBegin / sweepPer + uint64_t(x) * f, sy0 = region.rowBegin / sweepPer + uint64_t(y) * f;
+      for (uint64_t sy = sy0; sy < std::min<uint64_t>(sy0 + f, sweepH_); ++sy)
+        for (uint64_t sx = sx0; sx < std::min<uint64_t>(sx0 + f, sweepW_); ++sx) {
+          const float* px = &sweepTexels_[(sy * sweepW_ + sx) * 4];
+          double c = cellsAlong(sx) * cellsAlong(sy);
+          maxP = std::max(maxP, double(px[kChannelMax]));
+          sum += double(px[kChannelMean]) * c;
+          cells += c;
+          maxLogit = std::max(maxLogit, px[kChannelLogit]);
+        }
+      float* out = &t->values[(size_t(y) * t->w + x) * 3];
+      out[0] = float(maxP);
+      out[1] = cells > 0 ? float(sum / cells) : 0.0f;
+      out[2] = maxLogit;
+    }
+  return t;
+}
+
 void TileService::sweepPiece() {
   Gpu& g = *gpu_;
   if (!g.sweep) {
@@ -311,10 +386,14 @@ void TileService::sweepPiece() {
   g.stream->submitAndWait();
   double progress = g.sweep->progress();
   bool finished = g.sweep->done();
-  std::vector<float> stats;
+  std::vector<float> stats, texels;
+  uint32_t w = 0, h = 0;
   if (finished) {
     stats.resize(size_t(g.spec.n) * 4);
     g.rowStats.download(stats.data(), stats.size() * 4);
+    texels = readbackImage(*g.session->ctx, g.sweep->image());
+    w = g.sweep->width();
+    h = g.sweep->height();
     g.statsReady = true;
     g.sweep.reset();
   }
@@ -324,6 +403,9 @@ void TileService::sweepPiece() {
   if (finished) {
     info_.rowStatsReady = true;
     rowStats_ = std::move(stats);
+    sweepTexels_ = std::move(texels);
+    sweepW_ = w;
+    sweepH_ = h;
   }
 }
 

@@ -81,9 +81,10 @@ class TileService {
   // Blocks until the tile is computed (or cancelled, stale, stopped, or past `deadline`).
   TileReply tile(uint64_t client, const TileKey& key, uint64_t generation,
                  std::chrono::steady_clock::time_point deadline);
-  // The client's view in cells: its queued requests for tiles outside it are cancelled, and
-  // its requests are ordered by distance from its centre.
-  void setView(uint64_t client, const CellRect& view);
+  // The client's view in cells (and the level it draws): its requests for tiles outside it,
+  // or of levels it no longer draws (other than the coarsest, its stand-in), are cancelled,
+  // queued or under way; the rest are ordered by distance from its centre.
+  void setView(uint64_t client, const CellRect& view, std::optional<uint32_t> level = std::nullopt);
   // Head, layer or attention parameters: every tile is stale and the sweep starts again.
   // Returns the new generation.
   uint64_t select(uint32_t layer, uint32_t head, const AttentionSpec& spec);
@@ -106,6 +107,7 @@ class TileService {
   mutable std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::deque<std::shared_ptr<Request>> queue_;
+  std::shared_ptr<Request> computing_;  // the request the worker is on
   std::map<uint64_t, CellRect> views_;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const TileData>> cache_;  // (generation, key) -> tile
   std::deque<std::pair<uint64_t, uint64_t>> cacheOrder_;
@@ -114,6 +116,11 @@ class TileService {
   std::string startError_;
   ServiceInfo info_;
   std::vector<float> rowStats_;  // host copy after the sweep: vec4 per row
+  // The finished sweep's texels (RGBA32F, sweepW_ x sweepH_, 2^sweepLevel cells each): every
+  // tile at the sweep's level or coarser is aggregated from them, exactly, without the device.
+  std::vector<float> sweepTexels_;
+  uint32_t sweepW_ = 0, sweepH_ = 0;
+  std::shared_ptr<const TileData> fromSweep(const TileKey& key) const;  // under mutex_
   std::thread worker_;
   struct Gpu;
   std::unique_ptr<Gpu> gpu_;  // only the worker touches it

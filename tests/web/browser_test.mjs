@@ -1,0 +1,121 @@
+// The browser client end to end, as a user drives it: `attnscope serve` on a 100 000-token
+// map (no display), Debian's Chromium headless through playwright-core (web/package-lock.json)
+// opening the printed URL with its token, the whole map, zooming about the cursor down to
+// single cells, hovering one, switching head, and Ctrl-C stopping the server.
+//
+//   node tests/web/browser_test.mjs build/app/attnscope OUT_DIR
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { chromium } = await import(path.join(here, "..", "..", "web", "node_modules", "playwright-core", "index.mjs"));
+const [binary, outDir = "browser-test"] = process.argv.slice(2);
+mkdirSync(outDir, { recursive: true });
+
+function fail(message) {
+  console.error("FAIL: " + message);
+  process.exitCode = 1;
+  throw new Error(message);
+}
+
+const server = spawn(binary, ["serve", "--tokens", "100000", "--heads", "2", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+let out = "", err = "";
+server.stdout.on("data", (d) => { out += d; });
+server.stderr.on("data", (d) => { err += d; });
+const url = await new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error("serve printed no URL in 120 s:\n" + out + err)), 120000);
+  const poll = setInterval(() => {
+    const m = out.match(/open (http:\/\/\S+)/);
+    if (m) { clearTimeout(t); clearInterval(poll); resolve(m[1]); }
+  }, 50);
+  server.on("exit", (code) => reject(new Error(`serve exited with ${code}:\n${err}`)));
+});
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+const started = Date.now();
+try {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 820 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Refused and cancelled requests (403 without the token, 410 for tiles the view left) are
+  // part of the test; script errors are not.
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text()); });
+
+  // Without the token: refused.
+  const bare = await page.goto(url.replace(/\?token=.*/, ""));
+  if (bare.status() !== 403) fail(`no token gave ${bare.status()}`);
+
+  await page.goto(url);
+  const settled = () => page.waitForFunction(() => {
+    const a = window.attnscope;
+    return a && a.info && a.pending.size === 0 && a.tiles.size > 0 && !a.frameQueued;
+  }, null, { timeout: 300000 });
+  await settled();
+  const firstPicture = (Date.now() - started) / 1000;
+  await page.screenshot({ path: path.join(outDir, "whole-map.png") });
+
+  // What the map area shows: distinct colours of the plot (a map, not a blank).
+  const plotColours = () => page.evaluate(() => {
+    const c = document.getElementById("map"), g = c.getContext("2d");
+    const d = g.getImageData(64, 64, c.width - 64, c.height - 64).data, seen = new Set();
+    for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return seen.size;
+  });
+  const wholeColours = await plotColours();
+  if (wholeColours < 50) fail(`the whole map shows ${wholeColours} colours`);
+
+  // Zoom about the cell at column 39990, row 40000 down to 16+ pixels per cell.
+  const cellToScreen = (col, row) => page.evaluate(([c, r]) => {
+    const a = window.attnscope, rect = a.canvas.getBoundingClientRect();
+    return { x: rect.left + 64 + (c + 0.5 - a.x0) / a.cpp, y: rect.top + 64 + (r + 0.5 - a.y0) / a.cpp };
+  }, [col, row]);
+  for (let step = 0; step < 30; ++step) {
+    const cpp = await page.evaluate(() => window.attnscope.cpp);
+    if (cpp <= 1 / 16) break;
+    const p = await cellToScreen(39990, 40000);
+    await page.mouse.move(p.x, p.y);
+    await page.mouse.wheel(0, -500);
+    await page.waitForTimeout(30);
+  }
+  await settled();
+  const level = await page.evaluate(() => window.attnscope.level());
+  if (level !== 0) fail(`zoomed in, the level is ${level}, not 0`);
+  await page.screenshot({ path: path.join(outDir, "cells.png") });
+
+  // Hover one cell: the readout names it and gives p and the logit.
+  const p = await cellToScreen(39990, 40000);  // column 39990, row 40000: under the causal mask's diagonal
+  await page.mouse.move(p.x + 40, p.y + 40);
+  await page.mouse.move(p.x, p.y);
+  await page.waitForFunction(() => /p = .*logit = /.test(document.getElementById("readout").textContent), null, { timeout: 60000 });
+  const readout = await page.textContent("#readout");
+  if (!readout.includes("i = 40000") || !readout.includes("j = 39990")) fail(`readout: ${readout}`);
+  // The readout's p is the tile's value at that cell, fetched again over HTTP here.
+  const check = await page.evaluate(async () => {
+    const a = window.attnscope, token = new URLSearchParams(location.search).get("token");
+    const r = await fetch(`/api/tile?level=0&tx=${Math.floor(39990 / 256)}&ty=${Math.floor(40000 / 256)}&token=${token}`);
+    const v = new Float32Array(await r.arrayBuffer());
+    const x = 39990 % 256, y = 40000 % 256;
+    return v[(y * 256 + x) * 3 + 1];
+  });
+  const shown = Number(readout.match(/p = (\S+),/)[1]);
+  if (Math.abs(shown - check) > 1e-3 * Math.abs(check) + 1e-12) fail(`readout p ${shown}, tile ${check}`);
+
+  // Switch head: a new generation, different pixels.
+  const before = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 } });
+  await page.selectOption("#head", "1");
+  await page.waitForFunction(() => window.attnscope.info.generation === 2 && window.attnscope.info.head === 1, null, { timeout: 60000 });
+  await settled();
+  const after = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 }, path: path.join(outDir, "head1.png") });
+  if (Buffer.compare(before, after) === 0) fail("switching head changed nothing on screen");
+  if (errors.length) fail("the page logged errors: " + errors.join(" | "));
+  console.log(`browser test passed: first picture after ${firstPicture.toFixed(1)} s, ${wholeColours} colours in the whole map, readout "${readout}"`);
+} finally {
+  await browser.close();
+  server.kill("SIGINT");
+  const code = await new Promise((resolve) => server.on("exit", (c) => resolve(c)));
+  if (code !== 0) { console.error(`serve exited with ${code} after Ctrl-C:\n${err}`); process.exitCode = 1; }
+  else if (!out.includes("attnscope serve: stopped")) { console.error("serve did not say it stopped"); process.exitCode = 1; }
+  if (/Validation|VUID/.test(err)) { console.error("validation layer:\n" + err); process.exitCode = 1; }
+}

@@ -1,0 +1,367 @@
+// The browser client of `attnscope serve`: the viewer's tiles drawn on a canvas. Tiles arrive
+// as float32 values (max p, mean p, max logit per texel) and the colormap is applied here, so
+// lin/log, max/mean and the colour range change without fetching anything again. Coarser
+// tiles stand in while finer ones arrive; tiles the view no longer needs are aborted.
+
+interface Spec { n: number; d: number; mask: string; window: number | null; scale: number; temperature: number; softcap: number | null; }
+interface Info {
+  spec: Spec; heads: number; head: number; layers: number[]; layer: number; coarsest_level: number;
+  sweep_level: number; tile_texels: number; sweep_progress: number; row_stats_ready: boolean;
+  generation: number; device: string; title: string; tokens: number;
+}
+interface Tile { w: number; h: number; col0: number; row0: number; per: number; values: Float32Array; canvas?: HTMLCanvasElement; }
+
+const token = new URLSearchParams(location.search).get("token") ?? "";
+const client = Math.floor(Math.random() * 2 ** 31);
+const MASKED: [number, number, number] = [224, 224, 224];
+const PANEL = 64;  // pixels left of and above the map for the axes
+
+function withToken(path: string): string {
+  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
+}
+
+async function api(path: string, init?: RequestInit): Promise<Response> {
+  const r = await fetch(withToken(path), init);
+  if (!r.ok && r.status !== 204) throw new Error(`${r.status} ${(await r.text()).trim()}`);
+  return r;
+}
+
+const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+class App {
+  info!: Info;
+  lut: number[][] = [];
+  luts: Record<string, number[][]> = {};
+  tiles = new Map<string, Tile>();
+  pending = new Map<string, AbortController>();
+  tokenCache = new Map<number, string>();
+  // Camera: the cell at the plot's top-left corner and cells per screen pixel.
+  x0 = 0; y0 = 0; cpp = 1;
+  logScale = true; channel = 1;  // 0 max, 1 mean
+  vmax = 1;
+  canvas = el<HTMLCanvasElement>("map");
+  ctx = this.canvas.getContext("2d")!;
+  drag: { x: number; y: number; x0: number; y0: number } | null = null;
+  hover: { x: number; y: number } | null = null;
+  viewTimer = 0;
+  frameQueued = false;
+  fetchesDone = 0;
+
+  async start() {
+    this.luts = (await (await api("colormaps.json")).json()).colormaps;
+    this.lut = this.luts["viridis"];
+    await this.refreshInfo();
+    this.resize();
+    this.fit();
+    this.bind();
+    setInterval(() => this.refreshInfo().then(() => this.status()), 1000);
+  }
+
+  async refreshInfo() {
+    const info: Info = await (await api("/api/info")).json();
+    if (this.info && info.generation !== this.info.generation) this.clearTiles();
+    this.info = info;
+    el("title").textContent = `${info.title}  |  n = ${info.spec.n}, d = ${info.spec.d}, ${info.spec.mask} mask` +
+      `${info.spec.window ? " W=" + info.spec.window : ""}, T = ${info.spec.temperature}  |  ${info.device}`;
+    const head = el<HTMLSelectElement>("head");
+    if (head.options.length !== info.heads) {
+      head.innerHTML = "";
+      for (let h = 0; h < info.heads; ++h) head.add(new Option(`head ${h}`, String(h)));
+    }
+    head.value = String(info.head);
+  }
+
+  clearTiles() {
+    for (const c of this.pending.values()) c.abort();
+    this.pending.clear();
+    this.tiles.clear();
+    this.vmax = 1;
+  }
+
+  plotSize() { return { w: this.canvas.width - PANEL, h: this.canvas.height - PANEL }; }
+
+  resize() {
+    this.canvas.width = Math.max(256, window.innerWidth - 20);
+    this.canvas.height = Math.max(256, window.innerHeight - 110);
+    this.redraw();
+  }
+
+  fit() {
+    const { w, h } = this.plotSize();
+    this.cpp = this.info.spec.n / Math.min(w, h);
+    this.x0 = 0; this.y0 = 0;
+    this.changed();
+  }
+
+  level(): number {
+    if (this.cpp <= 1) return 0;
+    return Math.min(this.info.coarsest_level, Math.floor(Math.log2(this.cpp)));
+  }
+
+  visible() {
+    const { w, h } = this.plotSize();
+    return { x0: this.x0, y0: this.y0, x1: this.x0 + w * this.cpp, y1: this.y0 + h * this.cpp };
+  }
+
+  tileKeys(level: number): string[] {
+    const s = this.info.tile_texels * 2 ** level, n = this.info.spec.n, v = this.visible();
+    const keys: [number, string][] = [];
+    const cx = (v.x0 + v.x1) / 2, cy = (v.y0 + v.y1) / 2;
+    for (let ty = Math.max(0, Math.floor(v.y0 / s)); ty * s < Math.min(n, v.y1); ++ty)
+      for (let tx = Math.max(0, Math.floor(v.x0 / s)); tx * s < Math.min(n, v.x1); ++tx)
+        keys.push([Math.hypot((tx + 0.5) * s - cx, (ty + 0.5) * s - cy), `${level}/${tx}/${ty}`]);
+    return keys.sort((a, b) => a[0] - b[0]).map((k) => k[1]);  // nearest the centre first
+  }
+
+  changed() {
+    this.redraw();
+    const wanted = new Set<string>();
+    const coarsest = this.info.coarsest_level;
+    for (const k of this.tileKeys(coarsest)) wanted.add(k);  // the stand-in for everything
+    for (const k of this.tileKeys(this.level())) wanted.add(k);
+    for (const [k, c] of this.pending) if (!wanted.has(k)) { c.abort(); this.pending.delete(k); }
+    for (const k of wanted) if (!this.tiles.has(k) && !this.pending.has(k)) this.fetchTile(k);
+    clearTimeout(this.viewTimer);
+    this.viewTimer = window.setTimeout(() => {
+      const v = this.visible();
+      api(`/api/view?client=${client}&x0=${v.x0}&y0=${v.y0}&x1=${v.x1}&y1=${v.y1}&level=${this.level()}`, { method: "POST" }).catch(() => {});
+    }, 30);
+  }
+
+  async fetchTile(key: string) {
+    const [level, tx, ty] = key.split("/").map(Number);
+    const abort = new AbortController();
+    this.pending.set(key, abort);
+    const gen = this.info.generation;
+    try {
+      const r = await fetch(withToken(`/api/tile?level=${level}&tx=${tx}&ty=${ty}&gen=${gen}&client=${client}`), { signal: abort.signal });
+      if (!r.ok) throw new Error(`${r.status}`);
+      const [w, h, col0, row0, per] = (r.headers.get("X-Tile") ?? "").split(" ").map(Number);
+      const values = new Float32Array(await r.arrayBuffer());
+      if (gen !== this.info.generation) return;
+      const t: Tile = { w, h, col0, row0, per, values };
+      if (level === this.info.coarsest_level) {
+        let m = 0;
+        for (let i = this.channel; i < values.length; i += 3) m = Math.max(m, values[i]);
+        this.vmax = Math.max(m, 1e-30);
+        for (const other of this.tiles.values()) other.canvas = undefined;  // the range moved
+      }
+      this.tiles.set(key, t);
+      this.fetchesDone++;
+      this.redraw();
+      this.readout();
+    } catch (e) {
+      // Aborted (the view moved on) or refused: the tile is asked for again when needed.
+    } finally {
+      if (this.pending.get(key) === abort) this.pending.delete(key);
+      this.status();
+    }
+  }
+
+  colour(t: Tile): HTMLCanvasElement {
+    if (t.canvas) return t.canvas;
+    const c = document.createElement("canvas");
+    c.width = t.w; c.height = t.h;
+    const g = c.getContext("2d")!;
+    const img = g.createImageData(t.w, t.h);
+    const vmax = this.vmax, vmin = this.logScale ? vmax * 1e-6 : 0;
+    const lmin = Math.log(vmin), lspan = Math.log(vmax) - lmin;
+    for (let i = 0; i < t.w * t.h; ++i) {
+      const v = t.values[i * 3 + this.channel], logit = t.values[i * 3 + 2];
+      let rgb: number[];
+      if (logit < -1e38) rgb = MASKED;
+      else {
+        let f = this.logScale ? (Math.log(Math.max(v, vmin)) - lmin) / lspan : v / vmax;
+        f = Math.min(1, Math.max(0, f));
+        rgb = this.lut[Math.round(f * 255)];
+      }
+      img.data[i * 4] = rgb[0]; img.data[i * 4 + 1] = rgb[1]; img.data[i * 4 + 2] = rgb[2]; img.data[i * 4 + 3] = 255;
+    }
+    g.putImageData(img, 0, 0);
+    t.canvas = c;
+    return c;
+  }
+
+  redraw() {
+    if (this.frameQueued || !this.info) return;
+    this.frameQueued = true;
+    requestAnimationFrame(() => { this.frameQueued = false; this.draw(); });
+  }
+
+  draw() {
+    const g = this.ctx, { w, h } = this.plotSize();
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    g.save();
+    g.beginPath();
+    g.rect(PANEL, PANEL, w, h);
+    g.clip();
+    g.imageSmoothingEnabled = false;
+    // Coarse first, finer on top: stand-ins until the exact tiles arrive.
+    for (let level = this.info.coarsest_level; level >= this.level(); --level)
+      for (const key of this.tileKeys(level)) {
+        const t = this.tiles.get(key);
+        if (!t) continue;
+        const x = PANEL + (t.col0 - this.x0) / this.cpp, y = PANEL + (t.row0 - this.y0) / this.cpp;
+        g.drawImage(this.colour(t), x, y, (t.w * t.per) / this.cpp, (t.h * t.per) / this.cpp);
+      }
+    g.restore();
+    this.axes();
+  }
+
+  axes() {
+    const g = this.ctx, { w, h } = this.plotSize(), v = this.visible(), n = this.info.spec.n;
+    g.fillStyle = "#222";
+    g.font = "11px sans-serif";
+    const span = Math.min(v.x1, n) - Math.max(0, v.x0);
+    const step = niceStep(span / Math.max(1, w / 90));
+    const cellsWide = 1 / this.cpp >= 12 && this.info.tokens > 0;
+    for (let c = Math.ceil(Math.max(0, v.x0) / step) * step; c < Math.min(n, v.x1); c += step) {
+      const x = PANEL + (c + 0.5 - this.x0) / this.cpp;
+      g.fillRect(x, PANEL - 5, 1, 5);
+      g.fillText(String(c), x - 8, PANEL - 8);
+    }
+    for (let r = Math.ceil(Math.max(0, v.y0) / step) * step; r < Math.min(n, v.y1); r += step) {
+      const y = PANEL + (r + 0.5 - this.y0) / this.cpp;
+      g.fillRect(PANEL - 5, y, 5, 1);
+      g.fillText(String(r), 4, y + 4);
+    }
+    if (cellsWide) {  // token labels for the rows in view
+      for (let r = Math.max(0, Math.floor(v.y0)); r < Math.min(n, v.y1); ++r) {
+        const t = this.tokenCache.get(r);
+        if (t === undefined) { this.loadTokens(Math.floor(v.y0), Math.ceil(v.y1)); break; }
+        g.fillText(t.slice(0, 8), 4, PANEL + (r + 0.5 - this.y0) / this.cpp + 14);
+      }
+    }
+    g.strokeStyle = "#888";
+    g.strokeRect(PANEL - 0.5, PANEL - 0.5, w + 1, h + 1);
+  }
+
+  loadingTokens = false;
+  async loadTokens(begin: number, end: number) {
+    if (this.loadingTokens || this.info.tokens === 0) return;
+    this.loadingTokens = true;
+    begin = Math.max(0, begin); end = Math.min(this.info.tokens, Math.max(end, begin + 1));
+    try {
+      const list: string[] = await (await api(`/api/tokens?begin=${begin}&end=${end}`)).json();
+      list.forEach((t, i) => this.tokenCache.set(begin + i, t));
+      this.redraw();
+    } finally { this.loadingTokens = false; }
+  }
+
+  // The finest tile under a cell, and its texel's values.
+  probe(col: number, row: number) {
+    for (let level = this.level(); level <= this.info.coarsest_level; ++level) {
+      const s = this.info.tile_texels * 2 ** level;
+      const t = this.tiles.get(`${level}/${Math.floor(col / s)}/${Math.floor(row / s)}`);
+      if (!t) continue;
+      const x = Math.floor((col - t.col0) / t.per), y = Math.floor((row - t.row0) / t.per);
+      if (x < 0 || y < 0 || x >= t.w || y >= t.h) continue;
+      const i = (y * t.w + x) * 3;
+      return { level, per: t.per, max: t.values[i], mean: t.values[i + 1], logit: t.values[i + 2] };
+    }
+    return null;
+  }
+
+  readout() {
+    if (!this.hover) return;
+    const col = Math.floor(this.x0 + (this.hover.x - PANEL) * this.cpp);
+    const row = Math.floor(this.y0 + (this.hover.y - PANEL) * this.cpp);
+    const n = this.info.spec.n;
+    if (col < 0 || row < 0 || col >= n || row >= n) { el("readout").textContent = ""; return; }
+    const p = this.probe(col, row);
+    const tok = (i: number) => this.tokenCache.has(i) ? ` "${this.tokenCache.get(i)}"` : "";
+    if (this.info.tokens && (!this.tokenCache.has(row) || !this.tokenCache.has(col))) {
+      this.loadTokens(row, row + 1).then(() => this.loadTokens(col, col + 1)).then(() => this.readout());
+    }
+    let text = `i = ${row}${tok(row)}, j = ${col}${tok(col)}`;
+    if (!p) text += "  (computing)";
+    else if (p.logit < -1e38) text += "  masked";
+    else if (p.per === 1) text += `  p = ${p.mean.toPrecision(4)}, logit = ${p.logit.toPrecision(5)}`;
+    else text += `  block of ${p.per}x${p.per} cells: max p = ${p.max.toPrecision(4)}, mean p = ${p.mean.toPrecision(4)}`;
+    el("readout").textContent = text;
+  }
+
+  status() {
+    const i = this.info;
+    el("status").textContent = `level ${this.level()} (${this.cpp < 1 ? (1 / this.cpp).toFixed(1) + " px per cell" : this.cpp.toFixed(1) + " cells per px"})` +
+      `  |  tiles ${this.tiles.size} here, ${this.pending.size} coming  |  sweep ${(i.sweep_progress * 100).toFixed(0)} %` +
+      `  |  ${(i.spec.n * i.spec.n).toExponential(2)} cells, ${(i.spec.n * i.spec.n * 4 / 1e9).toFixed(1)} GB dense`;
+  }
+
+  zoomAt(px: number, py: number, factor: number) {
+    const cx = this.x0 + (px - PANEL) * this.cpp, cy = this.y0 + (py - PANEL) * this.cpp;
+    const { w, h } = this.plotSize();
+    const maxCpp = (this.info.spec.n / Math.min(w, h)) * 2;
+    this.cpp = Math.min(maxCpp, Math.max(1 / 64, this.cpp * factor));
+    this.x0 = cx - (px - PANEL) * this.cpp;
+    this.y0 = cy - (py - PANEL) * this.cpp;
+    this.changed();
+    this.readout();
+  }
+
+  async select(params: string) {
+    try {
+      await api(`/api/select?${params}`, { method: "POST" });
+      el("error").textContent = "";
+    } catch (e) {
+      el("error").textContent = String(e);
+      return;
+    }
+    this.clearTiles();
+    await this.refreshInfo();
+    this.changed();
+  }
+
+  recolour() {
+    for (const t of this.tiles.values()) t.canvas = undefined;
+    const coarse = [...this.tiles.entries()].find(([k]) => k.startsWith(`${this.info.coarsest_level}/`));
+    if (coarse) {
+      let m = 0;
+      for (let i = this.channel; i < coarse[1].values.length; i += 3) m = Math.max(m, coarse[1].values[i]);
+      this.vmax = Math.max(m, 1e-30);
+    }
+    this.redraw();
+  }
+
+  bind() {
+    window.addEventListener("resize", () => { this.resize(); this.changed(); });
+    this.canvas.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      this.zoomAt(e.offsetX, e.offsetY, Math.pow(1.0015, e.deltaY));
+    }, { passive: false });
+    this.canvas.addEventListener("mousedown", (e) => { this.drag = { x: e.offsetX, y: e.offsetY, x0: this.x0, y0: this.y0 }; });
+    window.addEventListener("mouseup", () => { this.drag = null; });
+    this.canvas.addEventListener("mousemove", (e) => {
+      this.hover = { x: e.offsetX, y: e.offsetY };
+      if (this.drag) {
+        this.x0 = this.drag.x0 - (e.offsetX - this.drag.x) * this.cpp;
+        this.y0 = this.drag.y0 - (e.offsetY - this.drag.y) * this.cpp;
+        this.changed();
+      }
+      this.readout();
+    });
+    el("fit").addEventListener("click", () => this.fit());
+    el<HTMLSelectElement>("head").addEventListener("change", (e) => this.select(`head=${(e.target as HTMLSelectElement).value}`));
+    el<HTMLSelectElement>("scale").addEventListener("change", (e) => { this.logScale = (e.target as HTMLSelectElement).value === "log"; this.recolour(); });
+    el<HTMLSelectElement>("agg").addEventListener("change", (e) => { this.channel = (e.target as HTMLSelectElement).value === "max" ? 0 : 1; this.recolour(); });
+    el<HTMLSelectElement>("colormap").addEventListener("change", (e) => { this.lut = this.luts[(e.target as HTMLSelectElement).value]; this.recolour(); });
+    el("apply").addEventListener("click", () => {
+      const mask = el<HTMLSelectElement>("mask").value, win = el<HTMLInputElement>("window").value;
+      const temp = el<HTMLInputElement>("temperature").value, cap = el<HTMLInputElement>("softcap").value;
+      let q = `mask=${mask}&temperature=${encodeURIComponent(temp)}&softcap=${cap ? encodeURIComponent(cap) : "none"}`;
+      if (mask.startsWith("window")) q += `&window=${encodeURIComponent(win)}`;
+      this.select(q);
+    });
+  }
+}
+
+function niceStep(raw: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1))));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return Math.max(1, m * p);
+  return 10 * p;
+}
+
+const app = new App();
+(window as unknown as { attnscope: App }).attnscope = app;  // for tests and the console
+app.start().catch((e) => { el("error").textContent = String(e); });
