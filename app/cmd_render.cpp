@@ -55,6 +55,13 @@ RenderedFigure renderRegionPng(Session& s, const LoadedInput& in, const MapRegio
   return writeFigure(s, in, e, style, width, height, path);
 }
 
+// What a script needs to find the map in the PNG: the plot rectangle in pixels.
+static void printRendered(const RenderedFigure& r, uint32_t width, uint32_t height) {
+  Rect plot = layoutFigure(width, height).plot;
+  std::printf("wrote %s (%ux%u, %ux%u texels, plot at %g %g %g %g)\n", r.path.c_str(), width, height, r.texWidth,
+              r.texHeight, plot.x, plot.y, plot.w, plot.h);
+}
+
 void addRenderCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("render", "Render (a rectangle of) an attention map to PNG");
   struct Opts {
@@ -82,14 +89,14 @@ void addRenderCommand(CLI::App& app) {
       LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
       MapRegion region = o->region.resolve(in.spec);
       RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);
-      std::printf("wrote %s (%ux%u, %ux%u texels)\n", r.path.c_str(), o->style.width, o->style.height, r.texWidth, r.texHeight);
+      printRendered(r, o->style.width, o->style.height);
       return;
     }
     MapRegion region = o->region.resolve(syntheticAttention(o->attention, o->input).spec);
     Session s(o->device);
     LoadedInput in = loadInput(s, o->input, o->attention, false, o->quiet);
     RenderedFigure r = renderRegionPng(s, in, region, style, o->style.width, o->style.height, o->out, o->quiet);
-    std::printf("wrote %s (%ux%u, %ux%u texels)\n", r.path.c_str(), o->style.width, o->style.height, r.texWidth, r.texHeight);
+    printRendered(r, o->style.width, o->style.height);
   });
 }
 

@@ -4,8 +4,8 @@
 // single cells, hovering one, switching head, and Ctrl-C stopping the server.
 //
 //   node tests/web/browser_test.mjs build/app/attnscope OUT_DIR
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -102,6 +102,55 @@ try {
   const shown = Number(readout.match(/p = (\S+),/)[1]);
   if (Math.abs(shown - check) > 1e-3 * Math.abs(check) + 1e-12) fail(`readout p ${shown}, tile ${check}`);
 
+  // The map area against the headless render of the same cells, colour by colour: the cells
+  // wholly in view, a fixed colour range in both, each cell's colour read at its centre.
+  await page.evaluate(() => window.attnscope.setRange(1e-8, 1));
+  await settled();
+  const browserCells = await page.evaluate(() => {
+    const a = window.attnscope, { w, h } = a.plotSize();
+    const c0 = Math.ceil(a.x0), r0 = Math.ceil(a.y0);
+    const c1 = Math.min(a.info.spec.n, Math.floor(a.x0 + w * a.cpp)), r1 = Math.min(a.info.spec.n, Math.floor(a.y0 + h * a.cpp));
+    const g = a.canvas.getContext("2d"), colours = [];
+    for (let r = r0; r < r1; ++r)
+      for (let c = c0; c < c1; ++c) {
+        const d = g.getImageData(Math.floor(64 + (c + 0.5 - a.x0) / a.cpp), Math.floor(64 + (r + 0.5 - a.y0) / a.cpp), 1, 1).data;
+        colours.push([d[0], d[1], d[2]]);
+      }
+    return { r0, r1, c0, c1, colours };
+  });
+  const { r0, r1, c0, c1 } = browserCells;
+  const rendered = path.join(outDir, "headless.png");
+  const run = spawnSync(binary, ["render", "--tokens", "100000", "--heads", "2", "--head", "0", "--rows", `${r0}:${r1}`,
+    "--cols", `${c0}:${c1}`, "--vmin", "1e-8", "--vmax", "1", "-q", "-o", rendered], { encoding: "utf8" });
+  if (run.status !== 0) fail("render failed: " + run.stderr);
+  const plot = run.stdout.match(/plot at (\S+) (\S+) (\S+) (\S+)\)/).slice(1).map(Number);
+  const renderCells = await page.evaluate(async ({ png, plot, rows, cols }) => {
+    const img = new Image();
+    img.src = "data:image/png;base64," + png;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0);
+    const out = [];
+    for (let r = 0; r < rows; ++r)
+      for (let k = 0; k < cols; ++k) {
+        const d = g.getImageData(Math.floor(plot[0] + (k + 0.5) * plot[2] / cols), Math.floor(plot[1] + (r + 0.5) * plot[3] / rows), 1, 1).data;
+        out.push([d[0], d[1], d[2]]);
+      }
+    return out;
+  }, { png: readFileSync(rendered).toString("base64"), plot, rows: r1 - r0, cols: c1 - c0 });
+  let same = 0, worst = 0;
+  browserCells.colours.forEach((a, i) => {
+    const b = renderCells[i], diff = Math.max(...a.map((x, ch) => Math.abs(x - b[ch])));
+    if (diff === 0) same++;
+    worst = Math.max(worst, diff);
+  });
+  const cells = browserCells.colours.length;
+  // float32 (GPU) and float64 (browser) logarithms may round a value across a colormap step.
+  if (same < 0.99 * cells || worst > 8) fail(`map area vs headless render: ${same} of ${cells} cells equal, worst channel difference ${worst}`);
+  const matched = `${same} of ${cells} cells (rows ${r0}:${r1}, cols ${c0}:${c1}) the same colour as the headless render, worst difference ${worst}`;
+
   // Switch head: a new generation, different pixels.
   const before = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 } });
   await page.selectOption("#head", "1");
@@ -110,7 +159,7 @@ try {
   const after = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 }, path: path.join(outDir, "head1.png") });
   if (Buffer.compare(before, after) === 0) fail("switching head changed nothing on screen");
   if (errors.length) fail("the page logged errors: " + errors.join(" | "));
-  console.log(`browser test passed: first picture after ${firstPicture.toFixed(1)} s, ${wholeColours} colours in the whole map, readout "${readout}"`);
+  console.log(`browser test passed: first picture after ${firstPicture.toFixed(1)} s, ${wholeColours} colours in the whole map, readout "${readout}"; ${matched}`);
 } finally {
   await browser.close();
   server.kill("SIGINT");

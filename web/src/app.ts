@@ -13,7 +13,7 @@ interface Tile { w: number; h: number; col0: number; row0: number; per: number; 
 
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const client = Math.floor(Math.random() * 2 ** 31);
-const MASKED: [number, number, number] = [224, 224, 224];
+const MASKED: [number, number, number] = [228, 228, 228];  // viz/figure.h kMaskedColor
 const PANEL = 64;  // pixels left of and above the map for the axes
 
 function withToken(path: string): string {
@@ -39,6 +39,7 @@ class App {
   x0 = 0; y0 = 0; cpp = 1;
   logScale = true; channel = 1;  // 0 max, 1 mean
   vmax = 1;
+  fixedRange: { vmin: number; vmax: number } | null = null;  // ?vmin=&vmax=, else from the whole map
   canvas = el<HTMLCanvasElement>("map");
   ctx = this.canvas.getContext("2d")!;
   drag: { x: number; y: number; x0: number; y0: number } | null = null;
@@ -49,7 +50,13 @@ class App {
 
   async start() {
     this.luts = (await (await api("colormaps.json")).json()).colormaps;
-    this.lut = this.luts["viridis"];
+    const q = new URLSearchParams(location.search);
+    const pick = (id: string, v: string | null) => { if (v) el<HTMLSelectElement>(id).value = v; };
+    pick("colormap", q.get("colormap")); pick("scale", q.get("scale")); pick("agg", q.get("agg"));
+    this.lut = this.luts[el<HTMLSelectElement>("colormap").value] ?? this.luts["viridis"];
+    this.logScale = el<HTMLSelectElement>("scale").value === "log";
+    this.channel = el<HTMLSelectElement>("agg").value === "max" ? 0 : 1;
+    if (q.get("vmin") && q.get("vmax")) this.fixedRange = { vmin: Number(q.get("vmin")), vmax: Number(q.get("vmax")) };
     await this.refreshInfo();
     this.resize();
     this.fit();
@@ -164,16 +171,18 @@ class App {
     c.width = t.w; c.height = t.h;
     const g = c.getContext("2d")!;
     const img = g.createImageData(t.w, t.h);
-    const vmax = this.vmax, vmin = this.logScale ? vmax * 1e-6 : 0;
-    const lmin = Math.log(vmin), lspan = Math.log(vmax) - lmin;
+    // The mapping of shaders/heatmap.frag, so a view here and `attnscope render` of it agree.
+    const vmax = this.fixedRange?.vmax ?? this.vmax;
+    const vmin = this.fixedRange?.vmin ?? (this.logScale ? vmax * 1e-6 : 0);
+    const lmin = Math.log(vmin), lspan = Math.max(Math.log(vmax) - lmin, 1e-30), span = Math.max(vmax - vmin, 1e-30);
     for (let i = 0; i < t.w * t.h; ++i) {
       const v = t.values[i * 3 + this.channel], logit = t.values[i * 3 + 2];
       let rgb: number[];
       if (logit < -1e38) rgb = MASKED;
       else {
-        let f = this.logScale ? (Math.log(Math.max(v, vmin)) - lmin) / lspan : v / vmax;
+        let f = this.logScale ? (Math.log(Math.max(v, 1e-38)) - lmin) / lspan : (v - vmin) / span;
         f = Math.min(1, Math.max(0, f));
-        rgb = this.lut[Math.round(f * 255)];
+        rgb = this.lut[Math.floor(f * 255 + 0.5)];
       }
       img.data[i * 4] = rgb[0]; img.data[i * 4 + 1] = rgb[1]; img.data[i * 4 + 2] = rgb[2]; img.data[i * 4 + 3] = 255;
     }
@@ -311,6 +320,11 @@ class App {
     this.clearTiles();
     await this.refreshInfo();
     this.changed();
+  }
+
+  setRange(vmin: number | null, vmax: number | null) {
+    this.fixedRange = vmin !== null && vmax !== null ? { vmin, vmax } : null;
+    this.recolour();
   }
 
   recolour() {
