@@ -38,7 +38,7 @@ struct TileService::Gpu {
 
 namespace {
 
-constexpr uint64_t kCacheBytes = uint64_t(256) << 20;  // host copies of finished tiles
+constexpr uint64_t kCacheBytes = uint64_t(128) << 20;  // host copies of finished tiles (~170 of 256 x 256)
 
 uint64_t keyCode(const TileKey& k) { return (uint64_t(k.level) << 56) ^ (uint64_t(k.ty) << 28) ^ k.tx; }
 
@@ -103,9 +103,17 @@ std::vector<float> TileService::rowStats(uint32_t begin, uint32_t end) const {
   return std::vector<float>(rowStats_.begin() + size_t(begin) * 4, rowStats_.begin() + size_t(end) * 4);
 }
 
+bool TileService::gone(uint64_t client) const {
+  if (client == 0) return false;
+  auto it = lastSeen_.find(client);
+  return it != lastSeen_.end() &&
+         std::chrono::steady_clock::now() - it->second > std::chrono::duration<double>(options_.clientTimeoutSeconds);
+}
+
 void TileService::setView(uint64_t client, const CellRect& view, std::optional<uint32_t> level) {
   std::lock_guard lock(mutex_);
   views_[client] = view;
+  lastSeen_[client] = std::chrono::steady_clock::now();
   auto unwanted = [&](const Request& r) {
     return r.client == client && (!intersects(r.key, view) ||
                                   (level && r.key.level != *level && r.key.level != info_.coarsestLevel));
@@ -158,7 +166,19 @@ TileReply TileService::tile(uint64_t client, const TileKey& key, uint64_t genera
 
 std::shared_ptr<TileService::Request> TileService::nextRequest() {
   // Drop what nobody waits for; then the request nearest its client's view centre.
+  bool dropped = false;
+  for (auto& r : queue_)
+    if (!r->abandoned && gone(r->client)) r->abandoned = dropped = true;
+  if (dropped) done_.notify_all();  // their waiters answer at once
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [](const auto& r) { return r->abandoned; }), queue_.end());
+  for (auto it = lastSeen_.begin(); it != lastSeen_.end();) {  // forget clients long gone
+    if (std::chrono::steady_clock::now() - it->second > std::chrono::duration<double>(30 * options_.clientTimeoutSeconds)) {
+      views_.erase(it->first);
+      it = lastSeen_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   // Tiles as coarse as the sweep come out of it: they wait for it rather than repeat its work.
   auto waitsForSweep = [&](const Request& r) { return r.key.level >= info_.sweepLevel && !info_.rowStatsReady; };
   auto best = queue_.end();
@@ -299,7 +319,11 @@ void TileService::compute(Request& r) {
   while (!job.done()) {
     {
       std::lock_guard lock(mutex_);
-      if (r.abandoned || stopping_ || g.pendingSelect) return;  // its waiter has gone: nothing to answer
+      if (gone(r.client)) r.abandoned = true;
+      if (r.abandoned || stopping_ || g.pendingSelect) {
+        done_.notify_all();  // a waiter, if any is left, answers now
+        return;
+      }
     }
     Recording rec = g.stream->begin();
     job.recordNext(rec);

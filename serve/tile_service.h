@@ -38,6 +38,7 @@ struct TileServiceOptions {
   std::vector<std::string> tokens;   // printable, one per position (may be empty)
   std::string title;
   uint32_t sweepTexels = 1024;       // the whole-map sweep's resolution (texels along a side, at most)
+  double clientTimeoutSeconds = 10;  // a client silent this long has gone (see lastSeen_)
 };
 
 // One tile's values: texel (x, y) of a w x h grid covers cells [col0 + x per, ...) x
@@ -109,6 +110,12 @@ class TileService {
   std::deque<std::shared_ptr<Request>> queue_;
   std::shared_ptr<Request> computing_;  // the request the worker is on
   std::map<uint64_t, CellRect> views_;
+  // When each client (other than 0, scripts without a view) was last heard from: a browser
+  // client repeats its view every few seconds, so one silent for clientTimeoutSeconds has gone
+  // (cpp-httplib 0.11 does not tell a handler when its socket closes), and its
+  // requests, queued or under way, are dropped.
+  std::map<uint64_t, std::chrono::steady_clock::time_point> lastSeen_;
+  bool gone(uint64_t client) const;  // under mutex_
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const TileData>> cache_;  // (generation, key) -> tile
   std::deque<std::pair<uint64_t, uint64_t>> cacheOrder_;
   uint64_t generation_ = 1;

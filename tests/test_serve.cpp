@@ -196,7 +196,8 @@ TEST_F(Serve, HostileRequestsGetA4xxAndOneLogLineEach) {
   while (std::getline(corpus, line)) {
     if (line.empty() || line[0] == '#') continue;
     std::string method = line.substr(0, line.find(' ')), path = line.substr(line.find(' ') + 1);
-    path += (path.find('?') == std::string::npos ? "?" : "&") + std::string("token=") + s->token;
+    path += path.find('?') == std::string::npos ? "?token=" : "&token=";
+    path += s->token;
     httplib::Client c("127.0.0.1", s->port);
     httplib::Result r = method == "GET" ? c.Get(path.c_str()) : method == "POST" ? c.Post(path.c_str())
                       : method == "PUT" ? c.Put(path.c_str()) : c.Delete(path.c_str());
@@ -211,7 +212,9 @@ TEST_F(Serve, HostileRequestsGetA4xxAndOneLogLineEach) {
   httplib::Client c("127.0.0.1", s->port);
   auto big = c.Post(("/api/view?client=1&x0=0&y0=0&x1=1&y1=1&token=" + s->token).c_str(), std::string(1 << 20, 'x'),
                     "application/octet-stream");
-  if (big) EXPECT_EQ(big->status, 413);
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -251,6 +254,38 @@ TEST_F(Serve, ANewerViewOrADeadlineCancelsQueuedTiles) {
   EXPECT_TRUE(moved.status == TileStatus::Ready || moved.status == TileStatus::Cancelled);
   TileReply again = svc.tile(3, TileKey{0, 1, 1}, gen, std::chrono::steady_clock::now() + std::chrono::seconds(120));
   EXPECT_EQ(again.status, TileStatus::Ready) << "the service still computes after cancellations";
+}
+
+TEST_F(Serve, AClientThatFallsSilentCostsNothingMore) {
+  const uint32_t n = 30000;
+  ref::Matrix q = ref::randomMatrix(n, 64, 1.0, 9), k = ref::randomMatrix(n, 64, 1.0, 10);
+  TileServiceOptions o;
+  o.device.validate = true;
+  o.spec = causalSpec(n, 64);
+  o.clientTimeoutSeconds = 0.3;
+  o.loadHead = [&](Context& ctx, Kernels&, uint32_t, uint32_t) {
+    return LoadedHead{HeadData::fromHost(ctx, n, 64, q.v.data(), k.v.data(), nullptr), std::nullopt};
+  };
+  TileService svc(o);
+  svc.waitUntilStarted();
+  uint64_t gen = svc.info().generation;
+  svc.setView(7, CellRect{0, 0, double(n), double(n)});
+  // Client 7 asks for tiles and then says nothing more: its waiters are still there (as an
+  // HTTP thread would be for a closed socket), but the work stops within a piece of the timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> waiters;
+  std::vector<TileStatus> got(4);
+  for (uint32_t i = 0; i < 4; ++i)
+    waiters.emplace_back([&, i] { got[i] = svc.tile(7, TileKey{5, i, 3}, gen, t0 + std::chrono::seconds(60)).status; });
+  for (auto& w : waiters) w.join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int cancelled = 0;
+  for (TileStatus s : got) cancelled += s == TileStatus::Cancelled;
+  EXPECT_GT(cancelled, 0) << "four 8192-cell tiles at 30k tokens take longer than 0.3 s on any device we test on";
+  EXPECT_LT(secs, 30.0);
+  // Another client is served as before.
+  EXPECT_EQ(svc.tile(8, TileKey{0, 2, 2}, gen, std::chrono::steady_clock::now() + std::chrono::seconds(60)).status,
+            TileStatus::Ready);
 }
 
 TEST_F(Serve, SelectingHeadOrParametersMakesOldTilesStale) {

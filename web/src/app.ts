@@ -62,6 +62,8 @@ class App {
     this.fit();
     this.bind();
     setInterval(() => this.refreshInfo().then(() => this.status()), 1000);
+    // The server drops the requests of a client silent for 10 s (a closed tab): say the view again.
+    setInterval(() => this.sendView(), 3000);
   }
 
   async refreshInfo() {
@@ -129,10 +131,12 @@ class App {
     for (const [k, c] of this.pending) if (!wanted.has(k)) { c.abort(); this.pending.delete(k); }
     for (const k of wanted) if (!this.tiles.has(k) && !this.pending.has(k)) this.fetchTile(k);
     clearTimeout(this.viewTimer);
-    this.viewTimer = window.setTimeout(() => {
-      const v = this.visible();
-      api(`/api/view?client=${client}&x0=${v.x0}&y0=${v.y0}&x1=${v.x1}&y1=${v.y1}&level=${this.level()}`, { method: "POST" }).catch(() => {});
-    }, 30);
+    this.viewTimer = window.setTimeout(() => this.sendView(), 30);
+  }
+
+  sendView() {
+    const v = this.visible();
+    api(`/api/view?client=${client}&x0=${v.x0}&y0=${v.y0}&x1=${v.x1}&y1=${v.y1}&level=${this.level()}`, { method: "POST" }).catch(() => {});
   }
 
   async fetchTile(key: string) {
