@@ -255,6 +255,13 @@ void HttpServer::routes() {
                     "application/json");
   });
 
+  s.Get("/api/strips", [this](const httplib::Request&, httplib::Response& res) {
+    TileService::Strips st = service_.strips();
+    if (st.block == 0) throw Refusal{409, "the whole-map sweep is not finished: the strips come from it"};
+    res.set_content(json{{"block", st.block}, {"received", st.received}, {"entropy", st.entropy}}.dump(),
+                    "application/json");
+  });
+
   s.Post("/api/select", [this](const httplib::Request& req, httplib::Response& res) {
     ServiceInfo i = service_.info();
     uint32_t head = uint32_t(uintParam(req, "head", i.heads - 1, i.head));

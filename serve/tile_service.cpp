@@ -7,6 +7,7 @@
 #include "compute/gpu_session.h"
 #include "compute/head_data.h"
 #include "compute/map_job.h"
+#include "compute/map_summaries.h"
 #include "engine/commands.h"
 #include "engine/error.h"
 
@@ -97,6 +98,11 @@ ServiceInfo TileService::info() const {
   return i;
 }
 
+TileService::Strips TileService::strips() const {
+  std::lock_guard lock(mutex_);
+  return strips_;
+}
+
 std::vector<float> TileService::rowStats(uint32_t begin, uint32_t end) const {
   std::lock_guard lock(mutex_);
   if (rowStats_.empty() || begin >= end || end > info_.spec.n) return {};
@@ -135,6 +141,7 @@ uint64_t TileService::select(uint32_t layer, uint32_t head, const AttentionSpec&
   info_.rowStatsReady = false;
   rowStats_.clear();
   sweepTexels_.clear();
+  strips_ = Strips();
   gpu_->pendingSelect = std::make_tuple(layer, head, spec);
   for (auto& r : queue_) r->abandoned = true;
   wake_.notify_all();
@@ -147,6 +154,7 @@ TileReply TileService::tile(uint64_t client, const TileKey& key, uint64_t genera
   std::unique_lock lock(mutex_);
   if (stopping_) return {TileStatus::Stopped, nullptr, "the server is stopping"};
   if (generation != generation_) return {TileStatus::Stale, nullptr, "the parameters changed"};
+  if (client != 0) lastSeen_[client] = std::chrono::steady_clock::now();  // any request says the client is there
   auto hit = cache_.find({generation, keyCode(key)});
   if (hit != cache_.end()) return {TileStatus::Ready, hit->second, ""};
   auto r = std::make_shared<Request>();
@@ -421,9 +429,22 @@ void TileService::sweepPiece() {
     g.statsReady = true;
     g.sweep.reset();
   }
+  Strips strips;
+  if (finished) {
+    uint64_t per = uint64_t(1) << info_.sweepLevel;
+    uint32_t n = g.spec.n;
+    strips.block = per;
+    strips.received = receivedPerKeyBlock(SweepTexels{texels, w, h, per, n});
+    std::vector<double> prefix = rowEntropyPrefix(stats, n);
+    for (uint32_t y = 0; y < h; ++y) {
+      uint64_t a = std::min<uint64_t>(n, y * per), b = std::min<uint64_t>(n, (y + 1) * per);
+      strips.entropy.push_back(b > a ? (prefix[b] - prefix[a]) / double(b - a) : 0.0);
+    }
+  }
   std::lock_guard lock(mutex_);
   if (g.generation != generation_) return;  // a select() came in meanwhile
   info_.sweepProgress = finished ? 1.0 : progress;
+  if (finished) strips_ = std::move(strips);
   if (finished) {
     info_.rowStatsReady = true;
     rowStats_ = std::move(stats);

@@ -93,6 +93,14 @@ class TileService {
   // Row statistics of rows [begin, end) once the sweep is done: (m, l, t) each; empty before.
   std::vector<float> rowStats(uint32_t begin, uint32_t end) const;
   const std::vector<std::string>& tokens() const { return options_.tokens; }
+  // The viewer's strips once the sweep is done (empty before): the attention each block of
+  // keys receives from all queries per key, and the mean entropy of each block of rows,
+  // blocks of 2^sweepLevel cells (compute/map_summaries).
+  struct Strips {
+    uint64_t block = 0;
+    std::vector<double> received, entropy;
+  };
+  Strips strips() const;
   void stop();
   // Throws the worker's startup error (no device, a file that cannot be read), if any.
   void waitUntilStarted();
@@ -110,8 +118,9 @@ class TileService {
   std::deque<std::shared_ptr<Request>> queue_;
   std::shared_ptr<Request> computing_;  // the request the worker is on
   std::map<uint64_t, CellRect> views_;
-  // When each client (other than 0, scripts without a view) was last heard from: a browser
-  // client repeats its view every few seconds, so one silent for clientTimeoutSeconds has gone
+  // When each client (other than 0, scripts without a view) was last heard from (a view or a
+  // tile request): a browser client repeats its view every few seconds, so one silent for
+  // clientTimeoutSeconds has gone
   // (cpp-httplib 0.11 does not tell a handler when its socket closes), and its
   // requests, queued or under way, are dropped.
   std::map<uint64_t, std::chrono::steady_clock::time_point> lastSeen_;
@@ -127,6 +136,7 @@ class TileService {
   // tile at the sweep's level or coarser is aggregated from them, exactly, without the device.
   std::vector<float> sweepTexels_;
   uint32_t sweepW_ = 0, sweepH_ = 0;
+  Strips strips_;
   std::shared_ptr<const TileData> fromSweep(const TileKey& key) const;  // under mutex_
   std::thread worker_;
   struct Gpu;

@@ -14,6 +14,20 @@ const { chromium } = await import(path.join(here, "..", "..", "web", "node_modul
 const [binary, outDir = "browser-test"] = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });
 
+// Waits for a condition in the page; on a timeout, says which step and what the page showed.
+async function waitIn(page, label, fn, arg = null, timeout = 300000) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch (e) {
+    const state = await page.evaluate(() => {
+      const a = window.attnscope;
+      return a && { have: [...a.tiles.keys()].filter((k) => k.startsWith("0/")), want: a.tileKeys(a.level()), pendingKeys: [...a.pending.keys()], fetches: a.fetchesDone, info: a.info.generation, pending: a.pending.size, tiles: a.tiles.size, level: a.level(), cpp: a.cpp,
+                    readout: document.getElementById("readout").textContent, error: document.getElementById("error").textContent };
+    }).catch(() => null);
+    fail(`${label}: ${e.message.split("\n")[0]}; page state ${JSON.stringify(state)}`);
+  }
+}
+
 function fail(message) {
   console.error("FAIL: " + message);
   process.exitCode = 1;
@@ -48,28 +62,37 @@ try {
   if (bare.status() !== 403) fail(`no token gave ${bare.status()}`);
 
   await page.goto(url);
-  const settled = () => page.waitForFunction(() => {
+  const settled = (label) => waitIn(page, `settling (${label})`, () => {
     const a = window.attnscope;
     return a && a.info && a.pending.size === 0 && a.tiles.size > 0 && !a.frameQueued;
-  }, null, { timeout: 300000 });
-  await settled();
+  });
+  await settled("whole map");
   const firstPicture = (Date.now() - started) / 1000;
   await page.screenshot({ path: path.join(outDir, "whole-map.png") });
 
   // What the map area shows: distinct colours of the plot (a map, not a blank).
   const plotColours = () => page.evaluate(() => {
     const c = document.getElementById("map"), g = c.getContext("2d");
-    const d = g.getImageData(64, 64, c.width - 64, c.height - 64).data, seen = new Set();
+    const a = window.attnscope, { w, h } = a.plotSize();
+    const d = g.getImageData(a.plotX, a.plotY, w, h).data, seen = new Set();
     for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
     return seen.size;
   });
+  // The strips arrive with the sweep.
+  await waitIn(page, "the strips", () => window.attnscope.strips !== null);
+  const strips = await page.evaluate(() => {
+    const s = window.attnscope.strips;
+    return { block: s.block, received: s.received.length, entropyMax: Math.max(...s.entropy), sink: s.received[0] / Math.max(...s.received.slice(1)) };
+  });
+  if (!(strips.received > 0 && strips.entropyMax > 0 && strips.entropyMax <= Math.log(100000))) fail(`strips: ${JSON.stringify(strips)}`);
+  await settled("whole map with strips");
   const wholeColours = await plotColours();
   if (wholeColours < 50) fail(`the whole map shows ${wholeColours} colours`);
 
   // Zoom about the cell at column 39990, row 40000 down to 16+ pixels per cell.
   const cellToScreen = (col, row) => page.evaluate(([c, r]) => {
     const a = window.attnscope, rect = a.canvas.getBoundingClientRect();
-    return { x: rect.left + 64 + (c + 0.5 - a.x0) / a.cpp, y: rect.top + 64 + (r + 0.5 - a.y0) / a.cpp };
+    return { x: rect.left + a.plotX + (c + 0.5 - a.x0) / a.cpp, y: rect.top + a.plotY + (r + 0.5 - a.y0) / a.cpp };
   }, [col, row]);
   for (let step = 0; step < 30; ++step) {
     const cpp = await page.evaluate(() => window.attnscope.cpp);
@@ -79,7 +102,7 @@ try {
     await page.mouse.wheel(0, -500);
     await page.waitForTimeout(30);
   }
-  await settled();
+  await settled("zoomed to cells");
   const level = await page.evaluate(() => window.attnscope.level());
   if (level !== 0) fail(`zoomed in, the level is ${level}, not 0`);
   await page.screenshot({ path: path.join(outDir, "cells.png") });
@@ -88,7 +111,7 @@ try {
   const p = await cellToScreen(39990, 40000);  // column 39990, row 40000: under the causal mask's diagonal
   await page.mouse.move(p.x + 40, p.y + 40);
   await page.mouse.move(p.x, p.y);
-  await page.waitForFunction(() => /p = .*logit = /.test(document.getElementById("readout").textContent), null, { timeout: 60000 });
+  await waitIn(page, "the hover readout", () => /p = .*logit = /.test(document.getElementById("readout").textContent));
   const readout = await page.textContent("#readout");
   if (!readout.includes("i = 40000") || !readout.includes("j = 39990")) fail(`readout: ${readout}`);
   // The readout's p is the tile's value at that cell, fetched again over HTTP here.
@@ -105,7 +128,7 @@ try {
   // The map area against the headless render of the same cells, colour by colour: the cells
   // wholly in view, a fixed colour range in both, each cell's colour read at its centre.
   await page.evaluate(() => window.attnscope.setRange(1e-8, 1));
-  await settled();
+  await settled("fixed colour range");
   const browserCells = await page.evaluate(() => {
     const a = window.attnscope, { w, h } = a.plotSize();
     const c0 = Math.ceil(a.x0), r0 = Math.ceil(a.y0);
@@ -113,7 +136,7 @@ try {
     const g = a.canvas.getContext("2d"), colours = [];
     for (let r = r0; r < r1; ++r)
       for (let c = c0; c < c1; ++c) {
-        const d = g.getImageData(Math.floor(64 + (c + 0.5 - a.x0) / a.cpp), Math.floor(64 + (r + 0.5 - a.y0) / a.cpp), 1, 1).data;
+        const d = g.getImageData(Math.floor(a.plotX + (c + 0.5 - a.x0) / a.cpp), Math.floor(a.plotY + (r + 0.5 - a.y0) / a.cpp), 1, 1).data;
         colours.push([d[0], d[1], d[2]]);
       }
     return { r0, r1, c0, c1, colours };
@@ -154,8 +177,8 @@ try {
   // Switch head: a new generation, different pixels.
   const before = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 } });
   await page.selectOption("#head", "1");
-  await page.waitForFunction(() => window.attnscope.info.generation === 2 && window.attnscope.info.head === 1, null, { timeout: 60000 });
-  await settled();
+  await waitIn(page, "head 1 selected", () => window.attnscope.info.generation === 2 && window.attnscope.info.head === 1);
+  await settled("head 1");
   const after = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 }, path: path.join(outDir, "head1.png") });
   if (Buffer.compare(before, after) === 0) fail("switching head changed nothing on screen");
   if (errors.length) fail("the page logged errors: " + errors.join(" | "));
@@ -166,5 +189,6 @@ try {
   const code = await new Promise((resolve) => server.on("exit", (c) => resolve(c)));
   if (code !== 0) { console.error(`serve exited with ${code} after Ctrl-C:\n${err}`); process.exitCode = 1; }
   else if (!out.includes("attnscope serve: stopped")) { console.error("serve did not say it stopped"); process.exitCode = 1; }
+  if (process.exitCode) console.error("serve's log:\n" + err.split("\n").slice(-30).join("\n"));
   if (/Validation|VUID/.test(err)) { console.error("validation layer:\n" + err); process.exitCode = 1; }
 }

@@ -14,7 +14,10 @@ interface Tile { w: number; h: number; col0: number; row0: number; per: number; 
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const client = Math.floor(Math.random() * 2 ** 31);
 const MASKED: [number, number, number] = [228, 228, 228];  // viz/figure.h kMaskedColor
-const PANEL = 64;  // pixels left of and above the map for the axes
+// Pixels left of the map (row axis), above it (column axis, then the attention-received
+// strip) and right of it (the entropy strip).
+const MAX_FETCHES = 4;
+const PLOT_X = 64, STRIP = 26, PLOT_Y = 64 + STRIP + 4, RIGHT = STRIP + 14;
 
 function withToken(path: string): string {
   return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
@@ -35,6 +38,8 @@ class App {
   tiles = new Map<string, Tile>();
   pending = new Map<string, AbortController>();
   tokenCache = new Map<number, string>();
+  retries = new Map<string, number>();
+  backoff = new Set<string>();  // tiles waiting to be asked for again after a failure
   // Camera: the cell at the plot's top-left corner and cells per screen pixel.
   x0 = 0; y0 = 0; cpp = 1;
   logScale = true; channel = 1;  // 0 max, 1 mean
@@ -78,6 +83,17 @@ class App {
       for (let h = 0; h < info.heads; ++h) head.add(new Option(`head ${h}`, String(h)));
     }
     head.value = String(info.head);
+    const layer = el<HTMLSelectElement>("layer");
+    layer.style.display = info.layers.length > 1 ? "" : "none";
+    if (layer.options.length !== info.layers.length) {
+      layer.innerHTML = "";
+      for (const l of info.layers) layer.add(new Option(`layer ${l}`, String(l)));
+    }
+    layer.value = String(info.layer);
+    if (info.row_stats_ready && !this.strips) {
+      this.strips = await (await api("/api/strips")).json();
+      this.redraw();
+    }
   }
 
   clearTiles() {
@@ -85,9 +101,12 @@ class App {
     this.pending.clear();
     this.tiles.clear();
     this.vmax = 1;
+    this.strips = null;
   }
 
-  plotSize() { return { w: this.canvas.width - PANEL, h: this.canvas.height - PANEL }; }
+  plotSize() { return { w: this.canvas.width - PLOT_X - RIGHT, h: this.canvas.height - PLOT_Y }; }
+  plotX = PLOT_X; plotY = PLOT_Y;  // for tests and the console
+  strips: { block: number; received: number[]; entropy: number[] } | null = null;
 
   resize() {
     this.canvas.width = Math.max(256, window.innerWidth - 20);
@@ -129,7 +148,10 @@ class App {
     for (const k of this.tileKeys(coarsest)) wanted.add(k);  // the stand-in for everything
     for (const k of this.tileKeys(this.level())) wanted.add(k);
     for (const [k, c] of this.pending) if (!wanted.has(k)) { c.abort(); this.pending.delete(k); }
-    for (const k of wanted) if (!this.tiles.has(k) && !this.pending.has(k)) this.fetchTile(k);
+    // At most MAX_FETCHES tile requests at once: a browser opens 6 connections per server, and
+    // the view messages must not wait behind tiles that are still being computed.
+    for (const k of wanted)
+      if (!this.tiles.has(k) && !this.pending.has(k) && this.pending.size < MAX_FETCHES && !this.backoff.has(k)) this.fetchTile(k);
     clearTimeout(this.viewTimer);
     this.viewTimer = window.setTimeout(() => this.sendView(), 30);
   }
@@ -158,13 +180,27 @@ class App {
         for (const other of this.tiles.values()) other.canvas = undefined;  // the range moved
       }
       this.tiles.set(key, t);
+      this.retries.delete(key);
       this.fetchesDone++;
       this.redraw();
       this.readout();
     } catch (e) {
-      // Aborted (the view moved on) or refused: the tile is asked for again when needed.
+      // Aborted by us (the view moved on): asked for again when needed. Otherwise cancelled by
+      // the server on an older view of ours that reached it after this request (requests
+      // travel on several connections), or failed: ask again while the view needs it, a few
+      // times, backing off.
+      if (!abort.signal.aborted) {
+        const tries = (this.retries.get(key) ?? 0) + 1;
+        this.retries.set(key, tries);
+        if (tries > 8) el("error").textContent = `tile ${key} failed ${tries} times: ${e}`;
+        this.backoff.add(key);
+        setTimeout(() => { this.backoff.delete(key); this.changed(); }, Math.min(2000, 100 * tries * tries));
+      }
     } finally {
-      if (this.pending.get(key) === abort) this.pending.delete(key);
+      if (this.pending.get(key) === abort) {
+        this.pending.delete(key);
+        this.changed();  // the next wanted tiles, now that a request slot is free
+      }
       this.status();
     }
   }
@@ -207,7 +243,7 @@ class App {
     g.fillRect(0, 0, this.canvas.width, this.canvas.height);
     g.save();
     g.beginPath();
-    g.rect(PANEL, PANEL, w, h);
+    g.rect(PLOT_X, PLOT_Y, w, h);
     g.clip();
     g.imageSmoothingEnabled = false;
     // Coarse first, finer on top: stand-ins until the exact tiles arrive.
@@ -215,11 +251,42 @@ class App {
       for (const key of this.tileKeys(level)) {
         const t = this.tiles.get(key);
         if (!t) continue;
-        const x = PANEL + (t.col0 - this.x0) / this.cpp, y = PANEL + (t.row0 - this.y0) / this.cpp;
+        const x = PLOT_X + (t.col0 - this.x0) / this.cpp, y = PLOT_Y + (t.row0 - this.y0) / this.cpp;
         g.drawImage(this.colour(t), x, y, (t.w * t.per) / this.cpp, (t.h * t.per) / this.cpp);
       }
     g.restore();
     this.axes();
+    this.drawStrips();
+  }
+
+  // Above the map, the attention each key receives from all queries (log scale, per block of
+  // the sweep); right of it, each row's entropy from 0 to log n. Both from the server's sweep.
+  drawStrips() {
+    const g = this.ctx, { w, h } = this.plotSize(), st = this.strips;
+    g.fillStyle = "#eee";
+    g.fillRect(PLOT_X, PLOT_Y - STRIP - 4, w, STRIP);
+    g.fillRect(PLOT_X + w + 6, PLOT_Y, STRIP, h);
+    g.fillStyle = "#444";
+    g.fillText("received", 4, PLOT_Y - 12);
+    g.fillText("H", PLOT_X + w + 6 + STRIP / 2 - 3, PLOT_Y - 6);
+    if (!st) return;
+    const positive = st.received.filter((r) => r > 0);
+    const lo = Math.log(Math.min(...positive)), hi = Math.log(Math.max(...positive));
+    const logN = Math.log(this.info.spec.n);
+    g.fillStyle = "#3b528b";
+    for (let px = 0; px < w; ++px) {
+      const col = this.x0 + (px + 0.5) * this.cpp, b = Math.floor(col / st.block);
+      if (col < 0 || b >= st.received.length) continue;
+      const r = st.received[b];
+      const f = r > 0 && hi > lo ? (Math.log(r) - lo) / (hi - lo) : 0;
+      g.fillRect(PLOT_X + px, PLOT_Y - 4 - f * STRIP, 1, f * STRIP);
+    }
+    g.fillStyle = "#21918c";
+    for (let py = 0; py < h; ++py) {
+      const row = this.y0 + (py + 0.5) * this.cpp, b = Math.floor(row / st.block);
+      if (row < 0 || b >= st.entropy.length) continue;
+      g.fillRect(PLOT_X + w + 6, PLOT_Y + py, (st.entropy[b] / logN) * STRIP, 1);
+    }
   }
 
   axes() {
@@ -230,24 +297,24 @@ class App {
     const step = niceStep(span / Math.max(1, w / 90));
     const cellsWide = 1 / this.cpp >= 12 && this.info.tokens > 0;
     for (let c = Math.ceil(Math.max(0, v.x0) / step) * step; c < Math.min(n, v.x1); c += step) {
-      const x = PANEL + (c + 0.5 - this.x0) / this.cpp;
-      g.fillRect(x, PANEL - 5, 1, 5);
-      g.fillText(String(c), x - 8, PANEL - 8);
+      const x = PLOT_X + (c + 0.5 - this.x0) / this.cpp;
+      g.fillRect(x, PLOT_Y - STRIP - 9, 1, 5);
+      g.fillText(String(c), x - 8, PLOT_Y - STRIP - 12);
     }
     for (let r = Math.ceil(Math.max(0, v.y0) / step) * step; r < Math.min(n, v.y1); r += step) {
-      const y = PANEL + (r + 0.5 - this.y0) / this.cpp;
-      g.fillRect(PANEL - 5, y, 5, 1);
+      const y = PLOT_Y + (r + 0.5 - this.y0) / this.cpp;
+      g.fillRect(PLOT_X - 5, y, 5, 1);
       g.fillText(String(r), 4, y + 4);
     }
     if (cellsWide) {  // token labels for the rows in view
       for (let r = Math.max(0, Math.floor(v.y0)); r < Math.min(n, v.y1); ++r) {
         const t = this.tokenCache.get(r);
         if (t === undefined) { this.loadTokens(Math.floor(v.y0), Math.ceil(v.y1)); break; }
-        g.fillText(t.slice(0, 8), 4, PANEL + (r + 0.5 - this.y0) / this.cpp + 14);
+        g.fillText(t.slice(0, 8), 4, PLOT_Y + (r + 0.5 - this.y0) / this.cpp + 14);
       }
     }
     g.strokeStyle = "#888";
-    g.strokeRect(PANEL - 0.5, PANEL - 0.5, w + 1, h + 1);
+    g.strokeRect(PLOT_X - 0.5, PLOT_Y - 0.5, w + 1, h + 1);
   }
 
   loadingTokens = false;
@@ -278,8 +345,8 @@ class App {
 
   readout() {
     if (!this.hover) return;
-    const col = Math.floor(this.x0 + (this.hover.x - PANEL) * this.cpp);
-    const row = Math.floor(this.y0 + (this.hover.y - PANEL) * this.cpp);
+    const col = Math.floor(this.x0 + (this.hover.x - PLOT_X) * this.cpp);
+    const row = Math.floor(this.y0 + (this.hover.y - PLOT_Y) * this.cpp);
     const n = this.info.spec.n;
     if (col < 0 || row < 0 || col >= n || row >= n) { el("readout").textContent = ""; return; }
     const p = this.probe(col, row);
@@ -303,12 +370,12 @@ class App {
   }
 
   zoomAt(px: number, py: number, factor: number) {
-    const cx = this.x0 + (px - PANEL) * this.cpp, cy = this.y0 + (py - PANEL) * this.cpp;
+    const cx = this.x0 + (px - PLOT_X) * this.cpp, cy = this.y0 + (py - PLOT_Y) * this.cpp;
     const { w, h } = this.plotSize();
     const maxCpp = (this.info.spec.n / Math.min(w, h)) * 2;
     this.cpp = Math.min(maxCpp, Math.max(1 / 64, this.cpp * factor));
-    this.x0 = cx - (px - PANEL) * this.cpp;
-    this.y0 = cy - (py - PANEL) * this.cpp;
+    this.x0 = cx - (px - PLOT_X) * this.cpp;
+    this.y0 = cy - (py - PLOT_Y) * this.cpp;
     this.changed();
     this.readout();
   }
@@ -361,6 +428,7 @@ class App {
     });
     el("fit").addEventListener("click", () => this.fit());
     el<HTMLSelectElement>("head").addEventListener("change", (e) => this.select(`head=${(e.target as HTMLSelectElement).value}`));
+    el<HTMLSelectElement>("layer").addEventListener("change", (e) => this.select(`layer=${(e.target as HTMLSelectElement).value}`));
     el<HTMLSelectElement>("scale").addEventListener("change", (e) => { this.logScale = (e.target as HTMLSelectElement).value === "log"; this.recolour(); });
     el<HTMLSelectElement>("agg").addEventListener("change", (e) => { this.channel = (e.target as HTMLSelectElement).value === "max" ? 0 : 1; this.recolour(); });
     el<HTMLSelectElement>("colormap").addEventListener("change", (e) => { this.lut = this.luts[(e.target as HTMLSelectElement).value]; this.recolour(); });
