@@ -82,16 +82,7 @@ ViewInput openViewInput(const InputOptions& input, const AttentionOptions& atten
     };
   } else {
     ResolvedAttention att = syntheticAttention(attention, input);
-    SyntheticSpec syn;
-    syn.preset = parsePreset(input.preset);
-    syn.n = input.tokens;
-    syn.d = input.dim;
-    syn.heads = input.heads;
-    syn.head = input.head;
-    syn.dModel = input.dModel;
-    syn.seed = input.seed;
-    syn.withV = false;
-    syn.validate();
+    SyntheticSpec syn = input.synthetic(false);
     v.spec = att.spec;
     v.heads = syn.heads;
     v.head = syn.head;

@@ -82,6 +82,20 @@ void InputOptions::checkRelevant() const {
                                                    "for a synthetic preset; drop it"));
 }
 
+SyntheticSpec InputOptions::synthetic(bool withV) const {
+  SyntheticSpec syn;
+  syn.preset = parsePreset(preset);
+  syn.n = tokens;
+  syn.d = dim;
+  syn.heads = heads;
+  syn.head = head;
+  syn.dModel = dModel;
+  syn.seed = seed;
+  syn.withV = withV;
+  syn.validate();
+  return syn;
+}
+
 QKRequest InputOptions::request(std::optional<uint64_t> tokenCount) const {
   QKRequest r;
   r.qPath = qPath;
@@ -249,16 +263,7 @@ LoadedInput loadInput(Session& s, const InputOptions& in, const AttentionOptions
     return out;
   }
   ResolvedAttention att = syntheticAttention(a, in);
-  SyntheticSpec syn;
-  syn.preset = parsePreset(in.preset);
-  syn.n = in.tokens;
-  syn.d = in.dim;
-  syn.heads = in.heads;
-  syn.head = in.head;
-  syn.dModel = in.dModel;
-  syn.seed = in.seed;
-  syn.withV = needV;
-  syn.validate();
+  SyntheticSpec syn = in.synthetic(needV);
   ProgressBar bar("synthetic inputs", quiet || syn.n < 200000);
   HeadData head = generateHead(*s.ctx, *s.kernels, syn, [&](double f) { bar.update(f); }, cancelRequested);
   bar.finish();

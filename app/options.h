@@ -57,6 +57,8 @@ struct InputOptions {
   // are an Error: a user who gives them expects them to change the map.
   void checkRelevant() const;
   QKRequest request(std::optional<uint64_t> tokenCount) const;
+  // The synthetic head these options describe (checked).
+  SyntheticSpec synthetic(bool withV) const;
 
  private:
   std::vector<CLI::Option*> syntheticOnly_, filesOnly_;
