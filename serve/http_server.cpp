@@ -258,7 +258,9 @@ void HttpServer::routes() {
   s.Get("/api/strips", [this](const httplib::Request&, httplib::Response& res) {
     TileService::Strips st = service_.strips();
     if (st.block == 0) throw Refusal{409, "the whole-map sweep is not finished: the strips come from it"};
-    res.set_content(json{{"block", st.block}, {"received", st.received}, {"entropy", st.entropy}}.dump(),
+    auto pair = [&](int c, int l) { return json::array({st.range[c][l][0], st.range[c][l][1]}); };
+    json ranges{{"max", {{"lin", pair(0, 0)}, {"log", pair(0, 1)}}}, {"mean", {{"lin", pair(1, 0)}, {"log", pair(1, 1)}}}};
+    res.set_content(json{{"block", st.block}, {"received", st.received}, {"entropy", st.entropy}, {"ranges", ranges}}.dump(),
                     "application/json");
   });
 

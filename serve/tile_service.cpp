@@ -8,6 +8,7 @@
 #include "compute/head_data.h"
 #include "compute/map_job.h"
 #include "compute/map_summaries.h"
+#include "viz/figure.h"
 #include "engine/commands.h"
 #include "engine/error.h"
 
@@ -435,6 +436,15 @@ void TileService::sweepPiece() {
     uint32_t n = g.spec.n;
     strips.block = per;
     strips.received = receivedPerKeyBlock(SweepTexels{texels, w, h, per, n});
+    for (int channel = 0; channel < 2; ++channel)
+      for (int log = 0; log < 2; ++log) {
+        HeatmapStyle style;
+        style.channel = channel == 0 ? kChannelMax : kChannelMean;
+        style.logScale = log == 1;
+        ValueRange r = chooseRange(texels, style);
+        strips.range[channel][log][0] = r.vmin;
+        strips.range[channel][log][1] = r.vmax;
+      }
     std::vector<double> prefix = rowEntropyPrefix(stats, n);
     for (uint32_t y = 0; y < h; ++y) {
       uint64_t a = std::min<uint64_t>(n, y * per), b = std::min<uint64_t>(n, (y + 1) * per);

@@ -99,6 +99,9 @@ class TileService {
   struct Strips {
     uint64_t block = 0;
     std::vector<double> received, entropy;
+    // The colour range `render` would choose for the whole map (viz chooseRange of the sweep):
+    // [channel max/mean][lin/log] as (vmin, vmax), so the browser's default matches it.
+    double range[2][2][2] = {};
   };
   Strips strips() const;
   void stop();

@@ -92,7 +92,7 @@ class App {
     layer.value = String(info.layer);
     if (info.row_stats_ready && !this.strips) {
       this.strips = await (await api("/api/strips")).json();
-      this.redraw();
+      this.recolour();  // the whole map's colour range has arrived with them
     }
   }
 
@@ -106,7 +106,7 @@ class App {
 
   plotSize() { return { w: this.canvas.width - PLOT_X - RIGHT, h: this.canvas.height - PLOT_Y }; }
   plotX = PLOT_X; plotY = PLOT_Y;  // for tests and the console
-  strips: { block: number; received: number[]; entropy: number[] } | null = null;
+  strips: { block: number; received: number[]; entropy: number[]; ranges: Record<string, Record<string, [number, number]>> } | null = null;
 
   resize() {
     this.canvas.width = Math.max(256, window.innerWidth - 20);
@@ -212,8 +212,11 @@ class App {
     const g = c.getContext("2d")!;
     const img = g.createImageData(t.w, t.h);
     // The mapping of shaders/heatmap.frag, so a view here and `attnscope render` of it agree.
-    const vmax = this.fixedRange?.vmax ?? this.vmax;
-    const vmin = this.fixedRange?.vmin ?? (this.logScale ? vmax * 1e-6 : 0);
+    // The range: fixed (?vmin=&vmax=), else the one `render` chooses for the whole map (from
+    // the server's sweep), else until the sweep is done, a provisional one from the coarsest tile.
+    const chosen = this.strips?.ranges?.[this.channel === 0 ? "max" : "mean"]?.[this.logScale ? "log" : "lin"];
+    const vmax = this.fixedRange?.vmax ?? chosen?.[1] ?? this.vmax;
+    const vmin = this.fixedRange?.vmin ?? chosen?.[0] ?? (this.logScale ? vmax * 1e-6 : 0);
     const lmin = Math.log(vmin), lspan = Math.max(Math.log(vmax) - lmin, 1e-30), span = Math.max(vmax - vmin, 1e-30);
     for (let i = 0; i < t.w * t.h; ++i) {
       const v = t.values[i * 3 + this.channel], logit = t.values[i * 3 + 2];
