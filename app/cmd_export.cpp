@@ -72,11 +72,7 @@ void addExportCommand(CLI::App& app) {
           row.resize(t.cols());
           for (uint64_t y = 0; y < t.rows(); ++y) {
             for (uint64_t x = 0; x < t.cols(); ++x) {
-              const float* px = &texels[(y * t.cols() + x) * 4];
-              if (o->logits)
-                row[x] = px[kChannelLogit] < -1e38f ? -std::numeric_limits<float>::infinity() : px[kChannelLogit];
-              else
-                row[x] = px[kChannelMean];
+              row[x] = cellValue(&texels[(y * t.cols() + x) * 4], o->logits);
             }
             writer->write(planeRow + t.rowBegin - region.rowBegin + y, t.colBegin - region.colBegin, row.data(), row.size());
           }

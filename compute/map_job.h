@@ -5,6 +5,7 @@
 // progress, a window can keep presenting frames, and anyone can cancel between strips.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,13 @@ void validateRegion(const MapRegion& r, uint32_t n);
 
 // Texel channels of the output image.
 enum MapChannel { kChannelMax = 0, kChannelMean = 1, kChannelLogit = 2 };
+
+// What a texel of one cell holds as `export` and the Python package give it: p, or the logit
+// with a masked cell as -infinity (the tile pass writes -FLT_MAX there).
+inline float cellValue(const float* texel, bool logit) {
+  if (!logit) return texel[kChannelMean];
+  return texel[kChannelLogit] < -1e38f ? -std::numeric_limits<float>::infinity() : texel[kChannelLogit];
+}
 
 class MapJob {
  public:

@@ -34,8 +34,6 @@ struct TileService::Gpu {
   bool statsReady = false;
   std::unique_ptr<MapJob> sweep;
   std::unique_ptr<CommandStream> stream;
-  // A change asked for by select(), applied by the worker.
-  std::optional<std::tuple<uint32_t, uint32_t, AttentionSpec>> pendingSelect;
 };
 
 namespace {
@@ -143,7 +141,7 @@ uint64_t TileService::select(uint32_t layer, uint32_t head, const AttentionSpec&
   rowStats_.clear();
   sweepTexels_.clear();
   strips_ = Strips();
-  gpu_->pendingSelect = std::make_tuple(layer, head, spec);
+  pendingSelect_ = std::make_tuple(layer, head, spec);
   for (auto& r : queue_) r->abandoned = true;
   wake_.notify_all();
   done_.notify_all();
@@ -236,12 +234,12 @@ void TileService::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] {
-        return stopping_ || g.pendingSelect || !queue_.empty() || !info_.rowStatsReady;
+        return stopping_ || pendingSelect_ || !queue_.empty() || !info_.rowStatsReady;
       });
       if (stopping_) break;
-      if (g.pendingSelect) {
-        auto [layer, head, spec] = *g.pendingSelect;
-        g.pendingSelect.reset();
+      if (pendingSelect_) {
+        auto [layer, head, spec] = *pendingSelect_;
+        pendingSelect_.reset();
         uint64_t gen = generation_;
         lock.unlock();
         try {
@@ -306,14 +304,7 @@ void TileService::compute(Request& r) {
   {
     std::lock_guard lock(mutex_);
     if (r.key.level >= info_.sweepLevel && !sweepTexels_.empty()) {
-      auto t = fromSweep(r.key);
-      auto id = std::make_pair(r.generation, keyCode(r.key));
-      cache_[id] = t;
-      cacheOrder_.push_back(id);
-      ++info_.tilesComputed;
-      r.reply = {TileStatus::Ready, t, ""};
-      r.finished = true;
-      done_.notify_all();
+      answer(r, fromSweep(r.key));
       return;
     }
   }
@@ -329,7 +320,7 @@ void TileService::compute(Request& r) {
     {
       std::lock_guard lock(mutex_);
       if (gone(r.client)) r.abandoned = true;
-      if (r.abandoned || stopping_ || g.pendingSelect) {
+      if (r.abandoned || stopping_ || pendingSelect_) {
         done_.notify_all();  // a waiter, if any is left, answers now
         return;
       }
@@ -350,6 +341,11 @@ void TileService::compute(Request& r) {
   for (size_t i = 0; i < size_t(t->w) * t->h; ++i)
     for (int c = 0; c < 3; ++c) t->values[i * 3 + c] = texels[i * 4 + c];
   std::lock_guard lock(mutex_);
+  answer(r, std::move(t));
+}
+
+void TileService::answer(Request& r, std::shared_ptr<const TileData> t) {
+  // Kept for other clients (oldest out first), and handed to the waiter.
   auto id = std::make_pair(r.generation, keyCode(r.key));
   cache_[id] = t;
   cacheOrder_.push_back(id);
@@ -358,7 +354,7 @@ void TileService::compute(Request& r) {
     cacheOrder_.pop_front();
   }
   ++info_.tilesComputed;
-  r.reply = {TileStatus::Ready, t, ""};
+  r.reply = {TileStatus::Ready, std::move(t), ""};
   r.finished = true;
   done_.notify_all();
 }

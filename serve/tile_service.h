@@ -114,6 +114,7 @@ class TileService {
   std::shared_ptr<Request> nextRequest();  // under mutex_
   void compute(Request& r);
   void sweepPiece();
+  void answer(Request& r, std::shared_ptr<const TileData> tile);  // under mutex_
 
   TileServiceOptions options_;
   mutable std::mutex mutex_;
@@ -121,6 +122,8 @@ class TileService {
   std::deque<std::shared_ptr<Request>> queue_;
   std::shared_ptr<Request> computing_;  // the request the worker is on
   std::map<uint64_t, CellRect> views_;
+  // A head, layer or parameter change asked for by select(), applied by the worker.
+  std::optional<std::tuple<uint32_t, uint32_t, AttentionSpec>> pendingSelect_;
   // When each client (other than 0, scripts without a view) was last heard from (a view or a
   // tile request): a browser client repeats its view every few seconds, so one silent for
   // clientTimeoutSeconds has gone

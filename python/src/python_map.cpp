@@ -203,7 +203,7 @@ void MapCore::runJob(MapJob& job, const Interrupt& interrupt) {
   }
 }
 
-const Buffer& MapCore::wholeRowStats(const Interrupt& interrupt) {
+Buffer& MapCore::wholeRowStats(const Interrupt& interrupt) {
   if (rowStatsReady_) return rowStats_;
   const AttentionSpec& sp = spec();
   Context& ctx = engine_->ctx();
@@ -219,7 +219,7 @@ const Buffer& MapCore::wholeRowStats(const Interrupt& interrupt) {
 std::vector<float> MapCore::cells(const MapRegion& region, bool logits, const Interrupt& interrupt) {
   validateRegion(region, spec().n);
   std::lock_guard lock(engine_->mutex);
-  const Buffer& stats = wholeRowStats(interrupt);
+  Buffer& stats = wholeRowStats(interrupt);
   std::vector<float> out(size_t(region.rows()) * region.cols());
   // One cell per texel, in tiles that keep the image small (1024^2 x 16 bytes = 16 MiB).
   const uint64_t tile = 1024;
@@ -227,7 +227,7 @@ std::vector<float> MapCore::cells(const MapRegion& region, bool logits, const In
     for (uint64_t c0 = region.colBegin; c0 < region.colEnd; c0 += tile) {
       MapRegion t{r0, std::min(r0 + tile, region.rowEnd), c0, std::min(c0 + tile, region.colEnd)};
       MapJobOptions opts;
-      opts.rowStats = const_cast<Buffer*>(&stats);
+      opts.rowStats = &stats;
       opts.rowStatsReady = true;
       MapJob job(engine_->ctx(), engine_->kernels(), head_, spec(), t, uint32_t(t.cols()), uint32_t(t.rows()), opts);
       runJob(job, interrupt);
@@ -235,11 +235,7 @@ std::vector<float> MapCore::cells(const MapRegion& region, bool logits, const In
       for (uint64_t y = 0; y < t.rows(); ++y) {
         float* row = &out[size_t(t.rowBegin - region.rowBegin + y) * region.cols() + (t.colBegin - region.colBegin)];
         for (uint64_t x = 0; x < t.cols(); ++x) {
-          const float* px = &texels[(y * t.cols() + x) * 4];
-          if (logits)
-            row[x] = px[kChannelLogit] < -1e38f ? -std::numeric_limits<float>::infinity() : px[kChannelLogit];
-          else
-            row[x] = px[kChannelMean];
+          row[x] = cellValue(&texels[(y * t.cols() + x) * 4], logits);
         }
       }
     }
@@ -249,7 +245,7 @@ std::vector<float> MapCore::cells(const MapRegion& region, bool logits, const In
 RowStatistics MapCore::rowStatistics(const Interrupt& interrupt) {
   std::lock_guard lock(engine_->mutex);
   const AttentionSpec& sp = spec();
-  Buffer& stats = const_cast<Buffer&>(wholeRowStats(interrupt));
+  Buffer& stats = wholeRowStats(interrupt);
   std::vector<float> raw(size_t(sp.n) * 4);
   stats.download(raw.data(), raw.size() * 4);
   RowStatistics out;
@@ -291,7 +287,7 @@ std::vector<float> MapCore::output(uint32_t r0, uint32_t r1, const Interrupt& in
 std::vector<double> MapCore::received(const Interrupt& interrupt) {
   std::lock_guard lock(engine_->mutex);
   const AttentionSpec& sp = spec();
-  const Buffer& stats = wholeRowStats(interrupt);
+  Buffer& stats = wholeRowStats(interrupt);
   if (!sp.softcap) return receivedByTransposedHead(stats, interrupt);
   // With a soft cap the logit is not linear in q.k, so the transposed head does not apply:
   // blocks of keys, each evaluated as texels of every query row in up to 64 bands. A texel's
@@ -303,7 +299,7 @@ std::vector<double> MapCore::received(const Interrupt& interrupt) {
   for (uint32_t c0 = 0; c0 < sp.n; c0 += keysPerJob) {
     MapRegion t{sp.queryBegin, sp.n, c0, std::min(sp.n, c0 + keysPerJob)};
     MapJobOptions opts;
-    opts.rowStats = const_cast<Buffer*>(&stats);
+    opts.rowStats = &stats;
     opts.rowStatsReady = true;
     MapJob job(engine_->ctx(), engine_->kernels(), head_, sp, t, uint32_t(t.cols()),
                uint32_t(std::min<uint64_t>(bands, t.rows())), opts);
@@ -320,7 +316,7 @@ std::vector<double> MapCore::received(const Interrupt& interrupt) {
   return out;
 }
 
-std::vector<double> MapCore::receivedByTransposedHead(const Buffer& stats, const Interrupt& interrupt) {
+std::vector<double> MapCore::receivedByTransposedHead(Buffer& stats, const Interrupt& interrupt) {
   // received_j = sum_i exp(s_ij - lse_i), and s_ij - lse_i = c (k_j . q_i + b_i) with
   // c = scale / T and b_i = -lse_i / c: the row statistics of a head whose queries are the
   // keys and whose keys are the queries, each given one more dimension (1 on the key side,
@@ -331,7 +327,7 @@ std::vector<double> MapCore::receivedByTransposedHead(const Buffer& stats, const
   Context& ctx = engine_->ctx();
   const uint32_t n = sp.n, d = sp.d, d2 = d + 1;
   std::vector<float> raw(size_t(n) * 4);
-  const_cast<Buffer&>(stats).download(raw.data(), raw.size() * 4);
+  stats.download(raw.data(), raw.size() * 4);
   const double c = sp.logitScale();
   std::vector<float> q = head_.download(head_.q()), k = head_.download(head_.k());  // rotated when RoPE was applied
   std::vector<float> qt(size_t(n) * d2), kt(size_t(n) * d2);

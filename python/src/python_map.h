@@ -129,9 +129,9 @@ class MapCore {
  private:
   // Every row's (m, l, t) in one device buffer, computed once (entropy included) and shared
   // by the rectangles, the row statistics and the attention received.
-  const Buffer& wholeRowStats(const Interrupt& interrupt);
+  Buffer& wholeRowStats(const Interrupt& interrupt);
   void runJob(MapJob& job, const Interrupt& interrupt);
-  std::vector<double> receivedByTransposedHead(const Buffer& stats, const Interrupt& interrupt);
+  std::vector<double> receivedByTransposedHead(Buffer& stats, const Interrupt& interrupt);
 
   std::shared_ptr<Engine> engine_;
   MapInputs in_;
