@@ -12,15 +12,14 @@
 #include <fstream>
 
 #include "compute/npy.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
 namespace attnscope::test {
 
 fs::path scratch() {
-  fs::path p = fs::temp_directory_path() / ("attnscope-cli-test-" + std::to_string(::getpid()));
-  fs::create_directories(p);
-  return p;
+  return test::scratchDir("cli-test");
 }
 
 namespace {

@@ -22,9 +22,7 @@ namespace attnscope::test {
 namespace {
 
 fs::path dir() {
-  fs::path d = fs::temp_directory_path() / ("attnscope-capture-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
+  return test::scratchDir("capture");
 }
 
 std::string errorOf(const std::function<void()>& f) {

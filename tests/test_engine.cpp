@@ -11,6 +11,7 @@
 #include "engine/shader_compiler.h"
 #include "engine/spirv_reflect.h"
 #include "shaders/include/params.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -20,8 +21,8 @@ namespace {
 struct ShaderTree {
   fs::path root, shaders, cache;
   ShaderTree() {
-    root = fs::temp_directory_path() / ("attnscope-engine-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root = test::scratchDir(std::string("engine-test-") +
+                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root);
     shaders = root / "shaders";
     cache = root / "cache";

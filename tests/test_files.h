@@ -2,14 +2,48 @@
 // capture's metadata (the JSON tools/export_qk.py writes under __metadata__["attnscope"]).
 #pragma once
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace attnscope::test {
+
+// A fresh, empty folder of this test process's, the same for every call with the same name,
+// removed when the process ends (ATTNSCOPE_KEEP_SCRATCH=1 keeps it). The name carries a
+// random part, not only the pid: pids are reused, and a folder a long-gone process left behind
+// (with its output files in it) must never pass for this test's output.
+inline std::filesystem::path scratchDir(const std::string& name) {
+  namespace fs = std::filesystem;
+  struct Registry {
+    std::mutex mutex;
+    std::map<std::string, fs::path> dirs;
+    ~Registry() {
+      const char* keep = std::getenv("ATTNSCOPE_KEEP_SCRATCH");
+      if (keep && *keep && std::string(keep) != "0") return;
+      std::error_code ec;
+      for (auto& [n, d] : dirs) fs::remove_all(d, ec);
+    }
+  };
+  static Registry registry;
+  std::lock_guard lock(registry.mutex);
+  auto it = registry.dirs.find(name);
+  if (it != registry.dirs.end()) return it->second;
+  std::random_device rd;
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%08x%08x", rd(), rd());
+  fs::path p = fs::temp_directory_path() / ("attnscope-" + name + "-" + suffix);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return registry.dirs[name] = p;
+}
 
 // F32 values, or BF16 (the floats' upper halves, so the test's values are exactly what the
 // file holds when they were made BF16-exact).

@@ -18,6 +18,7 @@
 #include "compute/kernel_tuner.h"
 #include "engine/error.h"
 #include "tests/gpu_fixture.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -112,7 +113,7 @@ TEST_F(KernelVariantsGpu, TuningIsCachedAndRedoneOnlyWhenItShouldBe) {
   Gpu& g = gpu();
   if (g.kernels->forcedByEnvironment()) GTEST_SKIP() << "ATTNSCOPE_KERNEL forces one variant: nothing is tuned";
   const uint32_t dp = 16;
-  fs::path file = fs::temp_directory_path() / ("attnscope-tuning-" + std::to_string(::getpid()) + ".json");
+  fs::path file = test::scratchDir("tuning") / "tuning.json";
   fs::remove(file);
   auto tune = [&](bool expectCached, const std::string& expectNotice) {
     KernelTuner tuner(*g.ctx, *g.kernels, file);

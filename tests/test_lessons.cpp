@@ -16,6 +16,7 @@
 #include "tests/cli_support.h"
 #include "tests/gpu_fixture.h"
 #include "viz/figure_renderer.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -152,7 +153,9 @@ TEST_F(Lessons, TemperatureNumbersAreSoftmaxOfLogitsOverT) {
       EXPECT_NEAR(num.p(0, uint32_t(j)), want, 1e-6 + 1e-5 * want) << "T=" << t << " cap=" << cap << " word " << j;
       EXPECT_NEAR(num.logit(0, uint32_t(j)), z[j] / t, 2e-6 * std::max(1.0, std::abs(z[j] / t)));
     }
-    if (cap > 0) EXPECT_LT(num.p(0, 0), l.uncapped(e, s).p(0, 0)) << "the cap flattens the top word";
+    if (cap > 0) {
+      EXPECT_LT(num.p(0, 0), l.uncapped(e, s).p(0, 0)) << "the cap flattens the top word";
+    }
   }
   EXPECT_TRUE(sawCap) << "lessons.json has a soft-cap step";
 }
@@ -282,7 +285,7 @@ TEST_F(Lessons, EveryStepRendersHeadlessAtWindowAndSlideSizes) {
 }
 
 int sh(const std::string& cmd, std::string& out) {
-  fs::path f = fs::temp_directory_path() / ("attnscope-lesson-out-" + std::to_string(::getpid()));
+  fs::path f = test::scratchDir("lesson-out") / "out.txt";
   int status = std::system((cmd + " >" + f.string() + " 2>&1").c_str());
   std::ifstream in(f);
   out.assign(std::istreambuf_iterator<char>(in), {});
@@ -294,7 +297,7 @@ TEST(LessonCommand, ListsWritesStepsAndRefusesUnknownNames) {
   ASSERT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson --list", out), 0) << out;
   EXPECT_NE(out.find("worked-example"), std::string::npos) << out;
   EXPECT_NE(out.find("causal-mask"), std::string::npos) << out;
-  fs::path dir = fs::temp_directory_path() / ("attnscope-lessons-" + std::to_string(::getpid()));
+  fs::path dir = test::scratchDir("lessons");
   ASSERT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson temperature -q --out " + dir.string(), out), 0) << out;
   for (int s = 1; s <= 5; ++s) EXPECT_TRUE(fs::exists(dir / ("temperature-0" + std::to_string(s) + ".png"))) << s;
   EXPECT_EQ(sh(std::string(ATTNSCOPE_BINARY) + " lesson nope", out), 1);
@@ -303,7 +306,7 @@ TEST(LessonCommand, ListsWritesStepsAndRefusesUnknownNames) {
   EXPECT_NE(out.find("no display for the lesson window"), std::string::npos) << out;
   EXPECT_NE(out.find("attnscope lesson heads --out DIR"), std::string::npos) << out;
   // A broken data file is one line naming the file and what is wrong.
-  fs::path data = fs::temp_directory_path() / ("attnscope-lesson-data-" + std::to_string(::getpid()));
+  fs::path data = test::scratchDir("lesson-data");
   fs::create_directories(data / "lessons");
   fs::copy(fs::path(ATTNSCOPE_SOURCE_DIR) / "data" / "colormaps.json", data / "colormaps.json",
            fs::copy_options::overwrite_existing);

@@ -11,6 +11,7 @@
 #include "tests/gpu_fixture.h"
 #include "viz/colormap.h"
 #include "viz/figure_renderer.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -39,7 +40,7 @@ TEST_F(Render, HeatmapPixelsFollowTheColormap) {
     MapResult r = evaluate(g, head, spec, fig.region, n, n);  // one cell per texel
     MapJob job(*g.ctx, *g.kernels, head, spec, fig.region, n, n);
     runToCompletion(g, job);
-    fs::path png = fs::temp_directory_path() / ("attnscope-render-test-" + std::to_string(::getpid()) + ".png");
+    fs::path png = test::scratchDir("render-test") / "figure.png";
     ValueRange range = renderFigurePng(*g.ctx, *g.compiler, fig, job.image(), r.texels, png.string());
     int w, h, comp;
     unsigned char* px = stbi_load(png.string().c_str(), &w, &h, &comp, 4);

@@ -11,6 +11,7 @@
 
 #include "compute/safetensors.h"
 #include "engine/error.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -18,9 +19,7 @@ namespace attnscope::test {
 namespace {
 
 fs::path tmpFile(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("attnscope-st-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d / name;
+  return test::scratchDir("st") / name;
 }
 
 // A file from a header text and data bytes; headerLen overrides the true length.

@@ -18,6 +18,7 @@
 
 #include "tests/cli_support.h"
 #include "viz/figure.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -32,7 +33,7 @@ int view(const std::string& args, std::string& err) {
 }
 
 int sh(const std::string& cmd, std::string& err) {
-  fs::path errFile = fs::temp_directory_path() / ("attnscope-viewer-err-" + std::to_string(::getpid()));
+  fs::path errFile = test::scratchDir("viewer-err") / "stderr.txt";
   int status = std::system((cmd + " 2>" + errFile.string() + " >/dev/null").c_str());
   std::ifstream in(errFile);
   err.assign(std::istreambuf_iterator<char>(in), {});
@@ -42,7 +43,7 @@ int sh(const std::string& cmd, std::string& err) {
 TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
   if (!haveXvfb())
     GTEST_SKIP() << "xvfb-run is not installed (apt-get install xvfb xauth); setup.sh installs it";
-  fs::path dir = fs::temp_directory_path() / ("attnscope-viewer-test-" + std::to_string(::getpid()));
+  fs::path dir = test::scratchDir("viewer-test");
   fs::create_directories(dir);
   // 2 pixels per cell with cell edges on pixel edges: the viewer's plot in a 1280 x 800
   // window (with its side strips) is 1050 x 658 pixels, so the view is 525 x 329 cells from
@@ -100,7 +101,7 @@ TEST(Viewer, ScriptedScreenshotMatchesHeadlessRender) {
 // from the file at the switch, like render does.
 TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
   if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
-  fs::path dir = fs::temp_directory_path() / ("attnscope-layer-test-" + std::to_string(::getpid()));
+  fs::path dir = test::scratchDir("layer-test");
   fs::create_directories(dir);
   const uint32_t n = 3000, d = 16, heads = 2;
   std::string json = "{", data;
@@ -191,7 +192,7 @@ TEST(Viewer, LayerKeyShowsTheNextLayerOfAFile) {
 // what the allocator says; a cache too small for one view is refused with the size it needs.
 TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
   if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
-  fs::path dir = fs::temp_directory_path() / ("attnscope-cache-test-" + std::to_string(::getpid()));
+  fs::path dir = test::scratchDir("cache-test");
   fs::create_directories(dir);
   std::ofstream script(dir / "script.json");
   script << R"({"stats": ")" << (dir / "stats.json").string() << R"(", "steps": [)";
@@ -222,7 +223,7 @@ TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
 
 TEST(Viewer, HeadsGridSettlesAndAClickFocusesTheHead) {
   if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
-  fs::path dir = fs::temp_directory_path() / ("attnscope-grid-test-" + std::to_string(::getpid()));
+  fs::path dir = test::scratchDir("grid-test");
   fs::create_directories(dir);
   // Click the second small multiple (head 1, top right of a 2 x 2 grid): the view leaves the
   // grid and shows head 1, which the title names.

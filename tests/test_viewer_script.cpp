@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "viz/view_actions.h"
 #include "viz/viewer_script.h"
+#include "tests/test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -20,7 +21,7 @@ namespace attnscope::test {
 namespace {
 
 fs::path writeScript(const std::string& text) {
-  fs::path p = fs::temp_directory_path() / ("attnscope-script-" + std::to_string(::getpid()) + ".json");
+  fs::path p = test::scratchDir("script") / "script.json";
   std::ofstream(p) << text;
   return p;
 }
