@@ -1,3 +1,4 @@
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -73,17 +74,16 @@ void addServeCommand(CLI::App& app) {
                 port, port);
     std::fflush(stdout);
     installCancelHandler();
+    std::atomic<bool> listening{true};
     std::thread watcher([&] {
-      while (!cancelRequested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      while (listening && !cancelRequested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      service.stop();  // handlers waiting for tiles answer at once, freeing the server's threads
       http.stop();
     });
     http.listen();
-    if (!cancelRequested()) {  // listen() failed by itself: stop the watcher
-      http.stop();
-      watcher.detach();
-      throw Error("the server stopped unexpectedly");
-    }
+    listening = false;
     watcher.join();
+    if (!cancelRequested()) throw Error("the server stopped unexpectedly");  // listen() failed by itself
     std::printf("attnscope serve: stopped\n");
   });
 }

@@ -47,6 +47,7 @@ class HttpServer {
   void listen();
   void stop();
   std::string url() const;  // with the token
+  const std::string& token() const { return options_.token; }
   uint64_t refusals() const { return refusals_; }
 
  private:

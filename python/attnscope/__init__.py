@@ -13,12 +13,15 @@ the same kernels, the same figures, the same one-line error messages.
 """
 from __future__ import annotations
 
+import atexit as _atexit
+import html as _html
 import os as _os
+import weakref as _weakref
 from typing import Any, Optional, Sequence, Tuple, Union
 
 from . import _core
 
-__all__ = ["Map", "Error", "RowStats", "devices", "load", "view", "synthetic", "__version__"]
+__all__ = ["Map", "Error", "RowStats", "Server", "devices", "load", "view", "serve", "show", "synthetic", "__version__"]
 __version__ = "0.1.0"
 
 Error = _core.Error
@@ -211,6 +214,10 @@ class Map:
         """Opens the native viewer on this map (see :func:`view`)."""
         view(self, width=width, height=height, **style)
 
+    def show(self, height: int = 720, **kwargs: Any) -> None:
+        """The browser viewer in a Jupyter output cell (see :func:`show`)."""
+        show(self, height=height, **kwargs)
+
 
 def load(path: str, layer: Optional[int] = None, head: int = 0, *, mask: Optional[str] = None,
          window: Optional[int] = None, scale: Optional[float] = None, temperature: Optional[float] = None,
@@ -252,3 +259,118 @@ def synthetic(n: int, preset: str = "mixed", d: int = 64, *, heads: int = 1, hea
     ``--preset`` builds them: token embeddings plus sinusoidal positions, projected per head.
     presets: local (previous tokens), sink (the first token), broad, mixed."""
     return _core.synthetic(_engine(device), int(n), preset, int(d), int(heads), int(head), int(seed))
+
+
+# --- the browser viewer (attnscope serve, inside this process) ------------------------------
+
+_live_servers: "_weakref.WeakSet[Server]" = _weakref.WeakSet()
+
+
+def _web_dir() -> str:
+    """The browser client: the wheel's own copy beside this file, else the build tree's."""
+    for d in (_os.path.join(_HERE, "web"), _core.build_web_dir()):
+        if _os.path.isfile(_os.path.join(d, "index.html")) and _os.path.isfile(_os.path.join(d, "app.js")):
+            return d
+    return ""
+
+
+class Server:
+    """The browser viewer of one :class:`Map`, served by this Python process: the tiles,
+    strips, hover readout and controls of ``attnscope serve``, computed on a device context of
+    the server's own (with its own copy of Q and K) by a thread that leaves the interpreter
+    free. Made by :func:`serve`; :func:`show` puts it in a notebook cell.
+
+    ``url`` carries the access token every request needs. The server listens on loopback
+    unless ``host=`` said otherwise; it stops with :meth:`stop`, when its map and every
+    reference to it are gone, or when Python exits."""
+
+    def __init__(self, core: "_core.MapServer", has_client: bool) -> None:
+        self._core = core
+        self.has_client = has_client
+        _live_servers.add(self)
+
+    url = property(lambda self: self._core.url, doc="The page, with its access token.")
+    port = property(lambda self: self._core.port)
+    host = property(lambda self: self._core.host)
+    token = property(lambda self: self._core.token, doc="Required on every request (?token= or a Bearer header).")
+    running = property(lambda self: self._core.running)
+
+    def stop(self) -> None:
+        """Stops listening, cancels the tiles under way and frees the device (idempotent)."""
+        self._core.stop()
+
+    def frame_url(self) -> str:
+        """The page's address as a notebook's browser reaches it. With ATTNSCOPE_PROXY_URL set
+        (for example ``/proxy/{port}/`` under jupyter-server-proxy, when the browser is not on
+        the kernel's machine) the page goes through that proxy; else it is :attr:`url`."""
+        proxy = _os.environ.get("ATTNSCOPE_PROXY_URL")
+        if proxy:
+            return proxy.format(port=self.port) + "?token=" + self.token
+        return self.url
+
+    def _iframe(self, height: int = 720) -> str:
+        src = _html.escape(self.frame_url(), quote=True)
+        return (f'<iframe src="{src}" width="100%" height="{int(height)}" style="border: 1px solid #ddd" '
+                f'title="attnscope viewer"></iframe>')
+
+    def _repr_html_(self) -> str:
+        return self._iframe()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"attnscope.Server({self.url!r}, {state})"
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(m: Map, *, port: int = 0, host: str = "127.0.0.1") -> Server:
+    """Serves the browser viewer of a map from this process and returns its :class:`Server`
+    (``.url`` to open, ``.stop()``). One server per map: asking again returns the running one,
+    and any number of tabs or cells may show it. port 0 takes any free port; a host other
+    than loopback still needs the token. The whole-map sweep starts at once, in the
+    background."""
+    if not isinstance(m, Map):
+        raise TypeError(f"serve() takes an attnscope.Map, not a {type(m).__name__}")
+    old = getattr(m, "_server", None)
+    if old is not None and old.running and host == old.host and port in (0, old.port):
+        return old
+    web = _web_dir()
+    s = Server(_core.MapServer(m._core, str(host), int(port), web), bool(web))
+    m._server = s
+    return s
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and hasattr(ip, "kernel")
+
+
+def show(m: Map, *, height: int = 720, port: int = 0, host: str = "127.0.0.1") -> None:
+    """The browser viewer of a map in a Jupyter output cell: zoom with the wheel about the
+    cursor, drag to pan, hover a cell for i, j, tokens, p and the logit, switch the mask,
+    window, temperature or soft cap. The page is served by :func:`serve` (one server per map,
+    kept until the map goes); the browser must reach the kernel's machine, directly or through
+    ``ATTNSCOPE_PROXY_URL`` (see :meth:`Server.frame_url`). Outside a notebook it prints the URL."""
+    s = serve(m, port=port, host=host)
+    if not s.has_client:
+        raise Error("this attnscope was built without its browser client (web/node_modules was missing): "
+                    "run `npm ci` in web/ (./setup.sh does) and build or pip install again")
+    if _in_notebook():
+        from IPython.display import HTML, display
+        display(HTML(s._iframe(height)))
+    else:
+        print(f"attnscope: the viewer is at {s.url}")
+
+
+@_atexit.register
+def _stop_servers() -> None:
+    for s in list(_live_servers):
+        s.stop()

@@ -19,6 +19,17 @@ class Engine:
     @property
     def device_name(self) -> str: ...
 
+def build_web_dir() -> str: ...
+
+class MapServer:
+    def __init__(self, map: MapCore, host: str, port: int, web_dir: str) -> None: ...
+    def stop(self) -> None: ...
+    running: bool
+    port: int
+    host: str
+    token: str
+    url: str
+
 class MapCore:
     @staticmethod
     def from_arrays(engine: Engine, q: Any, k: Any, v: Any, head: Optional[int], mask: Optional[str],

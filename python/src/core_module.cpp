@@ -20,6 +20,7 @@
 #include "compute/tokens.h"
 #include "engine/error.h"
 #include "engine/paths.h"
+#include "python/src/map_server.h"
 #include "python/src/python_map.h"
 #include "viz/figure_renderer.h"
 #include "viz/map_figure.h"
@@ -360,6 +361,26 @@ NB_MODULE(_core, m) {
         c.view(style, width, height, screenshot, script);
       }, "width"_a, "height"_a, "agg"_a, "colormap"_a, "scale"_a, "vmin"_a.none(), "vmax"_a.none(), "screenshot"_a,
          "script"_a);
+
+  // The browser viewer's server: keeps its Map alive (the page may ask for the head again).
+  nb::class_<MapServer>(m, "MapServer")
+      .def("__init__",
+           [](MapServer* self, MapCore& map, const std::string& host, int port, const std::string& webDir) {
+             nb::gil_scoped_release release;
+             new (self) MapServer(map, host, port, webDir);
+           },
+           "map"_a, "host"_a, "port"_a, "web_dir"_a, nb::keep_alive<1, 2>())
+      .def("stop", [](MapServer& s) {
+        nb::gil_scoped_release release;
+        s.stop();
+      })
+      .def_prop_ro("running", &MapServer::running)
+      .def_prop_ro("port", &MapServer::port)
+      .def_prop_ro("host", &MapServer::host)
+      .def_prop_ro("token", &MapServer::token)
+      .def_prop_ro("url", &MapServer::url);
+  m.def("build_web_dir", [] { return std::string(ATTNSCOPE_BUILD_WEB_DIR); },
+        "Where the build tree keeps the compiled browser client (a wheel carries its own).");
 
   m.def("encode_png", [](nb::ndarray<const uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu> rgba) {
     if (rgba.shape(2) != 4) throw nb::value_error("encode_png takes an RGBA array of shape [height, width, 4]");

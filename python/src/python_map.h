@@ -108,6 +108,7 @@ class MapCore {
   bool hasV() const { return bool(in_.v); }
   const std::vector<std::string>& tokens() const { return in_.tokens; }
   const std::string& description() const { return in_.description; }
+  const MapInputs& inputs() const { return in_; }
   Engine& engine() { return *engine_; }
 
   // The exact p_ij (or logits, masked cells -inf) of the rectangle, [rows][cols] row-major.

@@ -481,3 +481,107 @@ def test_view_opens_the_native_viewer_under_xvfb(tmp_path):
     px = read_png(shot.read_bytes())
     assert px.shape[:2] == (480, 640)
     assert len(np.unique(px.reshape(-1, 4), axis=0)) > 50, "the window shows a map, not a blank"
+
+
+# --- the browser viewer: attnscope.serve / attnscope.show ----------------------------------
+
+def http_get(url, timeout=300):
+    """(status, headers, body) of a GET; HTTP errors are answers too."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_serve_tiles_are_the_maps_cells_and_need_the_token():
+    """Tiles of the in-process server (a device context of its own, the same tile service as
+    `attnscope serve`) against the float64 reference: max p, mean p and max logit per texel
+    at levels 0, 1 and the coarsest; p 2e-6 + 1e-5 relative (the service's row statistics
+    are its own), logits 2e-6 · max(1, |s|)."""
+    import json
+    n, d = 700, 16
+    q, k, _ = random_qkv(n, d, seed=41)
+    words = [f"w{i}" for i in range(n)]
+    m = attnscope.Map(q, k, mask="window", window=300, temperature=0.8, tokens=words)
+    ref = reference(q, k, mask="window", window=300, temperature=0.8)
+    with attnscope.serve(m) as s:
+        assert s.running and s.has_client and s.host == "127.0.0.1"
+        assert attnscope.serve(m) is s, "one server per map"
+        base = s.url.split("?")[0]
+        assert http_get(base + "api/info")[0] == 403
+        assert http_get(base + "api/info?token=" + "0" * 32)[0] == 403
+        status, _, body = http_get(s.url)
+        assert status == 200 and s.token.encode() in body and b"app.js" in body
+        status, _, body = http_get(f"{base}api/info?token={s.token}")
+        info = json.loads(body)
+        assert status == 200
+        assert info["spec"]["n"] == n and info["spec"]["mask"] == "window" and info["spec"]["window"] == 300
+        assert info["spec"]["temperature"] == pytest.approx(0.8)
+        assert info["tokens"] == n
+        status, _, body = http_get(f"{base}api/tokens?begin=5&end=8&token={s.token}")
+        assert json.loads(body) == words[5:8]
+        for level, tx, ty in [(0, 1, 1), (0, 0, 2), (1, 0, 1), (info["coarsest_level"], 0, 0)]:
+            status, headers, body = http_get(
+                f"{base}api/tile?level={level}&tx={tx}&ty={ty}&gen={info['generation']}&token={s.token}")
+            assert status == 200, body
+            w, h, col0, row0, per = map(int, headers["X-Tile"].split())
+            assert per == 1 << level
+            t = np.frombuffer(body, dtype=np.float32).reshape(h, w, 3)
+            for y in range(h):
+                rb, re = row0 + y * per, min(n, row0 + (y + 1) * per)
+                for x in range(w):
+                    cb, ce = col0 + x * per, min(n, col0 + (x + 1) * per)
+                    block = ref["p"][rb:re, cb:ce]
+                    assert abs(t[y, x, 0] - block.max()) <= 2e-6 + 1e-5 * block.max(), (level, x, y)
+                    assert abs(t[y, x, 1] - block.mean()) <= 2e-6 + 1e-5 * block.mean(), (level, x, y)
+                    smax = ref["s"][rb:re, cb:ce].max()
+                    if np.isfinite(smax):
+                        assert abs(t[y, x, 2] - smax) <= 2e-6 * max(1.0, abs(smax)), (level, x, y)
+                    else:
+                        assert t[y, x, 2] < -1e38
+        html = s._repr_html_()
+        assert "<iframe" in html and s.token in html
+    assert not s.running
+    with pytest.raises(OSError):
+        import urllib.request
+        urllib.request.urlopen(f"{base}api/info?token={s.token}", timeout=5)
+    s2 = attnscope.serve(m)  # a stopped server is replaced
+    assert s2 is not s and s2.running
+    s2.stop()
+
+
+def test_show_in_a_browser_page_draws_the_map_and_its_readout(tmp_path):
+    """attnscope.show's iframe in a page of its own (as a notebook's output cell holds it),
+    opened by Debian's Chromium headless: the viewer draws the map, hovering a cell names it,
+    and the map dies with the server. Needs node, web/node_modules and chromium (setup.sh)."""
+    import shutil
+    node = shutil.which("node") or shutil.which("nodejs")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not node or not os.path.exists(chromium) or not os.path.isdir(os.path.join(ROOT, "web", "node_modules")):
+        pytest.skip("node, chromium or web/node_modules is missing (./setup.sh test installs them)")
+    n = 5000
+    q, k, _ = attnscope.synthetic(n, preset="local", d=32)
+    m = attnscope.Map(q, k, tokens=[f"w{i}" for i in range(n)], title="embedded")
+    s = attnscope.serve(m)
+    try:
+        page = tmp_path / "cell.html"
+        page.write_text("<!doctype html><html><body><p>an output cell</p>" + s._repr_html_() + "</body></html>")
+        r = subprocess.run([node, os.path.join(ROOT, "tests", "web", "embed_test.mjs"), str(page), str(tmp_path)],
+                           capture_output=True, text=True, timeout=400, start_new_session=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "embedded viewer passed" in r.stdout, r.stdout
+    finally:
+        s.stop()
+
+
+def test_show_outside_a_notebook_prints_the_url(capsys):
+    q, k, _ = random_qkv(50, 8, seed=3)
+    m = attnscope.Map(q, k)
+    m.show()
+    out = capsys.readouterr().out
+    s = attnscope.serve(m)
+    assert f"the viewer is at {s.url}" in out
+    s.stop()

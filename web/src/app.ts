@@ -72,7 +72,7 @@ class App {
   }
 
   async refreshInfo() {
-    const info: Info = await (await api("/api/info")).json();
+    const info: Info = await (await api("api/info")).json();
     if (this.info && info.generation !== this.info.generation) this.clearTiles();
     this.info = info;
     el("title").textContent = `${info.title}  |  n = ${info.spec.n}, d = ${info.spec.d}, ${info.spec.mask} mask` +
@@ -91,7 +91,7 @@ class App {
     }
     layer.value = String(info.layer);
     if (info.row_stats_ready && !this.strips) {
-      this.strips = await (await api("/api/strips")).json();
+      this.strips = await (await api("api/strips")).json();
       this.recolour();  // the whole map's colour range has arrived with them
     }
   }
@@ -110,7 +110,10 @@ class App {
 
   resize() {
     this.canvas.width = Math.max(256, window.innerWidth - 20);
-    this.canvas.height = Math.max(256, window.innerHeight - 110);
+    // Below the controls (one line in a window, two or three in a notebook's narrow frame),
+    // above the readout and the status line.
+    const top = this.canvas.getBoundingClientRect().top + window.scrollY;
+    this.canvas.height = Math.max(256, window.innerHeight - top - 48);
     this.redraw();
   }
 
@@ -158,7 +161,7 @@ class App {
 
   sendView() {
     const v = this.visible();
-    api(`/api/view?client=${client}&x0=${v.x0}&y0=${v.y0}&x1=${v.x1}&y1=${v.y1}&level=${this.level()}`, { method: "POST" }).catch(() => {});
+    api(`api/view?client=${client}&x0=${v.x0}&y0=${v.y0}&x1=${v.x1}&y1=${v.y1}&level=${this.level()}`, { method: "POST" }).catch(() => {});
   }
 
   async fetchTile(key: string) {
@@ -167,7 +170,7 @@ class App {
     this.pending.set(key, abort);
     const gen = this.info.generation;
     try {
-      const r = await fetch(withToken(`/api/tile?level=${level}&tx=${tx}&ty=${ty}&gen=${gen}&client=${client}`), { signal: abort.signal });
+      const r = await fetch(withToken(`api/tile?level=${level}&tx=${tx}&ty=${ty}&gen=${gen}&client=${client}`), { signal: abort.signal });
       if (!r.ok) throw new Error(`${r.status}`);
       const [w, h, col0, row0, per] = (r.headers.get("X-Tile") ?? "").split(" ").map(Number);
       const values = new Float32Array(await r.arrayBuffer());
@@ -312,7 +315,7 @@ class App {
     if (cellsWide) {  // token labels for the rows in view
       for (let r = Math.max(0, Math.floor(v.y0)); r < Math.min(n, v.y1); ++r) {
         const t = this.tokenCache.get(r);
-        if (t === undefined) { this.loadTokens(Math.floor(v.y0), Math.ceil(v.y1)); break; }
+        if (t === undefined) { this.loadTokens(Math.floor(v.y0), Math.ceil(v.y1)).catch(() => {}); break; }
         g.fillText(t.slice(0, 8), 4, PLOT_Y + (r + 0.5 - this.y0) / this.cpp + 14);
       }
     }
@@ -320,16 +323,24 @@ class App {
     g.strokeRect(PLOT_X - 0.5, PLOT_Y - 0.5, w + 1, h + 1);
   }
 
-  loadingTokens = false;
+  tokenLoad: Promise<void> | null = null;
+  // One request at a time; a caller waits for the one in flight, then asks for what is still
+  // missing. It must wait, not return at once: the hover readout asks again when its tokens
+  // have come, and an immediate return while another load was in flight made that a loop of
+  // promise callbacks that never let the fetch finish (the page hung).
   async loadTokens(begin: number, end: number) {
-    if (this.loadingTokens || this.info.tokens === 0) return;
-    this.loadingTokens = true;
+    if (this.info.tokens === 0) return;
+    while (this.tokenLoad) await this.tokenLoad.catch(() => {});
     begin = Math.max(0, begin); end = Math.min(this.info.tokens, Math.max(end, begin + 1));
-    try {
-      const list: string[] = await (await api(`/api/tokens?begin=${begin}&end=${end}`)).json();
+    let missing = false;
+    for (let i = begin; i < end && !missing; ++i) missing = !this.tokenCache.has(i);
+    if (!missing) return;
+    this.tokenLoad = (async () => {
+      const list: string[] = await (await api(`api/tokens?begin=${begin}&end=${end}`)).json();
       list.forEach((t, i) => this.tokenCache.set(begin + i, t));
       this.redraw();
-    } finally { this.loadingTokens = false; }
+    })();
+    try { await this.tokenLoad; } finally { this.tokenLoad = null; }
   }
 
   // The finest tile under a cell, and its texel's values.
@@ -355,7 +366,8 @@ class App {
     const p = this.probe(col, row);
     const tok = (i: number) => this.tokenCache.has(i) ? ` "${this.tokenCache.get(i)}"` : "";
     if (this.info.tokens && (!this.tokenCache.has(row) || !this.tokenCache.has(col))) {
-      this.loadTokens(row, row + 1).then(() => this.loadTokens(col, col + 1)).then(() => this.readout());
+      this.loadTokens(row, row + 1).then(() => this.loadTokens(col, col + 1))
+        .then(() => { if (this.tokenCache.has(row) && this.tokenCache.has(col)) this.readout(); }).catch(() => {});
     }
     let text = `i = ${row}${tok(row)}, j = ${col}${tok(col)}`;
     if (!p) text += "  (computing)";
@@ -385,7 +397,7 @@ class App {
 
   async select(params: string) {
     try {
-      await api(`/api/select?${params}`, { method: "POST" });
+      await api(`api/select?${params}`, { method: "POST" });
       el("error").textContent = "";
     } catch (e) {
       el("error").textContent = String(e);
