@@ -50,6 +50,13 @@ def main():
                 print("  " + o["text"].rstrip().replace("\n", "\n  "))
     if pictures < shows:
         sys.exit(f"{shows} cells should show a picture, {pictures} did")
+    # attnscope.show(...) puts the browser viewer in the cell: an iframe with its access token.
+    for i, c in enumerate(code):
+        if "attnscope.show(" in c.source:
+            html = "".join(o.get("data", {}).get("text/html", "") for o in c.get("outputs", []))
+            if "<iframe" not in html or "?token=" not in html:
+                sys.exit(f"cell {i + 1} calls attnscope.show but shows no viewer: {html[:200]!r}")
+            print(f"  cell {i + 1} shows the viewer: {html[:120]}...")
     if out:
         nbformat.write(nb, out)
 

@@ -1,6 +1,6 @@
 """`pip install .` as a user runs it, into a fresh virtual environment, then the installed
 package used from outside the repository: it must list lavapipe and compute a map with the
-shaders and data the wheel carries (not the source tree's).
+shaders, data and browser client the wheel carries (not the source tree's).
 
 The build backend (scikit-build-core, nanobind: python/requirements-dev.txt) comes from the
 test's own Python instead of PyPI (--no-build-isolation), so the test needs no network, and
@@ -23,7 +23,7 @@ CHECK = r"""
 import os, numpy as np, attnscope
 pkg = os.path.dirname(attnscope.__file__)
 assert "site-packages" in pkg, pkg
-for f in ("shaders/include/common.glsl", "data/colormaps.json", "py.typed", "_core.pyi"):
+for f in ("shaders/include/common.glsl", "data/colormaps.json", "py.typed", "_core.pyi", "web/index.html", "web/app.js"):
     assert os.path.exists(os.path.join(pkg, f)), f + " is missing from the wheel"
 devs = attnscope.devices()
 print(devs)
@@ -36,7 +36,15 @@ p = np.exp(s - s.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
 err = np.abs(attnscope.Map(q, k).probs() - p).max()
 assert err < 2e-6, err
 assert attnscope.Map(q, k).render(width=256, height=256)[:4] == b"\x89PNG"
-print("installed package OK, max |p - reference| =", err)
+# The browser viewer, its page from the wheel's own copy of the client.
+import urllib.request
+assert attnscope._web_dir() == os.path.join(pkg, "web"), attnscope._web_dir()
+with attnscope.serve(attnscope.Map(q, k)) as srv:
+    page = urllib.request.urlopen(srv.url, timeout=60).read()
+    assert srv.token.encode() in page, page[:200]
+    js = urllib.request.urlopen(srv.url.replace("/?token=", "/app.js?token="), timeout=60).read()
+    assert js == open(os.path.join(pkg, "web", "app.js"), "rb").read()
+print("installed package OK, max |p - reference| =", err, "; viewer served at", srv.url.split("?")[0])
 """
 
 
