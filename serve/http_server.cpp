@@ -274,22 +274,25 @@ void HttpServer::routes() {
         throw Refusal{400, "layer " + std::to_string(layer) + " is not in the file"};
       if (i.layers.empty() && layer != 0) throw Refusal{400, "the input has one layer"};
     }
-    AttentionSpec spec = i.spec;
+    // Only what the request names changes; the rest stays the layer's own (a capture's
+    // metadata) or what earlier requests set.
+    SpecOverrides change;
     if (req.has_param("mask") || req.has_param("window")) {
-      std::string mask = req.has_param("mask") ? param(req, "mask") : std::string(maskName(spec.mask));
+      std::string mask = req.has_param("mask") ? param(req, "mask") : std::string(maskName(i.spec.mask));
       bool hasWindow = req.has_param("window");
-      spec.mask = parseMask(mask, hasWindow);
-      if (hasWindow) spec.window = uint32_t(uintParam(req, "window", spec.n));
+      change.mask = parseMask(mask, hasWindow);
+      if (hasWindow) change.window = uint32_t(uintParam(req, "window", i.spec.n));
     }
-    if (req.has_param("scale")) spec.scale = numberParam(req, "scale");
-    if (req.has_param("temperature")) spec.temperature = numberParam(req, "temperature");
+    if (req.has_param("scale")) change.scale = numberParam(req, "scale");
+    if (req.has_param("temperature")) change.temperature = numberParam(req, "temperature");
     if (req.has_param("softcap")) {
-      if (param(req, "softcap") == "none") spec.softcap.reset();
-      else spec.softcap = numberParam(req, "softcap");
+      if (param(req, "softcap") == "none") change.softcap = std::optional<double>();
+      else change.softcap = numberParam(req, "softcap");
     }
-    spec.validate();
-    uint64_t gen = service_.select(layer, head, spec);
-    res.set_content(json{{"generation", gen}, {"spec", specJson(spec)}}.dump(), "application/json");
+    AttentionSpec spec = change.appliedTo(i.spec);
+    spec.validate();  // a 400 with the reason, before anything changes
+    uint64_t gen = service_.select(layer, head, change);
+    res.set_content(json{{"generation", gen}, {"spec", specJson(service_.info().spec)}}.dump(), "application/json");
   });
 
   // The browser client: index.html gets the token written into it; other files are served as

@@ -129,19 +129,37 @@ void TileService::setView(uint64_t client, const CellRect& view, std::optional<u
   done_.notify_all();
 }
 
-uint64_t TileService::select(uint32_t layer, uint32_t head, const AttentionSpec& spec) {
+AttentionSpec SpecOverrides::appliedTo(AttentionSpec spec) const {
+  if (mask) spec.mask = *mask;
+  if (window) spec.window = *window;
+  if (scale) spec.scale = *scale;
+  if (temperature) spec.temperature = *temperature;
+  if (softcap) spec.softcap = *softcap;
+  return spec;
+}
+
+void SpecOverrides::merge(const SpecOverrides& newer) {
+  if (newer.mask) mask = newer.mask;
+  if (newer.window) window = newer.window;
+  if (newer.scale) scale = newer.scale;
+  if (newer.temperature) temperature = newer.temperature;
+  if (newer.softcap) softcap = newer.softcap;
+}
+
+uint64_t TileService::select(uint32_t layer, uint32_t head, const SpecOverrides& change) {
   std::lock_guard lock(mutex_);
   ++generation_;
+  overrides_.merge(change);
   info_.generation = generation_;
   info_.layer = layer;
   info_.head = head;
-  info_.spec = spec;
+  info_.spec = overrides_.appliedTo(info_.spec);  // until the worker has the layer's own
   info_.sweepProgress = 0;
   info_.rowStatsReady = false;
   rowStats_.clear();
   sweepTexels_.clear();
   strips_ = Strips();
-  pendingSelect_ = std::make_tuple(layer, head, spec);
+  pendingSelect_ = std::make_pair(layer, head);
   for (auto& r : queue_) r->abandoned = true;
   wake_.notify_all();
   done_.notify_all();
@@ -238,9 +256,10 @@ void TileService::run() {
       });
       if (stopping_) break;
       if (pendingSelect_) {
-        auto [layer, head, spec] = *pendingSelect_;
+        auto [layer, head] = *pendingSelect_;
         pendingSelect_.reset();
         uint64_t gen = generation_;
+        SpecOverrides overrides = overrides_;
         lock.unlock();
         try {
           g.session->ctx->waitIdle();
@@ -248,9 +267,17 @@ void TileService::run() {
           g.statsReady = false;
           LoadedHead h = options_.loadHead(*g.session->ctx, *g.session->kernels, layer, head);
           g.head = std::move(h.head);
-          g.spec = h.spec ? *h.spec : spec;
-          g.spec.temperature = spec.temperature;
+          AttentionSpec own = h.spec ? *h.spec : options_.spec;
+          g.spec = overrides.appliedTo(own);
+          try {
+            g.spec.validate();
+          } catch (const Error& e) {  // the overrides do not fit this layer: its own spec
+            std::fprintf(stderr, "attnscope serve: layer %u: %s; its own parameters are used\n", layer, e.what());
+            g.spec = own;
+          }
           g.generation = gen;
+          std::lock_guard relock(mutex_);
+          if (generation_ == gen) info_.spec = g.spec;  // what the tiles of this generation use
         } catch (const std::exception& e) {
           std::fprintf(stderr, "attnscope serve: cannot switch to layer %u head %u: %s\n", layer, head, e.what());
         }

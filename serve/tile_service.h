@@ -28,6 +28,18 @@
 
 namespace attnscope {
 
+// What clients changed of the attention. Unset fields keep the layer's own: a capture's
+// metadata for that layer (its mask, window, scale, soft cap), else the options' spec. They
+// persist across head and layer switches, as the viewer's temperature does.
+struct SpecOverrides {
+  std::optional<MaskKind> mask;
+  std::optional<uint32_t> window;
+  std::optional<double> scale, temperature;
+  std::optional<std::optional<double>> softcap;  // set to nullopt: no cap
+  AttentionSpec appliedTo(AttentionSpec spec) const;
+  void merge(const SpecOverrides& newer);  // newer's set fields win
+};
+
 struct TileServiceOptions {
   ContextOptions device;
   AttentionSpec spec;
@@ -86,9 +98,10 @@ class TileService {
   // or of levels it no longer draws (other than the coarsest, its stand-in), are cancelled,
   // queued or under way; the rest are ordered by distance from its centre.
   void setView(uint64_t client, const CellRect& view, std::optional<uint32_t> level = std::nullopt);
-  // Head, layer or attention parameters: every tile is stale and the sweep starts again.
-  // Returns the new generation.
-  uint64_t select(uint32_t layer, uint32_t head, const AttentionSpec& spec);
+  // Head, layer or attention parameters (merged into the overrides so far): every tile is
+  // stale and the sweep starts again. Returns the new generation. /api/info reports the spec
+  // the worker really uses once the head is loaded.
+  uint64_t select(uint32_t layer, uint32_t head, const SpecOverrides& change = {});
   ServiceInfo info() const;
   // Row statistics of rows [begin, end) once the sweep is done: (m, l, t) each; empty before.
   std::vector<float> rowStats(uint32_t begin, uint32_t end) const;
@@ -122,8 +135,9 @@ class TileService {
   std::deque<std::shared_ptr<Request>> queue_;
   std::shared_ptr<Request> computing_;  // the request the worker is on
   std::map<uint64_t, CellRect> views_;
-  // A head, layer or parameter change asked for by select(), applied by the worker.
-  std::optional<std::tuple<uint32_t, uint32_t, AttentionSpec>> pendingSelect_;
+  // A head or layer change asked for by select(), applied by the worker with overrides_.
+  std::optional<std::pair<uint32_t, uint32_t>> pendingSelect_;
+  SpecOverrides overrides_;
   // When each client (other than 0, scripts without a view) was last heard from (a view or a
   // tile request): a browser client repeats its view every few seconds, so one silent for
   // clientTimeoutSeconds has gone

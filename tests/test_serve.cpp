@@ -40,8 +40,9 @@ struct Served {
   }
 };
 
+std::unique_ptr<Served> serveWith(TileServiceOptions o);
+
 std::unique_ptr<Served> serve(const ref::Matrix& q, const ref::Matrix& k, const AttentionSpec& spec) {
-  auto s = std::make_unique<Served>();
   TileServiceOptions o;
   o.device.validate = true;
   o.spec = spec;
@@ -52,6 +53,11 @@ std::unique_ptr<Served> serve(const ref::Matrix& q, const ref::Matrix& k, const 
     const ref::Matrix& b = head == 0 ? k : q;
     return LoadedHead{HeadData::fromHost(ctx, a.rows, a.cols, a.v.data(), b.v.data(), nullptr), std::nullopt};
   };
+  return serveWith(std::move(o));
+}
+
+std::unique_ptr<Served> serveWith(TileServiceOptions o) {
+  auto s = std::make_unique<Served>();
   s->service = std::make_unique<TileService>(o);
   s->service->waitUntilStarted();
   ServeOptions h;
@@ -314,6 +320,65 @@ TEST_F(Serve, SelectingHeadOrParametersMakesOldTilesStale) {
   DecodedTile other = decode(s->get("/api/tile?level=0&tx=1&ty=1&gen=3"));
   HeadData swapped = upload(gpu(), k, q);
   expectSameAsHeadless(other, headless(swapped, hot, TileKey{0, 1, 1}), TileKey{0, 1, 1});
+}
+
+// A capture's layers bring their own attention (Gemma 2 alternates a sliding window with a
+// full causal mask): switching layer uses the new layer's own parameters, and what a client
+// set (here the temperature, then the mask) stays set across switches and is what the tiles
+// and /api/info use.
+TEST_F(Serve, ALayersOwnParametersHoldUnlessAClientChangesThem) {
+  const uint32_t n = 600, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 1.5, 17), k = ref::randomMatrix(n, d, 1.5, 18);
+  AttentionSpec full = causalSpec(n, d), sliding = full;
+  sliding.mask = MaskKind::WindowCausal;
+  sliding.window = 50;
+  TileServiceOptions o;
+  o.device.validate = true;
+  o.spec = full;
+  o.layers = {3, 4};
+  o.layer = 3;
+  o.loadHead = [&](Context& ctx, Kernels&, uint32_t layer, uint32_t) {
+    return LoadedHead{HeadData::fromHost(ctx, n, d, q.v.data(), k.v.data(), nullptr), layer == 4 ? sliding : full};
+  };
+  auto s = serveWith(o);
+  HeadData head = upload(gpu(), q, k);
+  httplib::Client c("127.0.0.1", s->port);
+  auto select = [&](const std::string& query) {
+    auto r = c.Post(("/api/select?" + query + "&token=" + s->token).c_str());
+    EXPECT_TRUE(r && r->status == 200) << query << ": " << (r ? r->body : "no answer");
+    return r ? json::parse(r->body)["generation"].get<uint64_t>() : 0;
+  };
+  // /api/info says the spec of the generation's head once it is loaded (a tile of it has come).
+  auto expectTileAndInfo = [&](uint64_t gen, const AttentionSpec& want, const char* step) {
+    TileKey key{0, 1, 1};
+    DecodedTile t = decode(s->get("/api/tile?level=0&tx=1&ty=1&gen=" + std::to_string(gen)));
+    SCOPED_TRACE(step);
+    expectSameAsHeadless(t, headless(head, want, key), key);
+    json spec = json::parse(s->get("/api/info")->body)["spec"];
+    EXPECT_EQ(spec["mask"], maskName(want.mask));
+    EXPECT_DOUBLE_EQ(spec["temperature"].get<double>(), want.temperature);
+    if (want.mask == MaskKind::WindowCausal) {
+      EXPECT_EQ(spec["window"], want.window);
+    }
+  };
+  expectTileAndInfo(1, full, "layer 3 as loaded");
+  expectTileAndInfo(select("layer=4"), sliding, "layer 4: its own sliding window");
+  AttentionSpec hot = sliding;
+  hot.temperature = 2;
+  expectTileAndInfo(select("temperature=2"), hot, "layer 4 at T = 2");
+  AttentionSpec fullHot = full;
+  fullHot.temperature = 2;
+  expectTileAndInfo(select("layer=3"), fullHot, "back to layer 3: its own mask, the client's T");
+  AttentionSpec none = fullHot;
+  none.mask = MaskKind::None;
+  expectTileAndInfo(select("mask=none"), none, "no mask, set by the client");
+  expectTileAndInfo(select("layer=4"), [&] { AttentionSpec x = sliding; x.mask = MaskKind::None; x.temperature = 2; return x; }(),
+                    "layer 4 keeps the client's mask");
+  // A change that does not fit is refused with the reason, and the generation stays.
+  auto bad = c.Post(("/api/select?temperature=0&token=" + s->token).c_str());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_EQ(json::parse(s->get("/api/info")->body)["generation"], 6u);
 }
 
 }  // namespace

@@ -181,6 +181,14 @@ try {
   await settled("head 1");
   const after = await page.screenshot({ clip: { x: 80, y: 150, width: 800, height: 500 }, path: path.join(outDir, "head1.png") });
   if (Buffer.compare(before, after) === 0) fail("switching head changed nothing on screen");
+  // The temperature control: only T changes (the mask stays the server's), a new generation.
+  const shownMask = await page.inputValue("#mask");
+  if (shownMask !== "causal") fail(`the mask control shows ${shownMask}, the server uses causal`);
+  await page.fill("#temperature", "2");
+  await page.click("#apply");
+  await waitIn(page, "T = 2 applied", () => window.attnscope.info.generation === 3 && window.attnscope.info.spec.temperature === 2 &&
+    window.attnscope.info.spec.mask === "causal");
+  await settled("T = 2");
   if (errors.length) fail("the page logged errors: " + errors.join(" | "));
   console.log(`browser test passed: first picture after ${firstPicture.toFixed(1)} s, ${wholeColours} colours in the whole map, readout "${readout}"; ${matched}`);
 } finally {

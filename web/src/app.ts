@@ -77,6 +77,7 @@ class App {
     this.info = info;
     el("title").textContent = `${info.title}  |  n = ${info.spec.n}, d = ${info.spec.d}, ${info.spec.mask} mask` +
       `${info.spec.window ? " W=" + info.spec.window : ""}, T = ${info.spec.temperature}  |  ${info.device}`;
+    this.showSpec(info.spec);
     const head = el<HTMLSelectElement>("head");
     if (head.options.length !== info.heads) {
       head.innerHTML = "";
@@ -395,6 +396,19 @@ class App {
     this.readout();
   }
 
+  // The attention controls show the spec the server uses (a capture's layer brings its own
+  // mask and window), except while the user is editing one of them.
+  shownSpec = "";
+  showSpec(s: Spec) {
+    const key = JSON.stringify(s);
+    if (key === this.shownSpec || ["mask", "window", "temperature", "softcap"].some((id) => document.activeElement === el(id))) return;
+    this.shownSpec = key;
+    el<HTMLSelectElement>("mask").value = s.mask;
+    if (s.window) el<HTMLInputElement>("window").value = String(s.window);
+    el<HTMLInputElement>("temperature").value = String(s.temperature);
+    el<HTMLInputElement>("softcap").value = s.softcap === null ? "" : String(s.softcap);
+  }
+
   async select(params: string) {
     try {
       await api(`api/select?${params}`, { method: "POST" });
@@ -450,9 +464,15 @@ class App {
     el("apply").addEventListener("click", () => {
       const mask = el<HTMLSelectElement>("mask").value, win = el<HTMLInputElement>("window").value;
       const temp = el<HTMLInputElement>("temperature").value, cap = el<HTMLInputElement>("softcap").value;
-      let q = `mask=${mask}&temperature=${encodeURIComponent(temp)}&softcap=${cap ? encodeURIComponent(cap) : "none"}`;
-      if (mask.startsWith("window")) q += `&window=${encodeURIComponent(win)}`;
-      this.select(q);
+      // Only what differs from the server's spec: the rest stays the layer's own.
+      const s = this.info.spec, q: string[] = [];
+      if (mask !== s.mask || (mask.startsWith("window") && Number(win) !== s.window)) {
+        q.push(`mask=${mask}`);
+        if (mask.startsWith("window")) q.push(`window=${encodeURIComponent(win)}`);
+      }
+      if (Number(temp) !== s.temperature) q.push(`temperature=${encodeURIComponent(temp)}`);
+      if ((cap === "" ? null : Number(cap)) !== s.softcap) q.push(`softcap=${cap ? encodeURIComponent(cap) : "none"}`);
+      if (q.length) this.select(q.join("&"));
     });
   }
 }
