@@ -311,13 +311,35 @@ class App {
     for (let r = Math.ceil(Math.max(0, v.y0) / step) * step; r < Math.min(n, v.y1); r += step) {
       const y = PLOT_Y + (r + 0.5 - this.y0) / this.cpp;
       g.fillRect(PLOT_X - 5, y, 5, 1);
-      g.fillText(String(r), 4, y + 4);
+      if (!cellsWide) g.fillText(String(r), 4, y + 4);  // else each row is named by its token
     }
     if (cellsWide) {  // token labels for the rows in view
       for (let r = Math.max(0, Math.floor(v.y0)); r < Math.min(n, v.y1); ++r) {
         const t = this.tokenCache.get(r);
         if (t === undefined) { this.loadTokens(Math.floor(v.y0), Math.ceil(v.y1)).catch(() => {}); break; }
-        g.fillText(t.slice(0, 8), 4, PLOT_Y + (r + 0.5 - this.y0) / this.cpp + 14);
+        g.fillText(t.slice(0, 8), 4, PLOT_Y + (r + 0.5 - this.y0) / this.cpp + 4);
+      }
+      // The columns' tokens, written upwards over a light band at the top of the plot.
+      const c0 = Math.max(0, Math.floor(v.x0)), c1 = Math.min(n, Math.ceil(v.x1));
+      let all = true;
+      for (let c = c0; c < c1 && all; ++c) all = this.tokenCache.has(c);
+      if (!all) this.loadTokens(c0, c1).catch(() => {});
+      else {
+        g.save();
+        g.beginPath();
+        g.rect(PLOT_X, PLOT_Y, w, h);
+        g.clip();
+        g.fillStyle = "rgba(255, 255, 255, 0.75)";
+        g.fillRect(PLOT_X, PLOT_Y, w, 54);
+        g.fillStyle = "#222";
+        for (let c = c0; c < c1; ++c) {
+          g.save();
+          g.translate(PLOT_X + (c + 0.5 - this.x0) / this.cpp + 4, PLOT_Y + 50);
+          g.rotate(-Math.PI / 2);
+          g.fillText(this.tokenCache.get(c)!.slice(0, 8), 0, 0);
+          g.restore();
+        }
+        g.restore();
       }
     }
     g.strokeStyle = "#888";
