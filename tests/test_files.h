@@ -35,7 +35,10 @@ inline std::filesystem::path scratchDir(const std::string& name) {
   static Registry registry;
   std::lock_guard lock(registry.mutex);
   auto it = registry.dirs.find(name);
-  if (it != registry.dirs.end()) return it->second;
+  if (it != registry.dirs.end()) {
+    fs::create_directories(it->second);  // a test may have removed it when it was done
+    return it->second;
+  }
   std::random_device rd;
   char suffix[17];
   std::snprintf(suffix, sizeof suffix, "%08x%08x", rd(), rd());

@@ -423,11 +423,12 @@ class App {
   shownSpec = "";
   showSpec(s: Spec) {
     const key = JSON.stringify(s);
-    if (key === this.shownSpec || ["mask", "window", "temperature", "softcap"].some((id) => document.activeElement === el(id))) return;
+    if (key === this.shownSpec || ["mask", "window", "qkscale", "temperature", "softcap"].some((id) => document.activeElement === el(id))) return;
     this.shownSpec = key;
     el<HTMLSelectElement>("mask").value = s.mask;
     if (s.window) el<HTMLInputElement>("window").value = String(s.window);
     el<HTMLInputElement>("temperature").value = String(s.temperature);
+    el<HTMLInputElement>("qkscale").value = String(Number(s.scale.toPrecision(6)));
     el<HTMLInputElement>("softcap").value = s.softcap === null ? "" : String(s.softcap);
   }
 
@@ -493,6 +494,8 @@ class App {
         if (mask.startsWith("window")) q.push(`window=${encodeURIComponent(win)}`);
       }
       if (Number(temp) !== s.temperature) q.push(`temperature=${encodeURIComponent(temp)}`);
+      const scale = el<HTMLInputElement>("qkscale").value;
+      if (Number(scale) !== Number(s.scale.toPrecision(6))) q.push(`scale=${encodeURIComponent(scale)}`);
       if ((cap === "" ? null : Number(cap)) !== s.softcap) q.push(`softcap=${cap ? encodeURIComponent(cap) : "none"}`);
       if (q.length) this.select(q.join("&"));
     });
