@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "engine/error.h"
 
@@ -94,6 +95,14 @@ HttpServer::HttpServer(TileService& service, ServeOptions options)
   // Tile requests wait for the device: enough threads that waiting ones never starve /api/info.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_payload_max_length(kMaxBody);
+  // SO_REUSEADDR only: a restarted server may take its port back from TIME_WAIT, but a second
+  // live one must not share it. cpp-httplib's default also sets SO_REUSEPORT, with which a
+  // second `serve --port P` (or a second notebook map) bound too and the kernel split the
+  // connections between two different maps.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof yes);
+  });
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(30, 0);
   routes();
@@ -110,10 +119,27 @@ int HttpServer::bind() {
   return port_;
 }
 
-void HttpServer::listen() { server_->listen_after_bind(); }
+// cpp-httplib ignores a stop() that comes before its listen loop is running, and that loop
+// would then run forever: listen() does not start after a stop(), and a stop() that comes
+// while listen() is starting waits for the loop to run, then stops it.
+void HttpServer::listen() {
+  {
+    std::lock_guard lock(listenMutex_);
+    if (stopRequested_) return;
+    listenState_ = 1;
+  }
+  server_->listen_after_bind();
+  listenState_ = 2;
+}
 
 void HttpServer::stop() {
-  if (server_) server_->stop();
+  if (!server_) return;
+  {
+    std::lock_guard lock(listenMutex_);
+    stopRequested_ = true;
+  }
+  while (listenState_ == 1 && !server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server_->stop();
 }
 
 std::string HttpServer::url() const {

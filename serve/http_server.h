@@ -14,7 +14,9 @@
 //                                                   switches head, layer or parameters (new generation)
 // The token goes in `?token=` or `Authorization: Bearer`.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "serve/tile_service.h"
@@ -57,6 +59,9 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
   std::atomic<uint64_t> refusals_{0};
+  std::mutex listenMutex_;
+  bool stopRequested_ = false;          // under listenMutex_
+  std::atomic<int> listenState_{0};     // 0 not started, 1 listen() under way, 2 returned
 };
 
 }  // namespace attnscope

@@ -192,6 +192,24 @@ TEST_F(Serve, EveryRequestNeedsTheToken) {
   EXPECT_EQ(s->http->refusals(), 7u);
 }
 
+// A port in use is refused with the line saying so, not shared (SO_REUSEPORT would let the
+// kernel split one port's connections between two servers of two different maps).
+TEST_F(Serve, APortInUseIsRefusedNotShared) {
+  ref::Matrix q = ref::randomMatrix(100, 8, 1.0, 1), k = ref::randomMatrix(100, 8, 1.0, 2);
+  auto s = serve(q, k, causalSpec(100, 8));
+  ServeOptions h;
+  h.port = s->port;
+  h.quiet = true;
+  HttpServer second(*s->service, h);
+  try {
+    second.bind();
+    ADD_FAILURE() << "a second server bound port " << s->port;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(s->port)), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(Serve, HostileRequestsGetA4xxAndOneLogLineEach) {
   ref::Matrix q = ref::randomMatrix(3000, 16, 1.0, 3), k = ref::randomMatrix(3000, 16, 1.0, 4);
   auto s = serve(q, k, causalSpec(3000, 16));

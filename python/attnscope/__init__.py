@@ -335,6 +335,8 @@ def serve(m: Map, *, port: int = 0, host: str = "127.0.0.1") -> Server:
     background."""
     if not isinstance(m, Map):
         raise TypeError(f"serve() takes an attnscope.Map, not a {type(m).__name__}")
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port={port} is not a TCP port: give 0 (any free one) to 65535")
     old = getattr(m, "_server", None)
     if old is not None and old.running and host == old.host and port in (0, old.port):
         return old
