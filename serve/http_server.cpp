@@ -143,7 +143,8 @@ void HttpServer::stop() {
 }
 
 std::string HttpServer::url() const {
-  std::string host = options_.host == "0.0.0.0" ? "127.0.0.1" : options_.host;
+  std::string host = options_.host == "0.0.0.0" || options_.host.empty() ? "127.0.0.1" : options_.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";  // an IPv6 address
   return "http://" + host + ":" + std::to_string(port_) + "/?token=" + options_.token;
 }
 

@@ -477,8 +477,8 @@ void TileService::sweepPiece() {
   std::lock_guard lock(mutex_);
   if (g.generation != generation_) return;  // a select() came in meanwhile
   info_.sweepProgress = finished ? 1.0 : progress;
-  if (finished) strips_ = std::move(strips);
   if (finished) {
+    strips_ = std::move(strips);
     info_.rowStatsReady = true;
     rowStats_ = std::move(stats);
     sweepTexels_ = std::move(texels);

@@ -33,10 +33,10 @@ class MapServer {
   int port() const { return port_; }
   const std::string& host() const { return host_; }
   const std::string& token() const { return token_; }
-  std::string url() const;  // with the token
+  const std::string& url() const { return url_; }  // with the token
 
  private:
-  std::string host_, token_;
+  std::string host_, token_, url_;
   int port_ = 0;
   std::unique_ptr<TileService> service_;
   std::unique_ptr<HttpServer> http_;

@@ -383,6 +383,17 @@ std::vector<uint8_t> MapCore::image(const MapRegion& region, const HeatmapStyle&
   return renderFigureRgba(engine_->ctx(), engine_->pngRenderer(), fig, job.image(), texels);
 }
 
+HeadLoader MapCore::hostHeadLoader() const {
+  const MapInputs& in = in_;
+  return [&in](Context& ctx, Kernels& kernels, uint32_t, uint32_t) {
+    LoadedHead h{HeadData::fromHost(ctx, in.q.n, in.q.d, in.q.values.data(), in.k.values.data(), nullptr),
+                 std::nullopt};
+    const ResolvedAttention& a = in.attention;
+    if (a.rope) applyRope(ctx, kernels, h.head, {a.ropeBase, a.ropeDims, a.ropeHalves});
+    return h;
+  };
+}
+
 void MapCore::view(const HeatmapStyle& style, uint32_t width, uint32_t height, const std::string& screenshot,
                    const std::string& script) {
   ViewerOptions o;
@@ -393,17 +404,8 @@ void MapCore::view(const HeatmapStyle& style, uint32_t width, uint32_t height, c
   o.script = script;
   o.title = "attention  " + in_.description;
   o.tokens = in_.tokens;
-  // The viewer has a device context of its own (with a swapchain): it uploads the same
-  // host Q and K there.
-  const MapInputs& in = in_;
-  HeadLoader loader = [&in](Context& ctx, Kernels& kernels, uint32_t, uint32_t) {
-    LoadedHead h{HeadData::fromHost(ctx, in.q.n, in.q.d, in.q.values.data(), in.k.values.data(), nullptr),
-                 std::nullopt};
-    const ResolvedAttention& a = in.attention;
-    if (a.rope) applyRope(ctx, kernels, h.head, {a.ropeBase, a.ropeDims, a.ropeHalves});
-    return h;
-  };
-  int rc = runViewer(contextOptions(engine_->selector()), spec(), o, loader);
+  // The viewer has a device context of its own (with a swapchain).
+  int rc = runViewer(contextOptions(engine_->selector()), spec(), o, hostHeadLoader());
   if (rc != 0) throw Error("the viewer stopped with code " + std::to_string(rc));
 }
 

@@ -17,6 +17,7 @@
 #include "compute/head_data.h"
 #include "compute/map_job.h"
 #include "viz/figure.h"
+#include "viz/viewer.h"
 
 namespace attnscope {
 class FigureRenderer;
@@ -108,7 +109,9 @@ class MapCore {
   bool hasV() const { return bool(in_.v); }
   const std::vector<std::string>& tokens() const { return in_.tokens; }
   const std::string& description() const { return in_.description; }
-  const MapInputs& inputs() const { return in_; }
+  // Uploads this map's host Q and K (rotary embedding applied) to another device context:
+  // the native viewer's or the browser viewer's server's. The map must outlive its use.
+  HeadLoader hostHeadLoader() const;
   Engine& engine() { return *engine_; }
 
   // The exact p_ij (or logits, masked cells -inf) of the rectangle, [rows][cols] row-major.
