@@ -32,6 +32,9 @@ void addViewCommand(CLI::App& app) {
                   "Frame time to aim at while the view rests (compute fills what drawing leaves; moving: 4/5 of it)")
       ->check(CLI::Range(5.0, 1000.0))
       ->capture_default_str();
+  cmd->add_flag("--draw-every-frame", o->viewer.drawEveryFrame,
+                "Draw every frame while the view rests too (by default frames between draws only compute, and the "
+                "resting picture is drawn ~10 times a second)");
   cmd->callback([o] {
     HeatmapStyle style = o->style.style();
     o->viewer.style = style;

@@ -88,6 +88,43 @@ TEST(FrameBudget, MovingFramesAreShorterAndAStallDoesNotStarveTheWork) {
   EXPECT_NEAR(dev.frame(budget, false), budget.targets().stillFrameMs, 0.15 * budget.targets().stillFrameMs);
 }
 
+TEST(FrameBudget, FramesThatOnlyComputeKeepTheirOwnEstimate) {
+  // The viewer draws a resting picture a few times a second and only computes in between:
+  // those frames cost their compute and ~1 ms besides, the drawn ones 10 ms of drawing.
+  // Each kind settles at its own target, and neither pulls the other's estimate of the rest.
+  FrameBudget budget({3e7, 3e7, 3e7, 3e7});
+  SimulatedDevice dev;
+  dev.flopsPerMs = {3e7, 3e7, 3e7, 3e7};
+  auto undrawn = [&] {
+    FrameWork work = budget.frame(false, false);
+    EXPECT_FALSE(work.drawn);
+    double pieceFlops = budget.pieceFlops(dev.shape);
+    while (work.fits(budget.pieceMs(dev.shape, pieceFlops))) {
+      work.predictedMs += budget.pieceMs(dev.shape, pieceFlops);
+      work.flops[int(dev.shape)] += pieceFlops;
+    }
+    std::array<double, kBlockShapes> shapeMs{};
+    shapeMs[int(dev.shape)] = work.flops[int(dev.shape)] / dev.flopsPerMs[int(dev.shape)];
+    double frameMs = shapeMs[int(dev.shape)] + 1.0;
+    budget.observe(frameMs, shapeMs[int(dev.shape)], shapeMs, work);
+    return frameMs;
+  };
+  std::vector<double> drawn, computeOnly;
+  for (int f = 0; f < 40; ++f) {
+    if (f % 4 == 0) drawn.push_back(dev.frame(budget, true));
+    else computeOnly.push_back(undrawn());
+  }
+  EXPECT_NEAR(budget.otherMs(true), dev.drawMs, 1.0);
+  EXPECT_NEAR(budget.otherMs(false), 1.0, 0.5);
+  for (size_t f = 5; f < computeOnly.size(); ++f)
+    EXPECT_NEAR(computeOnly[f], budget.targets().undrawnFrameMs, 0.15 * budget.targets().undrawnFrameMs) << f;
+  for (size_t f = 3; f < drawn.size(); ++f)
+    EXPECT_NEAR(drawn[f], budget.targets().movingFrameMs, 0.15 * budget.targets().movingFrameMs) << f;
+  // Without drawing, a frame of the same length holds more compute.
+  EXPECT_GT(budget.computeMs(false, false), budget.computeMs(false, true) - (budget.targets().stillFrameMs -
+                                                                             budget.targets().undrawnFrameMs));
+}
+
 TEST(FrameBudget, ShapesAreEstimatedApart) {
   // A 1:1 tile (one key per texel) runs at a tenth of the sweep's rate on lavapipe: learning
   // one shape leaves the other's estimate alone.

@@ -221,6 +221,45 @@ TEST(Viewer, HundredThousandTokensStayWithinASmallTileCache) {
   fs::remove_all(dir);
 }
 
+// While the camera rests and the whole-map sweep runs, frames between draws only compute
+// (no image acquired, nothing presented; the validation layer stays silent), the picture is
+// still drawn every so often, and whatever the script does is drawn. --draw-every-frame
+// draws them all.
+TEST(Viewer, RestingFramesBetweenDrawsOnlyCompute) {
+  if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
+  fs::path dir = test::scratchDir("resting-test");
+  fs::create_directories(dir);
+  std::ofstream(dir / "script.json") << R"({"stats": ")" << (dir / "stats.json").string() << R"(", "steps": [
+      {"settle": true}, {"zoom": 1.2, "at": [500, 400], "frames": 5}, {"settle": true}]})";
+  std::string args = "view --width 800 --height 600 --tokens 24000 --validate --script " + (dir / "script.json").string();
+  // Frames and drawn frames of the run, from the per-frame trace (it leaves out the last frame).
+  auto count = [&](size_t& frames, size_t& drawn) {
+    nlohmann::json stats = nlohmann::json::parse(std::ifstream(dir / "stats.json"));
+    ASSERT_EQ(stats["frame_trace"]["columns"].back(), "drawn");
+    frames = drawn = 0;
+    for (const auto& f : stats["frame_trace"]["frames"]) {
+      ++frames;
+      drawn += f.back().get<int>();
+    }
+    size_t intervals = stats["drawn_frame_interval"]["frames"].get<size_t>();
+    EXPECT_TRUE(intervals == drawn || intervals == drawn + 1) << intervals << " drawn, the trace says " << drawn;
+  };
+  std::string err;
+  int rc = view(args, err);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(err.find("validation"), std::string::npos) << err;
+  size_t frames, drawn;
+  count(frames, drawn);
+  EXPECT_GT(frames - drawn, 10u) << "frames that only computed while the sweep ran";
+  EXPECT_GT(drawn, 8u) << "the resting picture is drawn every so often, the zoom every frame";
+  rc = view(args + " --draw-every-frame", err);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_EQ(err.find("validation"), std::string::npos) << err;
+  count(frames, drawn);
+  EXPECT_EQ(drawn, frames);
+  fs::remove_all(dir);
+}
+
 TEST(Viewer, HeadsGridSettlesAndAClickFocusesTheHead) {
   if (!haveXvfb()) GTEST_SKIP() << "xvfb-run is not installed";
   fs::path dir = test::scratchDir("grid-test");

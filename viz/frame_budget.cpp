@@ -10,14 +10,15 @@ FrameBudget::FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, Fra
   for (double& r : flopsPerMs_) r = std::max(r, 1e3);
 }
 
-double FrameBudget::computeMs(bool moving) const {
-  double frame = moving ? targets_.movingFrameMs : targets_.stillFrameMs;
-  return std::max(targets_.minComputeMs, frame - otherMs_);
+double FrameBudget::computeMs(bool moving, bool drawing) const {
+  double frame = !drawing ? targets_.undrawnFrameMs : moving ? targets_.movingFrameMs : targets_.stillFrameMs;
+  return std::max(targets_.minComputeMs, frame - otherMs(drawing));
 }
 
-FrameWork FrameBudget::frame(bool moving) const {
+FrameWork FrameBudget::frame(bool moving, bool drawing) const {
   FrameWork w;
-  w.allowedMs = computeMs(moving);
+  w.drawn = drawing;
+  w.allowedMs = computeMs(moving, drawing);
   return w;
 }
 
@@ -47,8 +48,9 @@ void FrameBudget::observe(double frameMs, double computeMs, const std::array<dou
   // once (frames stay short), falling ones slowly (no oscillation).
   double compute = timed ? computeMs : work.predictedMs;
   double other = std::clamp(frameMs - compute, 0.0, 1.5 * targets_.stillFrameMs);
-  double a = other > otherMs_ ? 0.5 : 0.25;
-  otherMs_ = (1 - a) * otherMs_ + a * other;
+  double& estimate = work.drawn ? otherMs_ : undrawnOtherMs_;
+  double a = other > estimate ? 0.5 : 0.25;
+  estimate = (1 - a) * estimate + a * other;
 }
 
 }  // namespace attnscope

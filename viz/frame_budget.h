@@ -9,7 +9,8 @@
 //    presenting).
 // A frame's compute is what fits between the two and the frame-time target, smaller while
 // the camera moves. The estimates follow the device within a few frames when its speed or
-// its load changes.
+// its load changes. A frame that only computes (the viewer draws a resting picture a few
+// times a second while the sweep runs) has its own, much smaller, estimate of the rest.
 #pragma once
 #include <array>
 
@@ -20,12 +21,16 @@ namespace attnscope {
 struct FrameBudgetTargets {
   double stillFrameMs = 30;   // a whole frame while the camera rests (the sweep and tiles run)
   double movingFrameMs = 24;  // while it moves: interaction first
+  // A frame that only computes: input that arrives meanwhile waits for it, and a piece can
+  // run up to twice its prediction (VM noise, the mask's uneven rows), so well under a frame.
+  double undrawnFrameMs = 18;
   double minComputeMs = 2;    // work always progresses, however slow drawing is
   double pieceOverheadMs = 0.05;  // a piece's fixed cost (dispatches, barriers), work or not
 };
 
 // What one frame may spend on compute and what it has recorded so far.
 struct FrameWork {
+  bool drawn = true;  // false: a frame that only computes, nothing is drawn or presented
   double allowedMs = 0;
   double predictedMs = 0;                        // recorded so far, as the estimates predict it
   std::array<double, kBlockShapes> flops{};      // recorded so far, per block shape
@@ -41,8 +46,8 @@ class FrameBudget {
   // timings where it ran, else a guess by device type).
   explicit FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets = {});
 
-  // The compute a frame may record.
-  FrameWork frame(bool moving) const;
+  // The compute a frame may record; `drawing` false: a frame that only computes.
+  FrameWork frame(bool moving, bool drawing = true) const;
   // The predicted GPU time of `flops` of work in `shape`, with the piece's fixed cost.
   double pieceMs(BlockShape shape, double flops) const;
   // The work a piece should hold: a quarter of a moving frame's compute, so that frames can
@@ -55,14 +60,15 @@ class FrameBudget {
                const FrameWork& work);
 
   double flopsPerMs(BlockShape shape) const { return flopsPerMs_[int(shape)]; }
-  double otherMs() const { return otherMs_; }
-  double computeMs(bool moving) const;
+  double otherMs(bool drawing = true) const { return drawing ? otherMs_ : undrawnOtherMs_; }
+  double computeMs(bool moving, bool drawing = true) const;
   const FrameBudgetTargets& targets() const { return targets_; }
 
  private:
   FrameBudgetTargets targets_;
   std::array<double, kBlockShapes> flopsPerMs_;
   double otherMs_ = 12;  // drawing and the rest, until measured
+  double undrawnOtherMs_ = 1;  // a frame that only computes: recording and submitting
 };
 
 }  // namespace attnscope

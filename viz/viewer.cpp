@@ -56,6 +56,7 @@ class Viewer : public ScriptTarget {
     FrameBudgetTargets targets;
     targets.stillFrameMs = o.frameMs;
     targets.movingFrameMs = o.frameMs * 0.8;
+    targets.undrawnFrameMs = o.frameMs * 0.6;
     budget_ = std::make_unique<FrameBudget>(initialSpeed(tuned), targets);
     views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes);
     views_->show(o.layer, o.head, fitCellsPerPixel());
@@ -82,10 +83,21 @@ class Viewer : public ScriptTarget {
       }
       if (scripted && runner.done()) break;
       bool moving = scripted && runner.play(*this);
-      for (const InputEvent& e : window_.drainEvents()) handle(e);
-      frame();
+      std::vector<InputEvent> events = window_.drainEvents();
+      if (!events.empty()) oweDraws();
+      for (const InputEvent& e : events) handle(e);
+      if (!scripted && !busy_ && drawOwed_ == 0 && !o_.drawEveryFrame) {
+        // Nothing to compute and nothing changed: sleep until an event (or a quarter second,
+        // so that what changes without one, such as a delayed tooltip, still shows).
+        window_.waitEvents(0.25);
+        last = std::chrono::steady_clock::now();
+        lastFrameStart_ = last;
+        oweDraws(1);
+        continue;
+      }
+      bool drawn = frame(mustDraw(moving));
       auto now = std::chrono::steady_clock::now();
-      stats.add(std::chrono::duration<double, std::milli>(now - last).count(), moving);
+      stats.add(std::chrono::duration<double, std::milli>(now - last).count(), moving, drawn);
       last = now;
     }
     ctx_->waitIdle();
@@ -94,15 +106,17 @@ class Viewer : public ScriptTarget {
   }
 
   // ---- what a script drives (ScriptTarget) ----
-  void scriptZoom(double x, double y, double f) override { camera_.zoomAbout(x - plot_.x, y - plot_.y, f); }
-  void scriptPan(double dx, double dy) override { camera_.pan(dx, dy); }
+  void scriptZoom(double x, double y, double f) override { oweDraws(); camera_.zoomAbout(x - plot_.x, y - plot_.y, f); }
+  void scriptPan(double dx, double dy) override { oweDraws(); camera_.pan(dx, dy); }
   void scriptBox(double x0, double y0, double x1, double y1) override {
+    oweDraws();
     camera_.zoomToBox(x0 - plot_.x, y0 - plot_.y, x1 - plot_.x, y1 - plot_.y);
   }
-  void scriptLookAt(double col, double row, double cpp) override { camera_.lookAt(col, row, cpp); }
-  void scriptFit() override { camera_.fit(); }
-  void scriptPanel(bool visible) override { panel_->setVisible(visible); }
+  void scriptLookAt(double col, double row, double cpp) override { oweDraws(); camera_.lookAt(col, row, cpp); }
+  void scriptFit() override { oweDraws(); camera_.fit(); }
+  void scriptPanel(bool visible) override { oweDraws(); panel_->setVisible(visible); }
   void scriptClick(double x, double y) override {  // a left click: press and release without moving
+    oweDraws();
     InputEvent e;
     e.x = x;
     e.y = y;
@@ -111,23 +125,52 @@ class Viewer : public ScriptTarget {
     e.type = InputEvent::ButtonUp;
     handle(e);
   }
-  void scriptHover(double x, double y) override { pointer_.hoverAt(x, y); }
-  void scriptAction(ViewAction a) override { apply(a); }
+  void scriptHover(double x, double y) override { oweDraws(); pointer_.hoverAt(x, y); }
+  void scriptAction(ViewAction a) override { oweDraws(); apply(a); }
   bool viewExact() override { return views_->settled(camera_, plot_); }
   bool allWorkDone() override { return !busy_; }
-  void scriptScreenshot(const std::string& path) override { screenshot_->request(path); }
+  void scriptScreenshot(const std::string& path) override { oweDraws(); screenshot_->request(path); }
   bool takeScreenshotDone() override { return screenshot_->takeDone(); }
 
  private:
   // ---- one frame, top to bottom ----
-  void frame() {
+  // While the camera rests and nothing else changes, most frames only compute and the
+  // picture is drawn a few times a second: drawing costs a CPU device (lavapipe) about half
+  // of a 30 ms frame, which the whole-map sweep gets instead. Input, a moving camera or a
+  // finished piece of work is drawn at once.
+  static constexpr double kRestingRedrawMs = 100;
+
+  void oweDraws(int frames = 3) { drawOwed_ = std::max(drawOwed_, frames); }
+
+  bool mustDraw(bool moving) const {
+    double sinceDrawn = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - lastDrawn_).count();
+    return o_.drawEveryFrame || drawOwed_ > 0 || moving || stillFrames_ < 3 || !busy_ || screenshot_->requested() ||
+           sinceDrawn >= kRestingRedrawMs;
+  }
+
+  // Returns whether the frame was drawn (false: it only computed).
+  bool frame(bool draw) {
     frames_->waitForFrame();
     collectLastFrame();
     updateRangeAndStrips();
+    if (!draw) {
+      frames_->beginCompute();
+      arena_->reset();
+      VkCommandBuffer cmd = frames_->cmd();
+      if (timer_->enabled()) timer_->reset(cmd);
+      Recording rec{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
+      recordBudgetedWork(rec, false);
+      recorded_ = true;
+      frames_->submitCompute();
+      if (!busy_) oweDraws();  // the last piece of work: its picture is shown
+      return false;
+    }
+    drawOwed_ = std::max(0, drawOwed_ - 1);
+    lastDrawn_ = std::chrono::steady_clock::now();
     uint32_t index;
     if (!frames_->begin(index)) {  // out of date: recreated, this frame is skipped
       resize();
-      return;
+      return true;
     }
     arena_->reset();
     VkCommandBuffer cmd = frames_->cmd();
@@ -141,6 +184,7 @@ class Viewer : public ScriptTarget {
     if (screenshot_->requested()) screenshot_->record(cmd, frames_->swapchain(), index, extentW_, extentH_);
     recorded_ = true;
     if (frames_->submitAndPresent(index)) resize();
+    return true;
   }
 
   // The device's speed per block shape before any frame is measured: the tuner's timings of
@@ -175,7 +219,8 @@ class Viewer : public ScriptTarget {
       std::array<double, kBlockShapes> shapeMs{};
       for (int s = 0; s < kBlockShapes; ++s) shapeMs[s] = gpuMs(shapeTimerLabel(BlockShape(s)));
       budget_->observe(frameMs, gpuMs("compute"), shapeMs, lastWork_);
-      if (keepTrace_) trace_.push_back({frameMs, gpuMs("compute"), lastWork_.allowedMs, lastWork_.predictedMs});
+      if (keepTrace_)
+        trace_.push_back({frameMs, gpuMs("compute"), lastWork_.allowedMs, lastWork_.predictedMs, lastWork_.drawn ? 1.0 : 0.0});
     }
     recorded_ = false;
     screenshot_->collect(frames_->swapchain().format());
@@ -206,19 +251,23 @@ class Viewer : public ScriptTarget {
   }
 
   // This frame's compute under the budget, and the layers to draw with the hover readout.
+  // Compute gets what the frame-time target leaves after drawing, or in a frame that only
+  // computes, after recording it. A drawn frame gets the moving frame's share even while the
+  // camera rests: the frames between draws do the bulk of the work then, and the frame that
+  // follows a draw waits for it, so a long draw would be felt twice.
+  void recordBudgetedWork(Recording& rec, bool drawing) {
+    CellRect v = camera_.visible();
+    std::array<double, 4> now{v.x0, v.y0, v.x1, v.y1};
+    stillFrames_ = now == lastView_ ? stillFrames_ + 1 : 0;
+    lastView_ = now;
+    TimedScope t(rec, "compute");
+    lastWork_ = budget_->frame(stillFrames_ < 3 || (drawing && !o_.drawEveryFrame), drawing);
+    busy_ = views_->update(rec, camera_, plot_, *budget_, lastWork_);
+  }
+
   std::vector<HeatmapLayer> recordCompute(Recording& rec) {
     std::vector<HeatmapLayer> layers;
-    {
-      // Compute gets what the frame-time target leaves after drawing; less while the camera
-      // moves (the first frame that moves drops back), more once it has rested a few frames.
-      CellRect v = camera_.visible();
-      std::array<double, 4> now{v.x0, v.y0, v.x1, v.y1};
-      stillFrames_ = now == lastView_ ? stillFrames_ + 1 : 0;
-      lastView_ = now;
-      TimedScope t(rec, "compute");
-      lastWork_ = budget_->frame(stillFrames_ < 3);
-      busy_ = views_->update(rec, camera_, plot_, *budget_, lastWork_);
-    }
+    recordBudgetedWork(rec, true);
     if (views_->grid()) {
       views_->headsGrid().layers(layers, plot_, camera_, spec().n);
       hover_->clear();
@@ -403,6 +452,7 @@ class Viewer : public ScriptTarget {
     s["frames"] = frames.frames();
     s["frame_time"] = frames.allFrames();
     s["frame_time_while_moving"] = frames.movingFrames();
+    s["drawn_frame_interval"] = frames.drawnIntervals();
     s["seconds_to_exact_after_camera_stops"] = runner.secondsToExact();
     s["seconds_until_all_work_done"] = runner.secondsToAllDone();
     // How the frame budget saw the device at the end, and every frame it measured.
@@ -411,10 +461,11 @@ class Viewer : public ScriptTarget {
       speed[blockShapeName(BlockShape(sh))] = round3(budget_->flopsPerMs(BlockShape(sh)) / 1e6);
     s["frame_budget"] = {{"target_ms", {{"still", budget_->targets().stillFrameMs}, {"moving", budget_->targets().movingFrameMs}}},
                          {"gflops_estimate", speed},
-                         {"other_ms_estimate", round3(budget_->otherMs())}};
+                         {"other_ms_estimate", round3(budget_->otherMs())},
+                         {"other_ms_estimate_undrawn", round3(budget_->otherMs(false))}};
     nlohmann::json trace = nlohmann::json::array();
-    for (const auto& t : trace_) trace.push_back({round3(t[0]), round3(t[1]), round3(t[2]), round3(t[3])});
-    s["frame_trace"] = {{"columns", {"frame_ms", "compute_gpu_ms", "compute_allowed_ms", "compute_predicted_ms"}},
+    for (const auto& t : trace_) trace.push_back({round3(t[0]), round3(t[1]), round3(t[2]), round3(t[3]), int(t[4])});
+    s["frame_trace"] = {{"columns", {"frame_ms", "compute_gpu_ms", "compute_allowed_ms", "compute_predicted_ms", "drawn"}},
                         {"frames", trace}};
     std::ofstream(path) << s.dump(2) << "\n";
   }
@@ -444,7 +495,9 @@ class Viewer : public ScriptTarget {
   bool recorded_ = false;  // a frame was submitted since the last collect
   std::chrono::steady_clock::time_point lastFrameStart_ = std::chrono::steady_clock::now();
   bool keepTrace_ = false;  // a long interactive session would grow it without end
-  std::vector<std::array<double, 4>> trace_;  // per frame: wall ms, compute GPU ms, allowed, predicted
+  std::vector<std::array<double, 5>> trace_;  // per frame: wall ms, compute GPU ms, allowed, predicted, drawn
+  int drawOwed_ = 3;  // frames to draw whatever else happens (after input, a script's action)
+  std::chrono::steady_clock::time_point lastDrawn_{};
   int stillFrames_ = 0;
   std::array<double, 4> lastView_{};
   std::string hoverText_;

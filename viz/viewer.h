@@ -23,6 +23,9 @@ struct ViewerOptions {
   HeatmapStyle style;
   uint64_t cacheBytes = 0;    // tile cache budget; 0: a quarter of the device's free memory, at most 512 MiB
   double frameMs = 30;        // frame time aimed at while the view rests; moving: 4/5 of it
+  // false: while the view rests and work runs, frames between draws only compute (the
+  // picture is drawn ~10 times a second) and give drawing's time to the sweep.
+  bool drawEveryFrame = false;
   std::string screenshot;     // write a PNG of the settled view and exit
   std::string script;         // a JSON camera path (see docs in README)
   std::string title;          // input description

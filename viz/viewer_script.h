@@ -74,20 +74,28 @@ class ScriptRunner {
   nlohmann::json toExact_ = nlohmann::json::array(), toDone_ = nlohmann::json::array();
 };
 
-// Frame times of a run: all frames, and those while the camera moved.
+// Frame times of a run: all frames (those that only computed too), those while the camera
+// moved, and the intervals between frames that were drawn (how often the picture changed).
 class FrameStats {
  public:
-  void add(double ms, bool moving) {
+  void add(double ms, bool moving, bool drawn = true) {
     all_.push_back(ms);
     if (moving) moving_.push_back(ms);
+    sinceDrawn_ += ms;
+    if (drawn) {
+      drawn_.push_back(sinceDrawn_);
+      sinceDrawn_ = 0;
+    }
   }
   size_t frames() const { return all_.size(); }
   nlohmann::json allFrames() const { return summary(all_); }
   nlohmann::json movingFrames() const { return summary(moving_); }
+  nlohmann::json drawnIntervals() const { return summary(drawn_); }
 
  private:
   static nlohmann::json summary(const std::vector<double>& v);
-  std::vector<double> all_, moving_;
+  std::vector<double> all_, moving_, drawn_;
+  double sinceDrawn_ = 0;
 };
 
 double round3(double v);

@@ -103,6 +103,13 @@ bool WindowFrames::begin(uint32_t& index) {
   return true;
 }
 
+void WindowFrames::beginCompute() {
+  commands_->resetFence();
+  commands_->begin();
+}
+
+void WindowFrames::submitCompute() { commands_->submit(ctx_.queue()); }
+
 bool WindowFrames::submitAndPresent(uint32_t index) {
   // Colour writes wait for the acquired image; the present waits for the rendering.
   VkPipelineStageFlags waitStage = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;

@@ -36,6 +36,10 @@ class WindowFrames {
   // Ends the command buffer, submits it and presents. True when the swapchain had to be
   // recreated.
   bool submitAndPresent(uint32_t index);
+  // A frame that only computes (the picture on screen stays): the same command buffer and
+  // fence, no image acquired, nothing presented.
+  void beginCompute();
+  void submitCompute();
   // Recreates the swapchain at the window's framebuffer size; false while it is minimised.
   bool recreate();
 
