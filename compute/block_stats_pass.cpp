@@ -30,11 +30,16 @@ ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds) {
 namespace {
 
 // Blocks per workgroup: enough keys that loading the query rows once pays off, but enough
-// workgroups to keep every core (or SM) busy.
+// workgroups to keep every core (or SM) busy. On a CPU device a workgroup walks at least
+// Kernels::minKeysPerGroup() keys even when that leaves fewer groups than wanted: the
+// viewer's sweep pieces (one group of rows over ~1000 keys) used to give each group one
+// block of ~100 keys, and loading its rows cost a third of the work.
 uint32_t blocksPerGroup(Kernels& kernels, uint32_t rowGroups, uint32_t blocks, double keysPerBlock) {
   uint32_t perGroup = uint32_t(std::clamp(2048.0 / keysPerBlock, 1.0, double(blocks)));
   const uint32_t minGroups = kernels.minParallelGroups();
-  while (perGroup > 1 && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups) perGroup = (perGroup + 1) / 2;
+  const double minKeys = kernels.minKeysPerGroup();
+  while (perGroup > 1 && perGroup * keysPerBlock > minKeys && uint64_t(rowGroups) * groupsFor(blocks, perGroup) < minGroups)
+    perGroup = (perGroup + 1) / 2;
   return perGroup;
 }
 

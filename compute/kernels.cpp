@@ -154,6 +154,8 @@ uint32_t Kernels::minParallelGroups() const {
   return 1024;
 }
 
+double Kernels::minKeysPerGroup() const { return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 512 : 0; }
+
 double Kernels::flopsPerStrip() const {
   return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4e9 : 2e11;
 }

@@ -69,6 +69,11 @@ class Kernels {
   // Workgroups a dispatch should offer to keep the device busy: a CPU device (lavapipe) has
   // a handful of threads, a GPU dozens of multiprocessors each wanting several groups.
   uint32_t minParallelGroups() const;
+  // Keys a block_stats workgroup should walk with its query rows loaded once, even at the
+  // cost of fewer groups than minParallelGroups(): lavapipe loads each lane's rows one lane
+  // at a time, so a group that scores only ~100 keys spends a third of its time loading. A
+  // GPU loads rows in one coalesced access and wants the groups instead (0: no floor).
+  double minKeysPerGroup() const;
   // Work one recorded strip should hold: ~0.1 s on lavapipe, a few ms on a GPU.
   double flopsPerStrip() const;
 
