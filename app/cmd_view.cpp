@@ -29,7 +29,8 @@ void addViewCommand(CLI::App& app) {
   cmd->add_option("--screenshot", o->viewer.screenshot, "Wait until the view is exact, write it to this PNG and exit");
   cmd->add_option("--script", o->viewer.script, "Replay a JSON camera path (zoom, pan, hover, keys, screenshots) and exit");
   cmd->add_option("--frame-ms", o->viewer.frameMs,
-                  "Frame time to aim at while the view rests (compute fills what drawing leaves; moving: 4/5 of it)")
+                  "Frame time to aim at (compute fills what drawing leaves; a drawn frame aims at 4/5 of it, one that only "
+                  "computes while the view rests at 3/5; with --draw-every-frame a resting frame takes all of it)")
       ->check(CLI::Range(5.0, 1000.0))
       ->capture_default_str();
   cmd->add_flag("--draw-every-frame", o->viewer.drawEveryFrame,

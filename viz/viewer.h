@@ -22,7 +22,7 @@ struct ViewerOptions {
   bool vsync = true;
   HeatmapStyle style;
   uint64_t cacheBytes = 0;    // tile cache budget; 0: a quarter of the device's free memory, at most 512 MiB
-  double frameMs = 30;        // frame time aimed at while the view rests; moving: 4/5 of it
+  double frameMs = 30;        // frame time aimed at: drawn frames 4/5 of it, frames that only compute 3/5
   // false: while the view rests and work runs, frames between draws only compute (the
   // picture is drawn ~10 times a second) and give drawing's time to the sweep.
   bool drawEveryFrame = false;
