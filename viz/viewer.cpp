@@ -142,10 +142,13 @@ class Viewer : public ScriptTarget {
 
   void oweDraws(int frames = 3) { drawOwed_ = std::max(drawOwed_, frames); }
 
+  double msSinceDrawn() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - lastDrawn_).count();
+  }
+
   bool mustDraw(bool moving) const {
-    double sinceDrawn = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - lastDrawn_).count();
     return o_.drawEveryFrame || drawOwed_ > 0 || moving || stillFrames_ < 3 || !busy_ || screenshot_->requested() ||
-           sinceDrawn >= kRestingRedrawMs;
+           msSinceDrawn() >= kRestingRedrawMs;
   }
 
   // Returns whether the frame was drawn (false: it only computed).
@@ -262,6 +265,11 @@ class Viewer : public ScriptTarget {
     lastView_ = now;
     TimedScope t(rec, "compute");
     lastWork_ = budget_->frame(stillFrames_ < 3 || (drawing && !o_.drawEveryFrame), drawing);
+    // The frame before a scheduled draw computes half as long: the drawn frame waits for it,
+    // and on lavapipe its present waits for its own compute and drawing as well, so the two
+    // would otherwise add up to ~1.5 frames.
+    if (!drawing && msSinceDrawn() + budget_->targets().undrawnFrameMs >= kRestingRedrawMs)
+      lastWork_.allowedMs = std::max(budget_->targets().minComputeMs, lastWork_.allowedMs / 2);
     busy_ = views_->update(rec, camera_, plot_, *budget_, lastWork_);
   }
 
