@@ -67,7 +67,10 @@ TEST(Faults, TheViewerEndsWithOneLineOnDeviceLossAndOutOfMemory) {
                  Case{"vkWaitForFences=DEVICE_LOST@12", "device was lost"},
                  Case{"vkAcquireNextImageKHR=DEVICE_LOST@5", "device was lost"},
                  Case{"vkQueuePresentKHR=DEVICE_LOST@7", "device was lost"},
-                 Case{"vkAllocateMemory=OUT_OF_DEVICE_MEMORY@40+", "ran out of memory"}}) {
+                 // From the 32nd allocation on: the tiles' allocations start at ~28, and how many a
+                 // whole session makes depends on how far the sweep got before the zoom (a slow
+                 // kernel variant sometimes finished under 40, and the fault never came).
+                 Case{"vkAllocateMemory=OUT_OF_DEVICE_MEMORY@32+", "ran out of memory"}}) {
     SCOPED_TRACE(c.fault);
     CliRun r = runInXvfb("view --tokens 3000 --script " + script.string(),
                          std::string("ATTNSCOPE_INJECT_VK_ERROR=") + c.fault + " timeout 120");

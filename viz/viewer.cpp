@@ -253,7 +253,6 @@ class Viewer : public ScriptTarget {
     if (!grid) range_.update(*ctx_, o_.style, views_->tiles(), camera_);
   }
 
-  // This frame's compute under the budget, and the layers to draw with the hover readout.
   // Compute gets what the frame-time target leaves after drawing, or in a frame that only
   // computes, after recording it. A drawn frame gets the moving frame's share even while the
   // camera rests: the frames between draws do the bulk of the work then, and the frame that
@@ -273,6 +272,7 @@ class Viewer : public ScriptTarget {
     busy_ = views_->update(rec, camera_, plot_, *budget_, lastWork_);
   }
 
+  // This frame's compute under the budget, and the layers to draw with the hover readout.
   std::vector<HeatmapLayer> recordCompute(Recording& rec) {
     std::vector<HeatmapLayer> layers;
     recordBudgetedWork(rec, true);
@@ -467,7 +467,9 @@ class Viewer : public ScriptTarget {
     nlohmann::json speed;
     for (int sh = 0; sh < kBlockShapes; ++sh)
       speed[blockShapeName(BlockShape(sh))] = round3(budget_->flopsPerMs(BlockShape(sh)) / 1e6);
-    s["frame_budget"] = {{"target_ms", {{"still", budget_->targets().stillFrameMs}, {"moving", budget_->targets().movingFrameMs}}},
+    const FrameBudgetTargets& targets = budget_->targets();
+    s["frame_budget"] = {{"target_ms",
+                          {{"still", targets.stillFrameMs}, {"moving", targets.movingFrameMs}, {"undrawn", targets.undrawnFrameMs}}},
                          {"gflops_estimate", speed},
                          {"other_ms_estimate", round3(budget_->otherMs())},
                          {"other_ms_estimate_undrawn", round3(budget_->otherMs(false))}};
