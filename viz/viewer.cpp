@@ -158,10 +158,7 @@ class Viewer : public ScriptTarget {
     updateRangeAndStrips();
     if (!draw) {
       frames_->beginCompute();
-      arena_->reset();
-      VkCommandBuffer cmd = frames_->cmd();
-      if (timer_->enabled()) timer_->reset(cmd);
-      Recording rec{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
+      Recording rec = startRecording();
       recordBudgetedWork(rec, false);
       recorded_ = true;
       frames_->submitCompute();
@@ -175,10 +172,8 @@ class Viewer : public ScriptTarget {
       resize();
       return true;
     }
-    arena_->reset();
-    VkCommandBuffer cmd = frames_->cmd();
-    if (timer_->enabled()) timer_->reset(cmd);
-    Recording rec{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
+    Recording rec = startRecording();
+    VkCommandBuffer cmd = rec.cmd;
     std::vector<HeatmapLayer> layers = recordCompute(rec);
     FigureSpec fig = figure();
     buildPanel();
@@ -188,6 +183,15 @@ class Viewer : public ScriptTarget {
     recorded_ = true;
     if (frames_->submitAndPresent(index)) resize();
     return true;
+  }
+
+  // The frame's command buffer (begun) with a fresh descriptor arena and, where the device
+  // has timestamps, a reset timer: what both kinds of frame record into.
+  Recording startRecording() {
+    arena_->reset();
+    VkCommandBuffer cmd = frames_->cmd();
+    if (timer_->enabled()) timer_->reset(cmd);
+    return Recording{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
   }
 
   // The device's speed per block shape before any frame is measured: the tuner's timings of
