@@ -63,8 +63,9 @@ void checkVariant(Gpu& g, const BlockStatsVariant& v, uint32_t d) {
       double want = ref::rowEntropy(q, k, spec, i);
       ASSERT_NEAR(entropy, want, 5e-5 * std::max(1.0, want)) << i;
     }
-    // One key per texel (the short shape) and ~30 keys per texel (medium), max and mean.
-    for (auto [region, w, h] : {std::tuple{MapRegion{500, 564, 0, n}, n, 64u}, std::tuple{MapRegion{0, n, 0, n}, 37u, 41u}}) {
+    // One key per texel (the short shape) and ~30 keys per texel (medium), max and mean. The
+    // short region has 300 rows, so that a forced r16 (1024 rows a group) runs as itself.
+    for (auto [region, w, h] : {std::tuple{MapRegion{400, 700, 0, n}, n, 64u}, std::tuple{MapRegion{0, n, 0, n}, 37u, 41u}}) {
       MapResult r = evaluate(g, head, spec, region, w, h);
       ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
       for (size_t t = 0; t < a.max.size(); ++t) {
@@ -91,6 +92,28 @@ TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnThePortablePath) {
     EXPECT_FALSE(v.shuffle) << v.name() << ": the portable device has no shuffles";
     checkVariant(g, v, 16);
   }
+}
+
+// A dispatch of few rows steps a variant down to fewer rows per invocation: a tuned one as
+// soon as its workgroup covers more rows than there are, a forced one only past 4x, so that
+// tests at a few hundred rows run the forced variant as itself.
+TEST_F(KernelVariantsGpu, FewRowsStepDownTunedAtOnceAndForcedPastFourTimes) {
+  Gpu& g = gpu();
+  Kernels kernels(*g.ctx, *g.compiler);  // its own choices, not the shared session's
+  if (kernels.forcedByEnvironment()) GTEST_SKIP() << "ATTNSCOPE_KERNEL forces a variant over this test's";
+  const BlockStatsVariant r16{16, 64, kernels.usesShuffle(), 0};
+  kernels.chooseBlockStats(64, BlockShape::Long, r16);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 4096).rows, 16u);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 300).rows, 4u) << "4 x 64 lanes <= 300 rows";
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 16).rows, 1u);
+  kernels.forceBlockStats(r16);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 300).rows, 16u) << "1024 <= 4 x 300";
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 256).rows, 16u);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 200).rows, 8u);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 16).rows, 4u) << "a 16-row probe: 256 lanes' rows";
+  const BlockStatsVariant r8c8{8, 64, kernels.usesShuffle(), 8};
+  kernels.forceBlockStats(r8c8);
+  EXPECT_EQ(kernels.blockStatsVariant(64, BlockShape::Long, 16).chunk, 8u) << "rows shrink, the chunk stays";
 }
 
 // ATTNSCOPE_TUNE is 0 in the test environment (what the suite tests must not depend on
