@@ -121,7 +121,7 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
   for (uint32_t wg : workgroups)
     for (bool shuffle : {true, false})
       for (uint32_t rows : {1u, 2u, 4u, 8u, 16u})
-        for (uint32_t chunk : {0u, 8u}) {
+        for (uint32_t chunk : {0u, 1u, 8u}) {
           BlockStatsVariant v{rows, wg, shuffle, chunk};
           if (rows == 1 && dp <= 256) continue;  // one row per key load is never the fastest where more fit
           if (shuffle && !shuffle_) continue;
@@ -135,7 +135,7 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // every host measured: a CPU device keeps only the smallest (r2.c8 at d = 64), so
           // the chunked path is still tried and tested there.
           const uint64_t maxUnroll = cpu ? 256 : 1024;
-          if (chunk && uint64_t(rows) * chunk * (dp / 4) > maxUnroll) continue;
+          if (chunk > 1 && uint64_t(rows) * chunk * (dp / 4) > maxUnroll) continue;
           try {
             checkRunnable(v, dp);
           } catch (const Error&) {

@@ -21,7 +21,9 @@ struct BlockStatsVariant {
   uint32_t rows = 4;       // query rows per invocation: more reuse each key load, more registers
   uint32_t workgroup = 64;
   bool shuffle = true;     // keys shared by subgroupShuffle; false: through shared memory
-  uint32_t chunk = 0;      // > 0: chunked softmax over this many keys; 0: per-key online update
+  // > 1: chunked softmax over this many keys; 1: per-key update with one exp2 and selects;
+  // 0: per-key update with an exp on each side of a branch (today's default)
+  uint32_t chunk = 0;
 
   // "r4.wg64.shuffle.c0": how tune, bench and ATTNSCOPE_KERNEL name it.
   std::string name() const;

@@ -9,9 +9,12 @@
 // path on lavapipe and GPUs alike); without it, keys are staged through shared memory.
 // TRACK_ENTROPY = also accumulate t (costs 10-20 % on lavapipe; only the viewer's sweep and
 // the row-entropy tests need it); without it t stays 0. SOFTCAP = logits are soft-capped
-// (C tanh(s / C), Gemma-2) before the temperature. CHUNK > 0 = chunked softmax: the logits of
+// (C tanh(s / C), Gemma-2) before the temperature. CHUNK > 1 = chunked softmax: the logits of
 // CHUNK keys are scored first, their max moves the running max once, and every cell then
-// takes one exp2 with no branch (log2 e folded into the scale); 0 = the per-key online update.
+// takes one exp2 with no branch (log2 e folded into the scale). CHUNK = 1 = the per-key
+// online update with one exp2 per cell and selects instead of a branch. 0 = the per-key
+// update with an exp on each side of a branch: where lanes diverge (lavapipe runs both sides
+// under a mask) that is two exps per cell.
 // Which variant is fastest differs by device: compute/kernel_tuner.cpp times them.
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -39,6 +42,13 @@ shared vec4 ks[KT * D4];
 vec4 kv[D4];  // this lane's key of the current subgroup chunk
 #endif
 
+// Per invocation: its query rows (loaded once and reused for every block this workgroup
+// walks through: reloading them per block cost more memory traffic than the keys), each
+// row's key range [lo, hi), and the current block's online-softmax state per row.
+vec4 qv[ROWS * D4];
+uint lo[ROWS], hi[ROWS];
+float m[ROWS], l[ROWS], t[ROWS];
+
 const float LOG2E = 1.4426950408889634;
 const float LN2 = 0.6931471805599453;
 
@@ -51,64 +61,39 @@ vec4 keyPart(uint c, uint u) {
 #endif
 }
 
-void main() {
-  const uint WG = gl_WorkGroupSize.x;
-  const uint rowEnd = P.rowBegin + P.rowCount;
-  const uvec2 group = balancedGroupId();
-  const uint rowBase = P.rowBegin + group.x * WG * ROWS;
-
-  // Query rows are loaded once and reused for every block this workgroup walks through:
-  // reloading them per block cost more memory traffic than the keys themselves.
-  vec4 qv[ROWS * D4];
-  uint lo[ROWS], hi[ROWS];
-  bool valid[ROWS];
-  [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-    uint i = rowBase + r * WG + gl_LocalInvocationID.x;
-    valid[r] = i < rowEnd;
-    i = min(i, rowEnd - 1u);  // stay in bounds but keep every lane running: shuffles need them
-    uvec2 range = keyRange(i, P.n, P.maskKind, P.window, P.queryBegin);
-    lo[r] = range.x;
-    hi[r] = range.y;
-    uint qOff = P.qSkip / 4u + (i - P.rowBegin) * D4;
-    [[unroll]] for (uint c = 0; c < D4; ++c) qv[r * D4 + c] = q[qOff + c];
-  }
-  // Keys any row of this workgroup may see: key ranges grow with the row for every mask.
-  uint lastRow = min(rowBase + WG * ROWS, rowEnd) - 1u;
-  uint groupLo = max(P.colBegin, keyRange(rowBase, P.n, P.maskKind, P.window, P.queryBegin).x);
-  uint groupHi = min(P.colEnd, keyRange(lastRow, P.n, P.maskKind, P.window, P.queryBegin).y);
-  const uint kBase = P.kSkip / 4u;
-#if CHUNK > 0 && !SOFTCAP
-  const float scale2 = P.logitScale * LOG2E;
-#endif
-
-  uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
-  uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
-  for (uint block = firstBlock; block < lastBlock; ++block) {
-    float m[ROWS], l[ROWS], t[ROWS];
-    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-      m[r] = NO_MAX;
-      l[r] = 0.0;
-      t[r] = 0.0;
-    }
-    uint jLo = max(blockCol[block], groupLo);
-    uint jHi = min(blockCol[block + 1u], groupHi);
-
-#if USE_SHUFFLE
-    const uint lanes = gl_SubgroupSize;
-    for (uint jb = jLo; jb < jHi; jb += lanes) {
-      uint mine = min(jb + gl_SubgroupInvocationID, jHi - 1u);
-      uint kOff = kBase + (mine - P.kCol0) * D4;
-      [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
-      uint count = min(lanes, jHi - jb);
+// A cell's logit in log2 units (CHUNK > 0), so that each weight is one exp2.
+float logit2(float s) {
+#if SOFTCAP
+  return softcapLogit(s * P.logitScale, P.softcap, P.capScale) * LOG2E;
+#elif CHUNK == 1
+  return s;  // the query rows were loaded times logitScale log2(e)
 #else
-    for (uint jb = jLo; jb < jHi; jb += KT) {
-      uint count = min(KT, jHi - jb);
-      barrier();  // the previous tile is no longer being read
-      for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
-        ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
-      barrier();  // the tile is complete before anyone reads it
+  return s * (P.logitScale * LOG2E);
 #endif
-#if CHUNK > 0
+}
+
+// The keys [from, to) of the current block into m, l, t, a subgroup's (or a shared tile's)
+// keys at a time. checked = false: every row of this workgroup sees every key of the range,
+// so no key is tested against a row's mask (the CHUNK = 1 update then drops its selects).
+void walkKeys(uint from, uint to, const bool checked) {
+  const uint WG = gl_WorkGroupSize.x;
+  const uint kBase = P.kSkip / 4u;
+#if USE_SHUFFLE
+  const uint lanes = gl_SubgroupSize;
+  for (uint jb = from; jb < to; jb += lanes) {
+    uint mine = min(jb + gl_SubgroupInvocationID, to - 1u);
+    uint kOff = kBase + (mine - P.kCol0) * D4;
+    [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
+    uint count = min(lanes, to - jb);
+#else
+  for (uint jb = from; jb < to; jb += KT) {
+    uint count = min(KT, to - jb);
+    barrier();  // the previous tile is no longer being read
+    for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
+      ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
+    barrier();  // the tile is complete before anyone reads it
+#endif
+#if CHUNK > 1
       // Logits in log2 units: x2 = x log2(e), so each cell's weight is one exp2.
       for (uint u0 = 0; u0 < count; u0 += CHUNK) {
         float x2[ROWS * CHUNK];
@@ -122,11 +107,7 @@ void main() {
           }
           uint j = jb + u0 + cu;
           [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-#if SOFTCAP
-            float x = softcapLogit(s[r] * P.logitScale, P.softcap, P.capScale) * LOG2E;
-#else
-            float x = s[r] * scale2;
-#endif
+            float x = logit2(s[r]);
             x2[r * CHUNK + cu] = (u0 + cu < count && j >= lo[r] && j < hi[r]) ? x : NO_MAX;
           }
         }
@@ -164,6 +145,21 @@ void main() {
         }
         uint j = jb + u;
         [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+#if CHUNK == 1
+          float x = logit2(s[r]);
+          // 2^-|x - m| is the new term's weight when x is under the max, and every earlier
+          // term's rescale when x is the new max (then each earlier x_i - m also loses x - m):
+          // one exp2 serves both sides.
+          float dx = x - m[r];
+          float e = exp2(-abs(dx));
+          bool up = dx > 0.0;
+          bool seen = !checked || (j >= lo[r] && j < hi[r]);
+#if TRACK_ENTROPY
+          t[r] = seen ? (up ? fma(-l[r], dx, t[r]) * e : fma(e, dx, t[r])) : t[r];  // before l moves
+#endif
+          l[r] = seen ? (up ? fma(l[r], e, 1.0) : l[r] + e) : l[r];
+          m[r] = seen ? max(m[r], x) : m[r];
+#else
           if (j >= lo[r] && j < hi[r]) {
             float x = s[r] * P.logitScale;
 #if SOFTCAP
@@ -185,9 +181,63 @@ void main() {
 #endif
             }
           }
+#endif
         }
       }
     }
+#endif
+}
+
+void main() {
+  const uint WG = gl_WorkGroupSize.x;
+  const uint rowEnd = P.rowBegin + P.rowCount;
+  const uvec2 group = balancedGroupId();
+  const uint rowBase = P.rowBegin + group.x * WG * ROWS;
+
+  bool valid[ROWS];
+#if CHUNK == 1 && !SOFTCAP
+  const float qScale = P.logitScale * LOG2E;  // one multiply per query element, none per cell
+#else
+  const float qScale = 1.0;
+#endif
+  [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+    uint i = rowBase + r * WG + gl_LocalInvocationID.x;
+    valid[r] = i < rowEnd;
+    i = min(i, rowEnd - 1u);  // stay in bounds but keep every lane running: shuffles need them
+    uvec2 range = keyRange(i, P.n, P.maskKind, P.window, P.queryBegin);
+    lo[r] = range.x;
+    hi[r] = range.y;
+    uint qOff = P.qSkip / 4u + (i - P.rowBegin) * D4;
+    [[unroll]] for (uint c = 0; c < D4; ++c) qv[r * D4 + c] = q[qOff + c] * qScale;
+  }
+  // Key ranges grow with the row for every mask: the rows of this workgroup together see
+  // [lo(first row), hi(last row)), and each of them sees [lo(last row), hi(first row)).
+  uint lastRow = min(rowBase + WG * ROWS, rowEnd) - 1u;
+  uvec2 firstRange = keyRange(rowBase, P.n, P.maskKind, P.window, P.queryBegin);
+  uvec2 lastRange = keyRange(lastRow, P.n, P.maskKind, P.window, P.queryBegin);
+  uint groupLo = max(P.colBegin, firstRange.x);
+  uint groupHi = min(P.colEnd, lastRange.y);
+
+  uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
+  uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
+  for (uint block = firstBlock; block < lastBlock; ++block) {
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+      m[r] = NO_MAX;
+      l[r] = 0.0;
+      t[r] = 0.0;
+    }
+    uint jLo = max(blockCol[block], groupLo);
+    uint jHi = min(blockCol[block + 1u], groupHi);
+#if CHUNK == 1
+    // The keys every row sees need no mask test: the whole block for no mask, all but the
+    // diagonal band for causal. The bounds are uniform, so no lane waits on another.
+    uint allLo = clamp(lastRange.x, jLo, max(jLo, jHi));
+    uint allHi = clamp(firstRange.y, allLo, max(allLo, jHi));
+    walkKeys(jLo, allLo, true);
+    walkKeys(allLo, allHi, false);
+    walkKeys(allHi, jHi, true);
+#else
+    walkKeys(jLo, jHi, true);
 #endif
 
     [[unroll]] for (uint r = 0; r < ROWS; ++r) {
