@@ -92,7 +92,14 @@ class App {
     }
     layer.value = String(info.layer);
     if (info.row_stats_ready && !this.strips) {
-      this.strips = await (await api("api/strips")).json();
+      // Another head, layer or T chosen since this info (here or by another client) has
+      // cleared the strips until its own sweep is done: 409, and the next poll asks again.
+      const r = await fetch(withToken("api/strips"));
+      if (r.status === 409) return;
+      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
+      const strips = await r.json();
+      if (this.info.generation !== info.generation) return;  // a newer poll has moved on
+      this.strips = strips;
       this.recolour();  // the whole map's colour range has arrived with them
     }
   }
