@@ -16,7 +16,7 @@ exe="$build/app/attnscope"
 variants=${ATTNSCOPE_EACH_KERNEL:-$("$exe" tune --list)}
 [ -n "$variants" ] || { echo "test_each_kernel: 'attnscope tune --list' listed no variants" >&2; exit 2; }
 failed=()
-count=$(echo "$variants" | wc -l)
+count=$(echo $variants | wc -w)
 i=0
 for v in $variants; do
   i=$((i + 1))
