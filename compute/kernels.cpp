@@ -129,6 +129,10 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // invocations' coroutines: shared-memory keys ran 2-8x slower than shuffles on
           // every host measured, so they are tried only where there are no shuffles.
           if (cpu && !shuffle && shuffle_) continue;
+          // The same mask makes the per-key branch (c0) pay two exps per cell where lanes
+          // diverge, and c1 pays one: c1 beat c0 at every rows count and block shape but the
+          // one-key blocks of a 1:1 view, where today's default (the first candidate) wins.
+          if (cpu && chunk == 0) continue;
           // Fully unrolled, rows x chunk x d/4 dot products take seconds to compile each. On
           // lavapipe LLVM compiles them in every process, for every pipeline (entropy, soft
           // cap), at up to 1.4 GB for r8.c8 at d = 64, and they ran 2-4x slower than c0 on
