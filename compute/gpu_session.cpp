@@ -9,7 +9,9 @@ GpuSession::GpuSession(const ContextOptions& options)
       tuner(std::make_unique<KernelTuner>(*ctx, *kernels)) {}
 
 TuneReport GpuSession::prepareKernels(uint32_t dp, const std::function<void(double)>& progress) {
-  if (kernels->hasChoice(dp)) {
+  // Chosen earlier in this session; a variant forced by ATTNSCOPE_KERNEL goes to the tuner,
+  // whose report says it was forced (bench printed "forced": false for it).
+  if (kernels->hasChoice(dp) && !kernels->forcedByEnvironment()) {
     TuneReport r;
     r.dp = dp;
     for (int i = 0; i < kBlockShapes; ++i) r.chosen[i] = kernels->blockStatsVariant(dp, BlockShape(i));

@@ -70,7 +70,9 @@ TEST_F(MapSummaries, EntropyReceivedAndExpectedMatchTheReference) {
       double want = sum[b] / cells[b];
       ASSERT_NEAR(expected[b], want, 1e-4 * want + 1e-9) << "band " << b;
     }
-    if (mask == MaskKind::Causal) EXPECT_EQ(expected.back(), 0.0f) << "the far upper band is all masked";
+    if (mask == MaskKind::Causal) {
+      EXPECT_EQ(expected.back(), 0.0f) << "the far upper band is all masked";
+    }
   }
 }
 
