@@ -153,6 +153,10 @@ void HttpServer::routes() {
   auto refuse = [this](const httplib::Request& req, httplib::Response& res, int status, const std::string& why) {
     ++refusals_;
     res.status = status;
+    // Never kept by a browser: Chromium holds a 410 fresh forever when nothing says
+    // otherwise, so a tile cancelled once (the view had moved on) came back as that 410 on
+    // every retry of the same URL, and a browser test waited 300 s on one tile.
+    res.set_header("Cache-Control", "no-store");
     res.set_content(why + "\n", "text/plain");
     if (!options_.quiet)
       std::fprintf(stderr, "attnscope serve: %d %s %s from %s: %s\n", status, printable(req.method, 8).c_str(),

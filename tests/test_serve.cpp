@@ -229,6 +229,7 @@ TEST_F(Serve, HostileRequestsGetA4xxAndOneLogLineEach) {
     if (r) {
       EXPECT_GE(r->status, 400) << line;
       EXPECT_LT(r->status, 500) << line << ": " << r->body;
+      EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store") << line << ": a browser must not keep a refusal";
     }
   }
   EXPECT_GE(sent, 30u);
@@ -327,6 +328,7 @@ TEST_F(Serve, SelectingHeadOrParametersMakesOldTilesStale) {
   auto stale = s->get("/api/tile?level=0&tx=1&ty=1&gen=1");
   ASSERT_TRUE(stale);
   EXPECT_EQ(stale->status, 409);
+  EXPECT_EQ(stale->get_header_value("Cache-Control"), "no-store");
   DecodedTile after = decode(s->get("/api/tile?level=0&tx=1&ty=1&gen=2"));
   AttentionSpec hot = spec;
   hot.temperature = 0.5;
