@@ -129,9 +129,10 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // invocations' coroutines: shared-memory keys ran 2-8x slower than shuffles on
           // every host measured, so they are tried only where there are no shuffles.
           if (cpu && !shuffle && shuffle_) continue;
-          // The same mask makes the per-key branch (c0) pay two exps per cell where lanes
-          // diverge, and c1 pays one: c1 beat c0 at every rows count and block shape but the
-          // one-key blocks of a 1:1 view, where today's default (the first candidate) wins.
+          // lavapipe runs both sides of a divergent branch under a mask, so the per-key
+          // branch (c0) pays two exps per cell and c1 one: c1 beat c0 at every rows count and
+          // block shape but the one-key blocks of a 1:1 view, where today's default (the
+          // first candidate, kept) wins.
           if (cpu && chunk == 0) continue;
           // Fully unrolled, rows x chunk x d/4 dot products take seconds to compile each. On
           // lavapipe LLVM compiles them in every process, for every pipeline (entropy, soft

@@ -23,9 +23,10 @@ function withToken(path: string): string {
   return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
 }
 
-async function api(path: string, init?: RequestInit): Promise<Response> {
+// Throws on a refusal, except the statuses in `expected` (the caller handles those).
+async function api(path: string, init?: RequestInit, expected: number[] = []): Promise<Response> {
   const r = await fetch(withToken(path), init);
-  if (!r.ok && r.status !== 204) throw new Error(`${r.status} ${(await r.text()).trim()}`);
+  if (!r.ok && r.status !== 204 && !expected.includes(r.status)) throw new Error(`${r.status} ${(await r.text()).trim()}`);
   return r;
 }
 
@@ -94,9 +95,8 @@ class App {
     if (info.row_stats_ready && !this.strips) {
       // Another head, layer or T chosen since this info (here or by another client) has
       // cleared the strips until its own sweep is done: 409, and the next poll asks again.
-      const r = await fetch(withToken("api/strips"));
+      const r = await api("api/strips", undefined, [409]);
       if (r.status === 409) return;
-      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
       const strips = await r.json();
       if (this.info.generation !== info.generation) return;  // a newer poll has moved on
       this.strips = strips;
