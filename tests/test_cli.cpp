@@ -350,6 +350,18 @@ TEST(Cli, QuickBenchNamesTheHostAndItsKernelsAndAgreesWithTheNumpyPeer) {
   EXPECT_NE(j.value("host_cpu", "").find("threads"), std::string::npos) << j["host_cpu"];
   for (const char* shape : {"long", "medium", "narrow", "short"})
     EXPECT_NO_THROW(BlockStatsVariant::parse(j["block_stats_kernels"]["chosen"][shape].get<std::string>())) << shape;
+  // Tuned against untuned row statistics in the same run, or why not.
+  const nlohmann::json& speedup = j["row_stats_tuning_speedup"];
+  if (speedup.is_object()) {
+    EXPECT_FALSE(speedup.value("skipped", "").empty()) << speedup;
+  } else {
+    ASSERT_EQ(speedup.size(), j["row_stats"].size()) << speedup;
+    ASSERT_EQ(j["row_stats_untuned"].size(), j["row_stats"].size());
+    for (size_t i = 0; i < speedup.size(); ++i)
+      EXPECT_NEAR(speedup[i]["tuned_over_untuned"].get<double>(),
+                  j["row_stats"][i]["gflops"].get<double>() / j["row_stats_untuned"][i]["gflops"].get<double>(), 2e-3)
+          << speedup;
+  }
   const nlohmann::json& peer = j["numpy_peer"];
   if (peer.contains("skipped")) {
     EXPECT_NE(peer["skipped"].get<std::string>().find("numpy"), std::string::npos) << peer;
