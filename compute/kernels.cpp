@@ -1,6 +1,8 @@
 #include "compute/kernels.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -174,22 +176,71 @@ double Kernels::flopsPerStrip() const {
   return ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4e9 : 2e11;
 }
 
-const ComputePipeline& Kernels::blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy, bool softcap) {
+static std::string blockStatsKey(uint32_t dp, const BlockStatsVariant& v, bool entropy, bool softcap) {
+  return "block_stats/" + std::to_string(dp / 4) + "/" + v.name() + (entropy ? "/entropy" : "") +
+         (softcap ? "/softcap" : "");
+}
+
+static ComputePipelineDesc blockStatsDesc(uint32_t dp, const BlockStatsVariant& v, bool entropy, bool softcap) {
   uint32_t d4 = dp / 4;
-  std::string key = "block_stats/" + std::to_string(d4) + "/" + v.name() + (entropy ? "/entropy" : "") +
-                    (softcap ? "/softcap" : "");
-  if (!cache_.count(key)) checkRunnable(v, dp);
   uint32_t kt = std::max(1u, 1024u / d4);  // 16 KiB of keys per shared tile
-  return get(key, {"block_stats.comp",
-                   {{"D4", std::to_string(d4)},
-                    {"ROWS", std::to_string(v.rows)},
-                    {"USE_SHUFFLE", v.shuffle ? "1" : "0"},
-                    {"CHUNK", std::to_string(v.chunk)},
-                    {"TRACK_ENTROPY", entropy ? "1" : "0"},
-                    {"SOFTCAP", softcap ? "1" : "0"}},
-                   sizeof(gpu::BlockStatsParams),
-                   {{SPEC_LOCAL_SIZE_X, v.workgroup}, {SPEC_KEYS_PER_TILE, kt}},
-                   key});
+  return {"block_stats.comp",
+          {{"D4", std::to_string(d4)},
+           {"ROWS", std::to_string(v.rows)},
+           {"USE_SHUFFLE", v.shuffle ? "1" : "0"},
+           {"CHUNK", std::to_string(v.chunk)},
+           {"TRACK_ENTROPY", entropy ? "1" : "0"},
+           {"SOFTCAP", softcap ? "1" : "0"}},
+          sizeof(gpu::BlockStatsParams),
+          {{SPEC_LOCAL_SIZE_X, v.workgroup}, {SPEC_KEYS_PER_TILE, kt}},
+          blockStatsKey(dp, v, entropy, softcap)};
+}
+
+const ComputePipeline& Kernels::blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy, bool softcap) {
+  std::string key = blockStatsKey(dp, v, entropy, softcap);
+  if (!cache_.count(key)) checkRunnable(v, dp);
+  return get(key, blockStatsDesc(dp, v, entropy, softcap));
+}
+
+void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockStatsVariant, bool>>& wanted,
+                                const std::function<void(double)>& progress) {
+  std::vector<std::pair<std::string, ComputePipelineDesc>> todo;
+  for (const auto& [v, entropy] : wanted) {
+    std::string key = blockStatsKey(dp, v, entropy, false);
+    bool queued = std::any_of(todo.begin(), todo.end(), [&](const auto& t) { return t.first == key; });
+    if (cache_.count(key) || queued) continue;
+    try {
+      checkRunnable(v, dp);
+    } catch (const Error&) {
+      continue;  // blockStats() says why when it is asked for
+    }
+    todo.emplace_back(key, blockStatsDesc(dp, v, entropy, false));
+  }
+  if (todo.empty()) return;
+  // Compiling is most of a first tuning (GLSL -> optimised SPIR-V, then the driver's
+  // compile); each pipeline is independent, so every core takes some. Vulkan allows
+  // pipelines to be created from several threads at once.
+  std::vector<std::unique_ptr<ComputePipeline>> made(todo.size());
+  std::atomic<size_t> next{0}, done{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < todo.size(); ++done) {
+      try {
+        made[i] = std::make_unique<ComputePipeline>(ctx_, compiler_, todo[i].second);
+      } catch (...) {
+        // Left unmade: blockStats() builds it again when asked and reports the error then.
+      }
+    }
+  };
+  unsigned threads = std::min<unsigned>(unsigned(todo.size()), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
+  while (done < todo.size()) {
+    if (progress) progress(double(done) / todo.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (std::thread& t : pool) t.join();
+  for (size_t i = 0; i < todo.size(); ++i)
+    if (made[i]) cache_.emplace(todo[i].first, std::move(made[i]));
 }
 
 // Lanes per row: one, unless there are too few rows to keep the device busy; then more, each

@@ -2,6 +2,7 @@
 // variant key, so nothing is compiled twice and no variant nobody uses is built.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,11 @@ class Kernels {
   // soft-capped variant.
   const ComputePipeline& blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy = false,
                                     bool softcap = false);
+  // Builds the pipelines of these (variant, with entropy) pairs at once, one thread per core,
+  // so that blockStats() finds them made. A variant that fails to build is left for
+  // blockStats() to report. `progress` (0-1) is called from this thread.
+  void prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockStatsVariant, bool>>& wanted,
+                         const std::function<void(double)>& progress = {});
   // The variant used for dp and a shape: ATTNSCOPE_KERNEL's (adapted where it cannot run),
   // else the one chosen (tuned), else the untuned default.
   BlockStatsVariant blockStatsVariant(uint32_t dp, BlockShape shape = BlockShape::Long) const;

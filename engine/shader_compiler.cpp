@@ -3,6 +3,7 @@
 #include <shaderc/shaderc.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -115,6 +116,7 @@ ShaderCompiler::ShaderCompiler(fs::path shaderDir, fs::path cacheDir)
 // Every file under include/ takes part in every key: an edit to a shared include can never
 // leave a stale binary behind, at the price of recompiling all variants after such an edit.
 std::string ShaderCompiler::includeDigest() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!includeDigest_.empty()) return includeDigest_;
   std::vector<fs::path> files;
   std::error_code ec;
@@ -133,7 +135,6 @@ std::string ShaderCompiler::includeDigest() {
 
 std::vector<uint32_t> ShaderCompiler::compile(const std::string& name,
                                               const ShaderDefines& defines) {
-  std::lock_guard<std::mutex> lock(mutex_);
   fs::path path = dir_ / name;
   std::string source = readFile(path);
   const char* debugEnv = std::getenv("ATTNSCOPE_SHADER_DEBUG");
@@ -197,7 +198,9 @@ std::vector<uint32_t> ShaderCompiler::compile(const std::string& name,
   ++compiles_;
   if (!cached.empty()) {
     fs::path tmp = cached;
-    tmp += ".tmp" + std::to_string(::getpid());
+    // Unique per process and per compile: two threads may write the same key at once.
+    static std::atomic<uint64_t> serial{0};
+    tmp += ".tmp" + std::to_string(::getpid()) + "." + std::to_string(serial++);
     {
       std::ofstream out(tmp, std::ios::binary);
       out.write(reinterpret_cast<const char*>(words.data()), std::streamsize(words.size() * 4));

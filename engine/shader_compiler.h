@@ -2,6 +2,7 @@
 // on-disk cache keyed by the source, every include file and the defines, so a second run
 // starts without compiling.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
@@ -20,7 +21,8 @@ class ShaderCompiler {
   ShaderCompiler(std::filesystem::path shaderDir, std::filesystem::path cacheDir);
 
   // `name` is a path relative to the shader folder, e.g. "block_stats.comp". Throws Error
-  // naming the file and line of a compile error.
+  // naming the file and line of a compile error. Safe to call from several threads at once
+  // (the kernel tuner compiles its candidates in parallel).
   std::vector<uint32_t> compile(const std::string& name, const ShaderDefines& defines = {});
 
   // How many compiles were served from the disk cache (for tests and the info command).
@@ -33,9 +35,9 @@ class ShaderCompiler {
   std::filesystem::path dir_;
   std::filesystem::path cache_;
   std::string includeDigest_;
-  std::mutex mutex_;
-  uint64_t cacheHits_ = 0;
-  uint64_t compiles_ = 0;
+  std::mutex mutex_;  // guards includeDigest_
+  std::atomic<uint64_t> cacheHits_{0};
+  std::atomic<uint64_t> compiles_{0};
 };
 
 }  // namespace attnscope

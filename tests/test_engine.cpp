@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/paths.h"
@@ -73,6 +75,32 @@ TEST(ShaderCompiler, EditingAnIncludeInvalidatesTheCache) {
   ShaderCompiler after(t.shaders, t.cache);
   after.compile("ok.comp", {{"VALUE", "2.0"}});
   EXPECT_EQ(after.compiles(), 1u) << "a changed include must be recompiled";
+}
+
+TEST(ShaderCompiler, ThreadsCompilingAtOnceGetWhatOneThreadGets) {
+  // The kernel tuner compiles its candidates on every core; the same key from two threads
+  // at once must not mix their cache files.
+  ShaderTree t;
+  std::vector<std::vector<uint32_t>> serial;
+  {
+    ShaderCompiler one(t.shaders, fs::path());  // no disk cache: every call compiles
+    for (int i = 0; i < 8; ++i) serial.push_back(one.compile("ok.comp", {{"VALUE", std::to_string(i % 4) + ".0"}}));
+  }
+  ShaderCompiler shared(t.shaders, t.cache);
+  std::vector<std::vector<uint32_t>> got(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] { got[i] = shared.compile("ok.comp", {{"VALUE", std::to_string(i % 4) + ".0"}}); });
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i], serial[i]) << i;
+  EXPECT_EQ(shared.compiles() + shared.cacheHits(), 8u);
+  EXPECT_GE(shared.compiles(), 4u);  // four different defines
+  ShaderCompiler later(t.shaders, t.cache);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(later.compile("ok.comp", {{"VALUE", std::to_string(i) + ".0"}}), serial[i]);
+  EXPECT_EQ(later.cacheHits(), 4u) << "every variant's cache file is whole";
+  size_t leftovers = 0;
+  for (auto& e : fs::directory_iterator(t.cache / "spirv")) leftovers += e.path().string().find(".tmp") != std::string::npos;
+  EXPECT_EQ(leftovers, 0u);
 }
 
 TEST(SpirvReflection, WorkgroupSizesBindingsAndPushConstantsComeFromTheShader) {

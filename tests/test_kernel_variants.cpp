@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -92,6 +94,35 @@ TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnThePortablePath) {
     EXPECT_FALSE(v.shuffle) << v.name() << ": the portable device has no shuffles";
     checkVariant(g, v, 16);
   }
+}
+
+TEST_F(KernelVariantsGpu, PipelinesBuiltInParallelAreTheOnesUsedAndComputeTheSame) {
+  // The tuner builds every candidate's pipelines on all cores first; blockStats() must then
+  // find them made (no compile of its own) and they must compute what the reference does.
+  Gpu& g = gpu();
+  auto fresh = std::make_unique<Kernels>(*g.ctx, *g.compiler);
+  std::vector<std::pair<BlockStatsVariant, bool>> wanted;
+  for (const BlockStatsVariant& v : fresh->blockStatsCandidates(64))
+    for (bool entropy : {false, true}) wanted.emplace_back(v, entropy);
+  double last = -1;
+  bool monotone = true;
+  fresh->prepareBlockStats(64, wanted, [&](double f) {
+    monotone = monotone && f >= last && f <= 1.0;
+    last = f;
+  });
+  EXPECT_TRUE(monotone);
+  uint64_t before = g.compiler->compiles() + g.compiler->cacheHits();
+  for (const auto& [v, entropy] : wanted) fresh->blockStats(64, v, entropy);
+  EXPECT_EQ(g.compiler->compiles() + g.compiler->cacheHits(), before) << "blockStats() built a pipeline again";
+  // The session computes with the parallel-built pipelines for a while.
+  struct Swap {
+    Gpu& g;
+    std::unique_ptr<Kernels> saved;
+    ~Swap() { g.kernels = std::move(saved); }
+  } swap{g, std::exchange(g.kernels, std::move(fresh))};
+  // Two of them (every candidate is checked on its own above): today's default and the last.
+  checkVariant(g, wanted.front().first, 64);
+  checkVariant(g, wanted.back().first, 64);
 }
 
 // A dispatch of few rows steps a variant down to fewer rows per invocation: a tuned one as
