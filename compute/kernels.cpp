@@ -136,6 +136,11 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // block shape but the one-key blocks of a 1:1 view, where today's default (the
           // first candidate, kept) wins.
           if (cpu && chunk == 0) continue;
+          // 16 rows on a CPU device: LLVM's compile of it, done in every process on lavapipe,
+          // took ~200 MB more than 8 rows' (a 20k-token render peaked at 358-395 against 186
+          // MB, the Python package's at up to 714 MB, over its bound), and with c1 it ran
+          // slower than 8 rows (its query rows no longer fit the L1 cache). GPUs keep it.
+          if (cpu && rows > 8) continue;
           // Fully unrolled, rows x chunk x d/4 dot products take seconds to compile each. On
           // lavapipe LLVM compiles them in every process, for every pipeline (entropy, soft
           // cap), at up to 1.4 GB for r8.c8 at d = 64, and they ran 2-4x slower than c0 on
