@@ -223,7 +223,7 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
   }
   if (todo.empty()) return;
   // Compiling is most of a first tuning (GLSL -> optimised SPIR-V, then the driver's
-  // compile); each pipeline is independent, so every core takes some. Vulkan allows
+  // compile); each pipeline is independent, so several cores take some. Vulkan allows
   // pipelines to be created from several threads at once.
   std::vector<std::unique_ptr<ComputePipeline>> made(todo.size());
   std::atomic<size_t> next{0}, done{0};
@@ -236,7 +236,9 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
       }
     }
   };
-  unsigned threads = std::min<unsigned>(unsigned(todo.size()), std::max(1u, std::thread::hardware_concurrency()));
+  // At most 4 at once: an optimising compile of a large variant takes a few hundred MB, and
+  // a first tuning on a many-core machine should not hold a dozen of them.
+  unsigned threads = std::min<unsigned>({unsigned(todo.size()), std::max(1u, std::thread::hardware_concurrency()), 4u});
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
   while (done < todo.size()) {

@@ -50,8 +50,8 @@ class Kernels {
   // soft-capped variant.
   const ComputePipeline& blockStats(uint32_t dp, const BlockStatsVariant& v, bool entropy = false,
                                     bool softcap = false);
-  // Builds the pipelines of these (variant, with entropy) pairs at once, one thread per core,
-  // so that blockStats() finds them made. A variant that fails to build is left for
+  // Builds the pipelines of these (variant, with entropy) pairs at once (a thread per core, up
+  // to 4), so that blockStats() finds them made. A variant that fails to build is left for
   // blockStats() to report. `progress` (0-1) is called from this thread.
   void prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockStatsVariant, bool>>& wanted,
                          const std::function<void(double)>& progress = {});
