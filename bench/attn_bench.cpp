@@ -202,7 +202,7 @@ nlohmann::json runBenchmarks(GpuSession& session, const BenchOptions& o) {
   std::vector<KernelChoice> sides{currentChoice(kernels, dp)};
   KernelChoice untunedChoice;
   untunedChoice.fill(kernels.defaultBlockStats(dp));
-  bool compare = !o.untuned && !kernels.forcedByEnvironment() && sides[0][int(BlockShape::Long)] != untunedChoice[0];
+  bool compare = !o.untuned && !kernels.forcedByEnvironment() && sides[0][int(BlockShape::Long)] != untunedChoice[int(BlockShape::Long)];
   if (compare) sides.push_back(untunedChoice);
   nlohmann::json rows = nlohmann::json::array(), untunedRows = nlohmann::json::array(),
                  speedup = nlohmann::json::array();

@@ -228,12 +228,13 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
   std::vector<std::unique_ptr<ComputePipeline>> made(todo.size());
   std::atomic<size_t> next{0}, done{0};
   auto work = [&] {
-    for (size_t i; (i = next++) < todo.size(); ++done) {
+    for (size_t i = next++; i < todo.size(); i = next++) {
       try {
         made[i] = std::make_unique<ComputePipeline>(ctx_, compiler_, todo[i].second);
       } catch (...) {
         // Left unmade: blockStats() builds it again when asked and reports the error then.
       }
+      ++done;
     }
   };
   // At most 4 at once: an optimising compile of a large variant takes a few hundred MB, and
