@@ -196,76 +196,78 @@ nlohmann::json runBenchmarks(GpuSession& session, const BenchOptions& o) {
   for (int i = 0; i < kBlockShapes; ++i)
     kj["chosen"][blockShapeName(BlockShape(i))] = kernels.blockStatsVariant(paddedDim(d), BlockShape(i)).name();
   j["block_stats_kernels"] = kj;
-  // Row statistics with the kernels in use and, where tuning chose another kernel than today's
-  // default, with today's default too, alternating in this run: the speedup of tuning.
-  const uint32_t dp = paddedDim(d);
-  std::vector<KernelChoice> sides{currentChoice(kernels, dp)};
-  KernelChoice untunedChoice;
-  untunedChoice.fill(kernels.defaultBlockStats(dp));
-  bool compare = !o.untuned && !kernels.forcedByEnvironment() && sides[0][int(BlockShape::Long)] != untunedChoice[int(BlockShape::Long)];
-  if (compare) sides.push_back(untunedChoice);
-  nlohmann::json rows = nlohmann::json::array(), untunedRows = nlohmann::json::array(),
-                 speedup = nlohmann::json::array();
-  std::vector<std::pair<uint32_t, MaskKind>> figures;
-  for (uint32_t n : o.quick ? std::vector<uint32_t>{512} : std::vector<uint32_t>{4096, 16384})
-    figures.push_back({n, MaskKind::None});
-  // Causal: the work grows along the grid, which tests load balance across threads/SMs.
-  figures.push_back({o.quick ? 512u : 16384u, MaskKind::Causal});
-  for (auto [n, mask] : figures) {
-    std::vector<nlohmann::json> f = rowStatsFigures(ctx, kernels, n, d, peak, mask, sides, o.quick);
-    rows.push_back(f[0]);
-    if (!compare) continue;
-    untunedRows.push_back(f[1]);
-    speedup.push_back({{"n", n}, {"mask", maskName(mask)},
-                       {"tuned_over_untuned", round3(f[0]["gflops"].get<double>() / f[1]["gflops"].get<double>())}});
-  }
-  j["row_stats"] = rows;
-  if (compare) {
-    j["row_stats_untuned"] = untunedRows;
-    j["row_stats_tuning_speedup"] = speedup;
-  } else {
-    j["row_stats_tuning_speedup"] = {{"skipped", o.untuned ? "--untuned: today's default kernels only"
-                                                 : kernels.forcedByEnvironment() ? "ATTNSCOPE_KERNEL forces one kernel"
-                                                                                 : "the row statistics kernel in use is today's default"}};
+  if (o.rowStats) {
+    // Row statistics with the kernels in use and, where tuning chose another kernel than today's
+    // default, with today's default too, alternating in this run: the speedup of tuning.
+    const uint32_t dp = paddedDim(d);
+    std::vector<KernelChoice> sides{currentChoice(kernels, dp)};
+    KernelChoice untunedChoice;
+    untunedChoice.fill(kernels.defaultBlockStats(dp));
+    bool compare = !o.untuned && !kernels.forcedByEnvironment() && sides[0][int(BlockShape::Long)] != untunedChoice[int(BlockShape::Long)];
+    if (compare) sides.push_back(untunedChoice);
+    nlohmann::json rows = nlohmann::json::array(), untunedRows = nlohmann::json::array(),
+                   speedup = nlohmann::json::array();
+    std::vector<std::pair<uint32_t, MaskKind>> figures;
+    for (uint32_t n : o.quick ? std::vector<uint32_t>{512} : std::vector<uint32_t>{4096, 16384})
+      figures.push_back({n, MaskKind::None});
+    // Causal: the work grows along the grid, which tests load balance across threads/SMs.
+    figures.push_back({o.quick ? 512u : 16384u, MaskKind::Causal});
+    for (auto [n, mask] : figures) {
+      std::vector<nlohmann::json> f = rowStatsFigures(ctx, kernels, n, d, peak, mask, sides, o.quick);
+      rows.push_back(f[0]);
+      if (!compare) continue;
+      untunedRows.push_back(f[1]);
+      speedup.push_back({{"n", n}, {"mask", maskName(mask)},
+                         {"tuned_over_untuned", round3(f[0]["gflops"].get<double>() / f[1]["gflops"].get<double>())}});
+    }
+    j["row_stats"] = rows;
+    if (compare) {
+      j["row_stats_untuned"] = untunedRows;
+      j["row_stats_tuning_speedup"] = speedup;
+    } else {
+      j["row_stats_tuning_speedup"] = {{"skipped", o.untuned ? "--untuned: today's default kernels only"
+                                                   : kernels.forcedByEnvironment() ? "ATTNSCOPE_KERNEL forces one kernel"
+                                                                                   : "the row statistics kernel in use is today's default"}};
+    }
   }
 
   // A 1280 x 720 view at one cell per texel near the middle of a long causal map: the row
   // statistics of its 720 rows over every key they see, then the visible cells.
-  uint32_t n = o.quick ? 4000 : 100000;
   SyntheticSpec syn;
-  syn.n = n;
   syn.d = d;
   syn.withV = false;
-  HeadData head = generateHead(ctx, kernels, syn);
   AttentionSpec spec;
-  spec.n = n;
   spec.d = d;
   spec.mask = MaskKind::Causal;
-  uint32_t vw = o.quick ? 320 : 1280, vh = o.quick ? 180 : 720;
-  MapRegion view{n / 2, n / 2 + vh, n / 2 - vw + 100, n / 2 + 100};
-  runJob(ctx, kernels, head, spec, view, vw, vh);  // warm-up: first dispatches compile on lavapipe
-  double bestMs = 1e300;
-  JobTiming best{};
-  for (int rep = 0; rep < 3; ++rep) {
-    JobTiming t = runJob(ctx, kernels, head, spec, view, vw, vh);
-    if (t.gpuMs < bestMs) {
-      bestMs = t.gpuMs;
-      best = t;
+  if (o.view) {
+    uint32_t n = o.quick ? 4000 : 100000;
+    syn.n = n;
+    HeadData head = generateHead(ctx, kernels, syn);
+    spec.n = n;
+    uint32_t vw = o.quick ? 320 : 1280, vh = o.quick ? 180 : 720;
+    MapRegion view{n / 2, n / 2 + vh, n / 2 - vw + 100, n / 2 + 100};
+    runJob(ctx, kernels, head, spec, view, vw, vh);  // warm-up: first dispatches compile on lavapipe
+    double bestMs = 1e300;
+    JobTiming best{};
+    for (int rep = 0; rep < 3; ++rep) {
+      JobTiming t = runJob(ctx, kernels, head, spec, view, vw, vh);
+      if (t.gpuMs < bestMs) {
+        bestMs = t.gpuMs;
+        best = t;
+      }
     }
+    double gf = best.flops / (best.gpuMs / 1e3) / 1e9;
+    j["tile_pass_view"] = {{"n", n}, {"d", d}, {"mask", "causal"}, {"texels", {vw, vh}}, {"cells_per_texel", 1},
+                           {"ms", round3(best.gpuMs)}, {"row_stats_ms", round3(best.rowStatsMs)},
+                           {"wall_ms", round3(best.wallSeconds * 1e3)}, {"gflops", round3(gf)},
+                           {"percent_of_peak", round3(100.0 * gf / peak)}, {"gpu_ms_by_pass", best.byPass}};
   }
-  double gf = best.flops / (best.gpuMs / 1e3) / 1e9;
-  j["tile_pass_view"] = {{"n", n}, {"d", d}, {"mask", "causal"}, {"texels", {vw, vh}}, {"cells_per_texel", 1},
-                         {"ms", round3(best.gpuMs)}, {"row_stats_ms", round3(best.rowStatsMs)},
-                         {"wall_ms", round3(best.wallSeconds * 1e3)}, {"gflops", round3(gf)},
-                         {"percent_of_peak", round3(100.0 * gf / peak)}, {"gpu_ms_by_pass", best.byPass}};
 
   if (o.overview) {
     uint32_t on = o.quick ? 4000 : o.overviewTokens;
-    if (on != n) {
-      syn.n = on;
-      head = generateHead(ctx, kernels, syn);
-      spec.n = on;
-    }
+    syn.n = on;
+    HeadData head = generateHead(ctx, kernels, syn);
+    spec.n = on;
     uint32_t texels = o.quick ? 256 : 1024;
     JobTiming t = runJob(ctx, kernels, head, spec, {0, on, 0, on}, texels, texels);
     double ogf = t.flops / t.wallSeconds / 1e9;

@@ -11,6 +11,8 @@ struct GpuSession;
 
 struct BenchOptions {
   bool quick = false;            // small sizes: a smoke run for tests
+  bool rowStats = true;          // row statistics (tuned, and untuned beside them)
+  bool view = true;              // the 1:1 1280x720 view at 100k
   bool overview = true;          // the 100 000-token whole-map overview (slowest part)
   uint32_t overviewTokens = 100000;
   bool untuned = false;          // the fixed default kernels, as before tuning (for comparison)

@@ -17,6 +17,13 @@ std::vector<uint32_t> evenBounds(uint64_t begin, uint64_t end, uint32_t parts) {
 }
 
 ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds) {
+  // block_stats.comp walks each block's keys with a do-while (a for costs lavapipe a masked
+  // pass more), so a block without keys would read one that is not its own.
+  if (bounds.size() < 2) throw Error("internal: column blocks need at least one block");
+  for (size_t b = 0; b + 1 < bounds.size(); ++b)
+    if (bounds[b] >= bounds[b + 1])
+      throw Error("internal: column block " + std::to_string(b) + " is empty (keys " + std::to_string(bounds[b]) + " to " +
+                  std::to_string(bounds[b + 1]) + ")");
   ColumnBlocks cb;
   cb.host = std::move(bounds);
   // Host-visible: a few KB written once, so creating a job (in the viewer, on the frame

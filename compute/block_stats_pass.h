@@ -21,8 +21,10 @@ struct ColumnBlocks {
   uint32_t count() const { return uint32_t(host.size() - 1); }
 };
 
-// Splits [begin, end) into `parts` nearly equal integer ranges (64-bit safe).
+// Splits [begin, end) into `parts` nearly equal integer ranges (64-bit safe); none is empty
+// when parts <= end - begin.
 std::vector<uint32_t> evenBounds(uint64_t begin, uint64_t end, uint32_t parts);
+// Every block must hold at least one key (bounds strictly increasing): throws otherwise.
 ColumnBlocks makeColumnBlocks(Context& ctx, std::vector<uint32_t> bounds);
 
 struct BlockStatsArgs {

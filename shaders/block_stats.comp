@@ -47,6 +47,7 @@ vec4 kv[D4];  // this lane's key of the current subgroup chunk
 // row's key range [lo, hi), and the current block's online-softmax state per row.
 vec4 qv[ROWS * D4];
 uint lo[ROWS], hi[ROWS];
+bool valid[ROWS];  // the row lies in this dispatch (lanes past the end still run, for shuffles)
 float m[ROWS], l[ROWS], t[ROWS];
 
 const float LOG2E = 1.4426950408889634;
@@ -73,20 +74,27 @@ float logit2(float s) {
 }
 
 // The keys [from, to) of the current block into m, l, t, a subgroup's (or a shared tile's)
-// keys at a time. checked = false: every row of this workgroup sees every key of the range,
-// so no key is tested against a row's mask (the CHUNK = 1 update then drops its selects).
+// keys at a time; from < to. checked = false: every row of this workgroup sees every key of
+// the range, so no key is tested against a row's mask (the CHUNK = 1 update then drops its
+// selects).
 void walkKeys(uint from, uint to, const bool checked) {
   const uint WG = gl_WorkGroupSize.x;
   const uint kBase = P.kSkip / 4u;
 #if USE_SHUFFLE
   const uint lanes = gl_SubgroupSize;
-  for (uint jb = from; jb < to; jb += lanes) {
+  // Do-whiles (here and below), not fors: from < to, and lavapipe runs a loop's body once
+  // more under an all-off mask after the last lane leaves at the top (it checks for live
+  // lanes only at the bottom), so a for paid a ninth key for every eight and a third chunk
+  // for a block of two.
+  uint jb = from;
+  do {
     uint mine = min(jb + gl_SubgroupInvocationID, to - 1u);
     uint kOff = kBase + (mine - P.kCol0) * D4;
     [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
     uint count = min(lanes, to - jb);
 #else
-  for (uint jb = from; jb < to; jb += KT) {
+  uint jb = from;
+  do {
     uint count = min(KT, to - jb);
     barrier();  // the previous tile is no longer being read
     for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
@@ -135,7 +143,11 @@ void walkKeys(uint from, uint to, const bool checked) {
           }
         }
       } while ((u0 += CHUNK) < count);
-    }
+#if USE_SHUFFLE
+  } while ((jb += lanes) < to);
+#else
+  } while ((jb += KT) < to);
+#endif
 #else
       // A do-while, not a for: count >= 1 here, and lavapipe runs a loop's body once more
       // under an all-off mask after the last lane leaves at the top (it only checks at the
@@ -189,8 +201,61 @@ void walkKeys(uint from, uint to, const bool checked) {
 #endif
         }
       } while (++u < count);
-    }
+#if USE_SHUFFLE
+  } while ((jb += lanes) < to);
+#else
+  } while ((jb += KT) < to);
 #endif
+#endif
+}
+
+// Blocks [a, b) are sorted by their keys: the first one whose keys end after x, and the
+// first one whose keys start at or after x (b if none). Uniform binary searches, a few
+// loads per workgroup.
+uint firstBlockEndingAfter(uint x, uint a, uint b) {
+  while (a < b) {
+    uint mid = (a + b) / 2u;
+    if (blockCol[mid + 1u] > x) b = mid; else a = mid + 1u;
+  }
+  return a;
+}
+
+uint firstBlockStartingFrom(uint x, uint a, uint b) {
+  while (a < b) {
+    uint mid = (a + b) / 2u;
+    if (blockCol[mid] >= x) b = mid; else a = mid + 1u;
+  }
+  return a;
+}
+
+void resetState() {
+  [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+    m[r] = NO_MAX;
+    l[r] = 0.0;
+    t[r] = 0.0;
+  }
+}
+
+// The partials of this invocation's rows for one block: st[r], merged with what is there
+// when the dispatch accumulates over chunks of keys.
+void storePartial(uint block, uint rowBase, uint r, vec4 st) {
+  if (!valid[r]) return;
+  uint i = rowBase + r * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+  uint idx = (i - P.partRow0) * P.blockCount + block;
+  if (P.accumulate != 0u) st = mergeStats(part[idx], st);
+  part[idx] = st;
+}
+
+void storeBlockState(uint block, uint rowBase) {
+  [[unroll]] for (uint r = 0; r < ROWS; ++r) {
+#if CHUNK > 0
+    // Back from log2 units: m = m2 ln 2, t = t2 ln 2 (an empty state keeps NO_MAX).
+    vec4 st = vec4(l[r] > 0.0 ? m[r] * LN2 : NO_MAX, l[r], t[r] * LN2, 0.0);
+#else
+    vec4 st = vec4(m[r], l[r], t[r], 0.0);
+#endif
+    storePartial(block, rowBase, r, st);
+  }
 }
 
 void main() {
@@ -199,7 +264,6 @@ void main() {
   const uvec2 group = balancedGroupId();
   const uint rowBase = P.rowBegin + group.x * WG * ROWS;
 
-  bool valid[ROWS];
 #if CHUNK == 1 && !SOFTCAP
   const float qScale = P.logitScale * LOG2E;  // one multiply per query element, none per cell
 #else
@@ -225,38 +289,39 @@ void main() {
 
   uint firstBlock = P.blockFirst + group.y * P.blocksPerGroup;
   uint lastBlock = min(firstBlock + P.blocksPerGroup, P.blockEnd);
-  for (uint block = firstBlock; block < lastBlock; ++block) {
-    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-      m[r] = NO_MAX;
-      l[r] = 0.0;
-      t[r] = 0.0;
-    }
-    uint jLo = max(blockCol[block], groupLo);
-    uint jHi = min(blockCol[block + 1u], groupHi);
-#if CHUNK == 1
-    // The keys every row sees need no mask test: the whole block for no mask, all but the
-    // diagonal band for causal. The bounds are uniform, so no lane waits on another.
-    uint allLo = clamp(lastRange.x, jLo, max(jLo, jHi));
-    uint allHi = clamp(firstRange.y, allLo, max(allLo, jHi));
-    walkKeys(jLo, allLo, true);
-    walkKeys(allLo, allHi, false);
-    walkKeys(allHi, jHi, true);
-#else
-    walkKeys(jLo, jHi, true);
-#endif
+  // The blocks fall into runs by what this workgroup's rows see of them (block bounds are
+  // sorted, and the host makes every block non-empty):
+  //   [firstBlock, b1) and [b4, lastBlock): no key any row sees (empty states),
+  //   [b1, b2) and [b3, b4): some keys some rows see (each key tested against each row),
+  //   [b2, b3): keys every row sees (no test: the whole block for no mask, all but the
+  //   diagonal band for causal).
+  // A loop per kind of run, not per block: lavapipe runs every piece of code at least once
+  // (masked), so three walks per block (before, inside, after the all-rows range) cost two
+  // empty chunks per block: at 16 keys a block, as much again as the keys themselves.
+  uint b1 = firstBlockEndingAfter(groupLo, firstBlock, lastBlock);
+  uint b4 = groupLo < groupHi ? max(b1, firstBlockStartingFrom(groupHi, b1, lastBlock)) : b1;
+  uint allLo = max(lastRange.x, groupLo), allHi = min(firstRange.y, groupHi);
+  uint b2 = b4, b3 = b4;
+  if (allLo < allHi) {
+    b2 = firstBlockStartingFrom(allLo, b1, b4);
+    b3 = firstBlockEndingAfter(allHi, b2, b4);
+  }
 
-    [[unroll]] for (uint r = 0; r < ROWS; ++r) {
-      if (!valid[r]) continue;
-      uint i = rowBase + r * WG + gl_LocalInvocationID.x;
-      uint idx = (i - P.partRow0) * P.blockCount + block;
-#if CHUNK > 0
-      // Back from log2 units: m = m2 ln 2, t = t2 ln 2 (an empty state keeps NO_MAX).
-      vec4 st = vec4(l[r] > 0.0 ? m[r] * LN2 : NO_MAX, l[r], t[r] * LN2, 0.0);
-#else
-      vec4 st = vec4(m[r], l[r], t[r], 0.0);
-#endif
-      if (P.accumulate != 0u) st = mergeStats(part[idx], st);
-      part[idx] = st;
-    }
+  const uint emptyBefore = b1 - firstBlock;
+  for (uint e = 0; e < emptyBefore + (lastBlock - b4); ++e) {
+    uint block = e < emptyBefore ? firstBlock + e : b4 + (e - emptyBefore);
+    [[unroll]] for (uint r = 0; r < ROWS; ++r) storePartial(block, rowBase, r, vec4(NO_MAX, 0.0, 0.0, 0.0));
+  }
+  const uint checkedBefore = b2 - b1;
+  for (uint e = 0; e < checkedBefore + (b4 - b3); ++e) {
+    uint block = e < checkedBefore ? b1 + e : b3 + (e - checkedBefore);
+    resetState();
+    walkKeys(max(blockCol[block], groupLo), min(blockCol[block + 1u], groupHi), true);
+    storeBlockState(block, rowBase);
+  }
+  for (uint block = b2; block < b3; ++block) {
+    resetState();
+    walkKeys(blockCol[block], blockCol[block + 1u], false);
+    storeBlockState(block, rowBase);
   }
 }
