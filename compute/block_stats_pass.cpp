@@ -91,8 +91,19 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   uint32_t blocks = last - first;
   uint64_t keys = std::min<uint64_t>(a.chunk.end, bounds[last]) - std::max<uint64_t>(a.chunk.begin, bounds[first]);
   double keysPerBlock = std::max(1.0, double(keys) / blocks);
-  const BlockStatsVariant v =
-      a.variant ? *a.variant : kernels.blockStatsVariant(dp, blockShapeFor(keysPerBlock), p.rowCount);
+  BlockStatsVariant v = a.variant ? *a.variant : kernels.blockStatsVariant(dp, blockShapeFor(keysPerBlock), p.rowCount);
+  // A texel-buffer variant reads K through the view of the head's chunk that holds these
+  // keys, indexed from the view's first key; where the device has no such view, the same
+  // variant over the storage buffer.
+  uint32_t viewFirstKey = 0;
+  VkBufferView keyView = v.texel ? head.keyTexels(a.chunk.begin, viewFirstKey) : VK_NULL_HANDLE;
+  if (keyView && a.chunk.end - viewFirstKey > head.keysPerChunk())
+    throw Error("internal: a block_stats chunk spans two chunks of K");
+  if (!keyView) v.texel = false;
+  if (v.texel) {
+    p.kCol0 = viewFirstKey;
+    p.kSkip = 0;
+  }
   uint32_t rowGroups = groupsFor(p.rowCount, v.workgroup * v.rows);
   uint32_t perGroup = blocksPerGroup(kernels, rowGroups, blocks, keysPerBlock);
   p.blocksPerGroup = perGroup;
@@ -100,7 +111,7 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
   const ComputePipeline& pipe = kernels.blockStats(dp, v, a.entropy, spec.softcap.has_value());
   TimedScope timed(rec, "block_stats");
   dispatch(rec.ctx, rec.cmd, rec.arena, pipe,
-           {Binding::storage(qw), Binding::storage(kw), Binding::storage(a.blocks->device),
+           {Binding::storage(qw), v.texel ? Binding::texels(keyView) : Binding::storage(kw), Binding::storage(a.blocks->device),
             Binding::storage(*a.partials)},
            p, Groups{rowGroups, groupsFor(blocks, perGroup)});  // x: rows of the workgroup, y: its blocks
 }

@@ -29,8 +29,37 @@ HeadData::HeadData(Context& ctx, uint32_t n, uint32_t d, bool withV)
   if (perChunk == 0) throw Error("device '" + caps.name + "' binds too little storage memory");
   keysPerChunk_ = uint32_t(std::min<uint64_t>(perChunk, n));
   q_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "Q");
-  k_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "K");
+  k_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
+              MemoryUse::DeviceLocal, "K");
   if (withV) v_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "V");
+  makeKeyTexels();
+}
+
+void HeadData::makeKeyTexels() {
+  kTexels_.clear();
+  const auto& limits = ctx_->caps().limits;
+  const uint64_t rowBytes = uint64_t(dp_) * 4;
+  std::vector<BufferView> views;
+  for (uint64_t first = 0; first < n_; first += keysPerChunk_) {
+    uint64_t keys = std::min<uint64_t>(keysPerChunk_, n_ - first);
+    uint64_t offset = first * rowBytes;
+    if (keys * dp_ / 4 > limits.maxTexelBufferElements || offset % std::max<uint64_t>(limits.minTexelBufferOffsetAlignment, 1) != 0)
+      return;  // no views at all: the storage-buffer path everywhere
+    views.emplace_back(*ctx_, k_, VK_FORMAT_R32G32B32A32_SFLOAT, offset, keys * rowBytes, "K texels");
+  }
+  kTexels_ = std::move(views);
+}
+
+VkBufferView HeadData::keyTexels(uint32_t key, uint32_t& firstKey) const {
+  size_t chunk = key / keysPerChunk_;
+  if (chunk >= kTexels_.size()) return VK_NULL_HANDLE;
+  firstKey = uint32_t(chunk * keysPerChunk_);
+  return kTexels_[chunk].handle();
+}
+
+void HeadData::setKeysPerChunkForTesting(uint32_t keys) {
+  keysPerChunk_ = keys;
+  makeKeyTexels();
 }
 
 HeadData HeadData::fromHost(Context& ctx, uint32_t n, uint32_t d, const float* q, const float* k,

@@ -53,15 +53,21 @@ class HeadData {
   uint32_t keysPerChunk() const { return keysPerChunk_; }
   std::vector<KeyChunk> chunks(uint32_t colBegin, uint32_t colEnd) const;
   uint32_t rowsPerWindow() const { return keysPerChunk_; }
+  // K's chunk holding `key` as a texel buffer of vec4s (texel = key * dp / 4 + c from the
+  // chunk's first key, returned in firstKey), or VK_NULL_HANDLE where the device cannot view
+  // that much as texels: then the keys go through the storage buffer.
+  VkBufferView keyTexels(uint32_t key, uint32_t& firstKey) const;
   // Tests force small chunks to exercise the multi-chunk path on small inputs. A multiple
   // of 256 keeps binding offsets aligned.
-  void setKeysPerChunkForTesting(uint32_t keys) { keysPerChunk_ = keys; }
+  void setKeysPerChunkForTesting(uint32_t keys);
 
  private:
   Context* ctx_ = nullptr;
   uint32_t n_ = 0, d_ = 0, dp_ = 0;
   uint32_t keysPerChunk_ = 0;
   Buffer q_, k_, v_;
+  std::vector<BufferView> kTexels_;  // one per chunk of keysPerChunk_ keys (empty: none)
+  void makeKeyTexels();
 };
 
 }  // namespace attnscope

@@ -25,8 +25,11 @@ struct BlockStatsVariant {
   // > 1: chunked softmax over this many keys; 1: per-key update with one exp2 and selects;
   // 0: per-key update with an exp on each side of a branch (today's default)
   uint32_t chunk = 0;
+  // Keys read through a texel buffer (texelFetch) instead of a storage buffer: on lavapipe a
+  // vector gather instead of a loop over the lanes with a branch each.
+  bool texel = false;
 
-  // "r4.wg64.shuffle.c0": how tune, bench and ATTNSCOPE_KERNEL name it.
+  // "r4.wg64.shuffle.c0", "r8.wg64.shuffle.c1.tb": how tune, bench and ATTNSCOPE_KERNEL name it.
   std::string name() const;
   // Throws Error naming the form when `text` is not one.
   static BlockStatsVariant parse(const std::string& text);

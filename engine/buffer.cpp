@@ -157,4 +157,32 @@ BufferWindow makeWindow(const Context& ctx, const Buffer& buffer, VkDeviceSize b
   return w;
 }
 
+BufferView::BufferView(Context& ctx, const Buffer& buffer, VkFormat format, VkDeviceSize offset, VkDeviceSize range,
+                       const char* debugName)
+    : ctx_(&ctx) {
+  VkBufferViewCreateInfo ci{VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+  ci.buffer = buffer.handle();
+  ci.format = format;
+  ci.offset = offset;
+  ci.range = range;
+  VK_CHECK(vkCreateBufferView(ctx.device(), &ci, nullptr, &view_));
+  if (debugName) setDebugName(ctx, VK_OBJECT_TYPE_BUFFER_VIEW, uint64_t(view_), debugName);
+}
+
+BufferView::~BufferView() {
+  if (ctx_ && view_) vkDestroyBufferView(ctx_->device(), view_, nullptr);
+}
+
+BufferView::BufferView(BufferView&& o) noexcept { *this = std::move(o); }
+
+BufferView& BufferView::operator=(BufferView&& o) noexcept {
+  if (this != &o) {
+    if (ctx_ && view_) vkDestroyBufferView(ctx_->device(), view_, nullptr);
+    ctx_ = o.ctx_;
+    view_ = o.view_;
+    o.view_ = VK_NULL_HANDLE;
+  }
+  return *this;
+}
+
 }  // namespace attnscope

@@ -71,6 +71,29 @@ struct BufferWindow {
 BufferWindow makeWindow(const Context& ctx, const Buffer& buffer, VkDeviceSize byteBegin,
                         VkDeviceSize byteEnd);
 
+// A typed view of part of a buffer, for a texel-buffer binding (a samplerBuffer): on
+// lavapipe its texelFetch is a vector gather, where a storage-buffer load with an address
+// that differs by lane is a per-lane loop with a branch per element.
+class BufferView {
+ public:
+  BufferView() = default;
+  // `buffer` must have been made with VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT; offset a
+  // multiple of minTexelBufferOffsetAlignment, range / format size <= maxTexelBufferElements.
+  BufferView(Context& ctx, const Buffer& buffer, VkFormat format, VkDeviceSize offset, VkDeviceSize range,
+             const char* debugName = nullptr);
+  ~BufferView();
+  BufferView(BufferView&& o) noexcept;
+  BufferView& operator=(BufferView&& o) noexcept;
+  BufferView(const BufferView&) = delete;
+  BufferView& operator=(const BufferView&) = delete;
+  VkBufferView handle() const { return view_; }
+  explicit operator bool() const { return view_ != VK_NULL_HANDLE; }
+
+ private:
+  Context* ctx_ = nullptr;
+  VkBufferView view_ = VK_NULL_HANDLE;
+};
+
 void setDebugName(Context& ctx, VkObjectType type, uint64_t handle, const char* name);
 
 }  // namespace attnscope

@@ -60,10 +60,11 @@ void DescriptorArena::addPool() {
   VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1024},
                                   {VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, 256},
                                   {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 256},
-                                  {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, 256}};
+                                  {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, 256},
+                                  {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, 256}};
   VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
   ci.maxSets = 256;
-  ci.poolSizeCount = 4;
+  ci.poolSizeCount = 5;
   ci.pPoolSizes = sizes;
   VkDescriptorPool pool;
   VK_CHECK(vkCreateDescriptorPool(ctx_.device(), &ci, nullptr, &pool));
@@ -92,6 +93,7 @@ void DescriptorArena::write(VkDescriptorSet set, const std::vector<VkDescriptorT
   std::vector<VkWriteDescriptorSet> writes;
   std::vector<VkDescriptorBufferInfo> bufs(bindings.size());
   std::vector<VkDescriptorImageInfo> imgs(bindings.size());
+  std::vector<VkBufferView> views(bindings.size());
   uint32_t i = 0;
   for (const Binding& b : bindings) {
     if (b.type != expected[i])
@@ -105,6 +107,10 @@ void DescriptorArena::write(VkDescriptorSet set, const std::vector<VkDescriptorT
       if (!b.buffer.buffer) throw Error("internal: " + what + " binding " + std::to_string(i) + " is empty");
       bufs[i] = {b.buffer.buffer, b.buffer.offset, b.buffer.range};
       w.pBufferInfo = &bufs[i];
+    } else if (b.type == VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER) {
+      if (!b.texelView) throw Error("internal: " + what + " binding " + std::to_string(i) + " is empty");
+      views[i] = b.texelView;
+      w.pTexelBufferView = &views[i];
     } else {
       imgs[i] = {b.sampler, b.view, b.layout};
       w.pImageInfo = &imgs[i];

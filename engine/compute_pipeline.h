@@ -24,10 +24,17 @@ struct Binding {
   VkImageView view = VK_NULL_HANDLE;
   VkSampler sampler = VK_NULL_HANDLE;
   VkImageLayout layout = VK_IMAGE_LAYOUT_GENERAL;
+  VkBufferView texelView = VK_NULL_HANDLE;
 
   static Binding storage(const BufferWindow& w) { return {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, w}; }
   static Binding storage(const Buffer& b) {
     return {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, {b.handle(), 0, VK_WHOLE_SIZE, 0}};
+  }
+  static Binding texels(VkBufferView v) {  // a samplerBuffer
+    Binding b;
+    b.type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+    b.texelView = v;
+    return b;
   }
   static Binding storageImage(VkImageView v) {
     Binding b;

@@ -135,6 +135,10 @@ SpirvReflection reflectSpirv(const std::vector<uint32_t>& code, const std::strin
     auto it = types.find(id);
     return it == types.end() ? nullptr : &it->second;
   };
+  auto isBufferImage = [&](uint32_t id) {  // OpTypeImage with Dim = Buffer (5)
+    const Type* i = follow(id);
+    return i && i->op == OpTypeImage && i->args.size() > 1 && i->args[1] == 5;
+  };
 
   for (size_t v = 0; v < variables.size(); ++v) {
     auto [ptrType, id] = variables[v];
@@ -174,7 +178,9 @@ SpirvReflection reflectSpirv(const std::vector<uint32_t>& code, const std::strin
     else if (storage == StorageUniformConstant && t && t->op == OpTypeImage)
       type = t->args[5] == 2 ? VK_DESCRIPTOR_TYPE_STORAGE_IMAGE : VK_DESCRIPTOR_TYPE_SAMPLED_IMAGE;
     else if (storage == StorageUniformConstant && t && t->op == OpTypeSampledImage)
-      type = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
+      // A samplerBuffer (image Dim Buffer) is a uniform texel buffer, not an image + sampler.
+      type = isBufferImage(t->args.empty() ? 0 : t->args[0]) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                             : VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
     else if (storage == StorageUniformConstant && t && t->op == OpTypeSampler)
       type = VK_DESCRIPTOR_TYPE_SAMPLER;
     else

@@ -5,6 +5,7 @@
 // half of the tile pass. It never stores the n^2 logits.
 //
 // Variants (-D): D4 = padded head dimension / 4, ROWS = query rows per invocation,
+// KEYS_TEXEL = keys read through a texel buffer instead of a storage buffer,
 // USE_SHUFFLE = lanes load different keys and broadcast them with subgroupShuffle (the fast
 // path on lavapipe and GPUs alike); without it, keys are staged through shared memory.
 // TRACK_ENTROPY = also accumulate t (costs 10-20 % on lavapipe; only the viewer's sweep and
@@ -31,7 +32,15 @@ layout(local_size_x_id = SPEC_LOCAL_SIZE_X) in;
 layout(constant_id = SPEC_KEYS_PER_TILE) const uint KT = 16;  // keys per shared-memory tile (portable path)
 
 layout(std430, binding = 0) readonly buffer QBuf { vec4 q[]; };
+#if KEYS_TEXEL
+// Keys through a texel buffer: on lavapipe a texelFetch is a vector gather, while a storage
+// buffer load whose address differs by lane is a loop over the lanes with a branch each.
+layout(binding = 1) uniform samplerBuffer kTexels;
+vec4 keyLoad(uint index) { return texelFetch(kTexels, int(index)); }
+#else
 layout(std430, binding = 1) readonly buffer KBuf { vec4 k[]; };
+vec4 keyLoad(uint index) { return k[index]; }
+#endif
 layout(std430, binding = 2) readonly buffer BlockBounds { uint blockCol[]; };
 layout(std430, binding = 3) buffer Partials { vec4 part[]; };
 layout(push_constant) uniform Push { BlockStatsParams P; };
@@ -90,7 +99,7 @@ void walkKeys(uint from, uint to, const bool checked) {
   do {
     uint mine = min(jb + gl_SubgroupInvocationID, to - 1u);
     uint kOff = kBase + (mine - P.kCol0) * D4;
-    [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = k[kOff + c];
+    [[unroll]] for (uint c = 0; c < D4; ++c) kv[c] = keyLoad(kOff + c);
     uint count = min(lanes, to - jb);
 #else
   uint jb = from;
@@ -98,7 +107,7 @@ void walkKeys(uint from, uint to, const bool checked) {
     uint count = min(KT, to - jb);
     barrier();  // the previous tile is no longer being read
     for (uint e = gl_LocalInvocationID.x; e < count * D4; e += WG)
-      ks[e] = k[kBase + (jb - P.kCol0) * D4 + e];
+      ks[e] = keyLoad(kBase + (jb - P.kCol0) * D4 + e);
     barrier();  // the tile is complete before anyone reads it
 #endif
 #if CHUNK > 1

@@ -187,16 +187,28 @@ TEST_F(Attention, ManyStripsAndKeyChunksGiveTheSameMap) {
   ref::Matrix q = ref::randomMatrix(n, d, 2.0, 51), k = ref::randomMatrix(n, d, 2.0, 52);
   HeadData head = upload(g, q, k);
   head.setKeysPerChunkForTesting(256);
-  for (MaskKind mask : {MaskKind::Causal, MaskKind::WindowBoth}) {
-    AttentionSpec spec = makeSpec(n, d, mask, 300);
-    for (MapRegion region : {MapRegion{0, n, 0, n}, MapRegion{200, 900, 100, 700}}) {
-      MapResult r = evaluate(g, head, spec, region, 77, 45, 1.0 /* one workgroup of rows a strip */);
-      ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
-      for (size_t t = 0; t < a.max.size(); ++t) {
-        ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMax], a.max[t])) << "texel " << t;
-        ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMean], a.mean[t])) << "texel " << t;
+  // Keys from the storage buffer (windows at each chunk's aligned offset) and through the
+  // texel buffer views (one per chunk, indexed from its first key).
+  const bool forced = g.kernels->forcedByEnvironment();
+  for (bool texel : {false, true}) {
+    SCOPED_TRACE(texel ? "keys through texels" : "keys from the storage buffer");
+    if (!forced) {
+      BlockStatsVariant v = g.kernels->defaultBlockStats(paddedDim(d));
+      v.texel = texel;
+      g.kernels->forceBlockStats(v);
+    }
+    for (MaskKind mask : {MaskKind::Causal, MaskKind::WindowBoth}) {
+      AttentionSpec spec = makeSpec(n, d, mask, 300);
+      for (MapRegion region : {MapRegion{0, n, 0, n}, MapRegion{200, 900, 100, 700}}) {
+        MapResult r = evaluate(g, head, spec, region, 77, 45, 1.0 /* one workgroup of rows a strip */);
+        ref::Aggregate a = ref::aggregate(q, k, spec, r.rowBounds, r.colBounds);
+        for (size_t t = 0; t < a.max.size(); ++t) {
+          ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMax], a.max[t])) << "texel " << t;
+          ASSERT_TRUE(probClose(r.texels[t * 4 + kChannelMean], a.mean[t])) << "texel " << t;
+        }
       }
     }
+    if (!forced) g.kernels->forceBlockStats(std::nullopt);
   }
 }
 

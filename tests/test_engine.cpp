@@ -122,6 +122,13 @@ TEST(SpirvReflection, WorkgroupSizesBindingsAndPushConstantsComeFromTheShader) {
     EXPECT_EQ(bs.bindings.size(), 4u);
     EXPECT_EQ(bs.pushConstantBytes, 20u * 4);
   }
+  // Keys through a samplerBuffer: a uniform texel buffer, the rest storage buffers.
+  SpirvReflection tb = reflectSpirv(c.compile("block_stats.comp", {{"D4", "16"}, {"ROWS", "4"}, {"USE_SHUFFLE", "1"},
+                                                                   {"KEYS_TEXEL", "1"}, {"TRACK_ENTROPY", "0"}, {"SOFTCAP", "0"}}),
+                                    "block_stats.comp");
+  ASSERT_EQ(tb.bindings.size(), 4u);
+  EXPECT_EQ(tb.bindings[1], VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER);
+  for (int b : {0, 2, 3}) EXPECT_EQ(tb.bindings[b], VK_DESCRIPTOR_TYPE_STORAGE_BUFFER) << b;
   EXPECT_THROW(reflectSpirv({1, 2, 3}, "junk"), Error);
 }
 

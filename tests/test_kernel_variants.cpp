@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -28,11 +29,13 @@ namespace attnscope::test {
 namespace {
 
 TEST(KernelVariants, NamesRoundTripAndMistakesAreRefused) {
-  const BlockStatsVariant some[] = {{4, 64, true, 0}, {16, 128, false, 8}};
+  const BlockStatsVariant some[] = {{4, 64, true, 0}, {16, 128, false, 8}, {8, 64, true, 1, true}, {2, 32, false, 0, true}};
   for (const BlockStatsVariant& v : some) EXPECT_EQ(BlockStatsVariant::parse(v.name()), v) << v.name();
   const BlockStatsVariant chunked{8, 64, true, 8};
   EXPECT_EQ(chunked.name(), "r8.wg64.shuffle.c8");
-  for (const char* bad : {"", "r4", "r4.wg64.shuffle", "r4.wg64.warp.c0", "r4.wg64.shuffle.c0x", "x4.wg64.shuffle.c0"})
+  EXPECT_EQ((BlockStatsVariant{8, 64, true, 1, true}.name()), "r8.wg64.shuffle.c1.tb");
+  for (const char* bad : {"", "r4", "r4.wg64.shuffle", "r4.wg64.warp.c0", "r4.wg64.shuffle.c0x", "x4.wg64.shuffle.c0",
+                          "r4.wg64.shuffle.c0.tx", "r4.wg64.shuffle.c0tb", "r4.wg64.shuffle.c0.tb.tb"})
     EXPECT_THROW(BlockStatsVariant::parse(bad), Error) << bad;
 }
 
@@ -85,6 +88,9 @@ TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnTheShufflePath) {
   Gpu& g = gpu();
   std::vector<BlockStatsVariant> candidates = g.kernels->blockStatsCandidates(64);
   ASSERT_GE(candidates.size(), 2u) << "there is something to choose from";
+  EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(), [](const BlockStatsVariant& v) { return v.texel; }))
+      << "keys through a texel buffer are among the candidates";
+  EXPECT_FALSE(candidates[0].texel) << "today's default, first, reads keys from the storage buffer";
   for (const BlockStatsVariant& v : candidates) checkVariant(g, v, 64);
 }
 
