@@ -4,6 +4,7 @@
 
 #include "compute/gpu_params.h"
 #include "compute/kernels.h"
+#include "engine/barriers.h"
 #include "engine/context.h"
 #include "engine/error.h"
 
@@ -114,6 +115,33 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
            {Binding::storage(qw), v.texel ? Binding::texels(keyView) : Binding::storage(kw), Binding::storage(a.blocks->device),
             Binding::storage(*a.partials)},
            p, Groups{rowGroups, groupsFor(blocks, perGroup)});  // x: rows of the workgroup, y: its blocks
+}
+
+void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec) {
+  std::vector<BlockStatsVariant> variants;
+  // Dispatches of any row count: a strip of a whole tile, a last short strip, a probe row.
+  for (int s = 0; s < kBlockShapes; ++s)
+    for (uint32_t rows : {1u << 20, 512u, 256u, 128u, 64u, 1u}) {
+      BlockStatsVariant v = kernels.blockStatsVariant(head.dp(), BlockShape(s), rows);
+      if (std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
+    }
+  // One row against the first keys, into a scratch partial: only the compile matters.
+  uint32_t keys = std::min(head.n(), 64u);
+  ColumnBlocks blocks = makeColumnBlocks(ctx, evenBounds(0, keys, 1));
+  Buffer partials(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up partials");
+  CommandStream stream(ctx, false);
+  Recording rec = stream.begin();
+  bool first = true;
+  for (const BlockStatsVariant& v : variants)
+    for (bool entropy : {false, true}) {
+      // Each dispatch overwrites the same partial: write-after-write between them.
+      if (!first) barrier::computeToCompute(rec.cmd);
+      first = false;
+      BlockStatsArgs a{0, 1, &blocks, KeyChunk{0, keys}, &partials, 0, entropy, &v};
+      a.overwrite = true;
+      recordBlockStats(rec, kernels, head, spec, a);
+    }
+  stream.submitAndWait();
 }
 
 }  // namespace attnscope

@@ -42,4 +42,10 @@ struct BlockStatsArgs {
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
                       const AttentionSpec& spec, const BlockStatsArgs& args);
 
+// Runs one tiny dispatch of every block_stats variant this device may use for head's d (each
+// block shape, stepped down for few rows; with and without the entropy), submitting and
+// waiting. lavapipe makes a pipeline's machine code at its first dispatch (100-300 ms each):
+// a viewer calls this before its first frame, so that no frame pays for it.
+void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec);
+
 }  // namespace attnscope

@@ -153,7 +153,7 @@ TEST_F(FrameBudgetGpu, TileViewStopsWhereTheBudgetSays) {
   FrameBudgetTargets t;
   t.stillFrameMs = 20;  // 8 ms of compute after the 12 ms first guess of drawing
   t.movingFrameMs = 14;  // pieces of a quarter of 2 ms: 1e7 FLOPs, ~1024 keys x 256 rows
-  FrameBudget budget({2e7, 2e7, 2e7, 2e7}, t);
+  FrameBudget budget({2e7, 2e7, 2e7, 2e7}, t, true /* the speeds are taken as measured */);
   CommandStream stream(*g.ctx);
   int frames = 0, multiPiece = 0;
   double counted = 0;
@@ -185,6 +185,48 @@ TEST_F(FrameBudgetGpu, TileViewStopsWhereTheBudgetSays) {
   EXPECT_NEAR(counted, causal, 1e-9 * causal) << "the sweep's work, all of it counted";
   EXPECT_GT(frames, 3) << "the budget cuts the sweep into frames";
   EXPECT_GT(multiPiece, 0) << "frames hold several pieces where they fit";
+}
+
+TEST_F(FrameBudgetGpu, AShapeNotYetTimedGetsOnePieceAFrame) {
+  // The prior (the tuner's speed) may be far off for the sweep's first strips: until a frame
+  // has timed the shape, a frame records one piece of it however much time is allowed.
+  Gpu& g = gpu();
+  const uint32_t n = 6000, d = 16;
+  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 191), k = ref::randomMatrix(n, d, 2.0, 192);
+  HeadData head = upload(g, q, k);
+  AttentionSpec spec = causalSpec(n, d);
+  Camera cam = cameraOver(n, 400, 400);
+  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  FrameBudgetTargets t;
+  t.stillFrameMs = 512;  // room for many pieces of 2 ms
+  t.movingFrameMs = 14;
+  FrameBudget budget({2e7, 2e7, 2e7, 2e7}, t);
+  CommandStream stream(*g.ctx);
+  auto frame = [&] {
+    Recording rec = stream.begin();
+    FrameWork work = budget.frame(false);
+    view.update(rec, cam, budget, work);
+    stream.submitAndWait();
+    return work;
+  };
+  FrameWork first = frame();
+  int shape = -1;
+  for (int s = 0; s < kBlockShapes; ++s)
+    if (first.flops[s] > 0) shape = s;
+  ASSERT_GE(shape, 0);
+  EXPECT_FALSE(budget.measured(BlockShape(shape)));
+  EXPECT_DOUBLE_EQ(first.predictedMs, budget.pieceMs(BlockShape(shape), first.flops[shape])) << "one piece";
+  EXPECT_LT(first.predictedMs, first.allowedMs / 4) << "though many would have fitted";
+  // Timed (here: as fast as predicted), the shape gets pieces up to the budget.
+  std::array<double, kBlockShapes> shapeMs{};
+  shapeMs[shape] = 1.0;  // long enough to count as a sample
+  budget.observe(13, 1.0, shapeMs, first);
+  EXPECT_TRUE(budget.measured(BlockShape(shape)));
+  FrameWork second = frame();
+  // Each piece's fixed cost is predicted once per piece: more than one piece's prediction
+  // for the frame's FLOPs means several pieces.
+  EXPECT_GT(second.predictedMs, budget.pieceMs(BlockShape(shape), second.flops[shape]) + 1e-6)
+      << "several pieces once the shape is timed";
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 
 namespace attnscope {
 
-FrameBudget::FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets)
+FrameBudget::FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets,
+                         bool initialTrusted)
     : targets_(targets), flopsPerMs_(initialFlopsPerMs) {
   for (double& r : flopsPerMs_) r = std::max(r, 1e3);
+  measured_.fill(initialTrusted);
 }
 
 double FrameBudget::computeMs(bool moving, bool drawing) const {
@@ -41,6 +43,7 @@ void FrameBudget::observe(double frameMs, double computeMs, const std::array<dou
     if (!timed || shapeMs[s] < 0.5 || work.flops[s] <= 0) continue;
     double sample = work.flops[s] / shapeMs[s];
     flopsPerMs_[s] = std::exp(0.6 * std::log(flopsPerMs_[s]) + 0.4 * std::log(sample));
+    measured_[s] = true;
   }
   // The rest of the frame (without timestamps: whatever the prediction leaves, so frames
   // that run long shrink the compute all the same). A stall (a head switch, a window event) counts as at most two

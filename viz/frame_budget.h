@@ -44,7 +44,10 @@ class FrameBudget {
  public:
   // initialFlopsPerMs: per BlockShape, until frames have been measured (from the tuner's
   // timings where it ran, else a guess by device type).
-  explicit FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets = {});
+  // initialTrusted: the initial speeds are exact (a budget counted in FLOPs); otherwise a
+  // shape's first frame records only one piece of it (see measured()).
+  explicit FrameBudget(std::array<double, kBlockShapes> initialFlopsPerMs, FrameBudgetTargets targets = {},
+                       bool initialTrusted = false);
 
   // The compute a frame may record; `drawing` false: a frame that only computes.
   FrameWork frame(bool moving, bool drawing = true) const;
@@ -60,6 +63,11 @@ class FrameBudget {
                const FrameWork& work);
 
   double flopsPerMs(BlockShape shape) const { return flopsPerMs_[int(shape)]; }
+  // Whether a frame has timed this shape yet. Until then a frame records one piece of it:
+  // the tuner's small problems are not the sweep's first strips (each with a fixed cost in
+  // the merge and reduce passes over few keys), and the viewer's first frame, filled to the
+  // budget from the tuner's speed, took 84-93 ms against a 12 ms allowance.
+  bool measured(BlockShape shape) const { return measured_[int(shape)]; }
   double otherMs(bool drawing = true) const { return drawing ? otherMs_ : undrawnOtherMs_; }
   double computeMs(bool moving, bool drawing = true) const;
   const FrameBudgetTargets& targets() const { return targets_; }
@@ -67,6 +75,7 @@ class FrameBudget {
  private:
   FrameBudgetTargets targets_;
   std::array<double, kBlockShapes> flopsPerMs_;
+  std::array<bool, kBlockShapes> measured_{};
   double otherMs_ = 12;  // drawing and the rest, until measured
   double undrawnOtherMs_ = 1;  // a frame that only computes: recording and submitting
 };

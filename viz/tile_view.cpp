@@ -74,6 +74,9 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep, double
 
 void TileView::startSweep(const FrameBudget& budget) {
   if (active_ || sweep_ || statsReady_) return;
+  // Every block_stats pipeline the tiles may use, compiled now rather than in the frame that
+  // first needs it (a tile of a new block shape cost one frame 280 ms on lavapipe).
+  warmUpBlockStats(ctx_, kernels_, head_, spec_);
   active_ = makeActive(TileKey{sweepLevel_, 0, 0}, true, budget);
   CommandStream stream(ctx_, false);
   Recording rec = stream.begin();
@@ -148,7 +151,7 @@ bool TileView::update(Recording& rec, const Camera& camera, double flopBudget) {
   FrameBudgetTargets t;
   t.pieceOverheadMs = 0;
   t.movingFrameMs = t.stillFrameMs = 1200 + 12;  // pieces of (1212 - 12) / 3 MFLOP
-  FrameBudget flops({1e6, 1e6, 1e6, 1e6}, t);
+  FrameBudget flops({1e6, 1e6, 1e6, 1e6}, t, true);
   FrameWork work;
   work.allowedMs = flopBudget / 1e6;
   return update(rec, camera, flops, work);
@@ -200,6 +203,7 @@ bool TileView::update(Recording& rec, const Camera& camera, const FrameBudget& b
     work.flops[int(shape)] += flops;
     flopsDone_ += flops;
     if (job.done()) break;  // cached once this frame's submission has finished
+    if (!budget.measured(shape)) break;  // one piece until a frame has timed this shape
   }
   return true;
 }

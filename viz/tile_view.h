@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "compute/kernels.h"
+#include "compute/block_stats_pass.h"
 #include "compute/map_job.h"
 #include "viz/camera.h"
 #include "viz/figure.h"
@@ -59,10 +60,11 @@ class TileView {
   bool update(Recording& rec, const Camera& camera, const FrameBudget& budget, FrameWork& work);
   // The same with the budget in FLOPs and pieces of about 4e8 (tests).
   bool update(Recording& rec, const Camera& camera, double flopBudget);
-  // Starts the whole-map sweep now with its first piece, blocking: lavapipe makes a
-  // pipeline's machine code at its first dispatch, and the sweep's image and scratch are
-  // touched for the first time (50-90 ms in all at 100k), which would otherwise land on the
-  // first frame. Call before frames start.
+  // Starts the whole-map sweep now with its first piece, blocking, after a tiny dispatch of
+  // every block_stats variant the tiles may use: lavapipe makes a pipeline's machine code at
+  // its first dispatch, and the sweep's image and scratch are touched for the first time
+  // (50-90 ms in all at 100k), which would otherwise land on later frames. Call before
+  // frames start.
   void startSweep(const FrameBudget& budget);
   // What to draw, coarse first, finer on top.
   std::vector<DrawTile> drawList(const Camera& camera);
