@@ -76,6 +76,11 @@ void Kernels::checkRunnable(const BlockStatsVariant& v, uint32_t dp) const {
     refuse("no subgroup shuffle over whole subgroups in this workgroup");
   uint32_t keysPerStep = v.shuffle ? sg : std::max(1u, 1024u / (dp / 4));
   if (v.chunk > keysPerStep) refuse("a chunk longer than the " + std::to_string(keysPerStep) + " keys of one step");
+  // With shared-memory keys every value lives across the tile barriers; lavapipe builds a
+  // coroutine frame for them, and with the texel fetches inlined that compile ran for over
+  // 8 minutes for a chunked variant at d = 200 / 1024 (the cooperative tile load gains
+  // little from texels anyway: its lanes read consecutive elements).
+  if (v.texel && !v.shuffle) refuse("keys through texels need the shuffle path");
 }
 
 BlockShape blockShapeFor(double keysPerBlock) {
@@ -98,6 +103,7 @@ BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape) cons
     BlockStatsVariant v = *forced_;
     while (v.rows > 1 && uint64_t(v.rows) * dp > 1024) v.rows /= 2;
     if (v.shuffle && !shuffle_) v.shuffle = false;
+    if (!v.shuffle) v.texel = false;  // texels only with shuffles (checkRunnable says why)
     uint32_t keysPerStep = v.shuffle ? ctx_.caps().subgroupSize : std::max(1u, 1024u / (dp / 4));
     v.chunk = std::min(v.chunk, keysPerStep);
     return v;
@@ -159,7 +165,8 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // the chunked path is still tried and tested there.
           const uint64_t maxUnroll = cpu ? 256 : 1024;
           if (chunk > 1 && uint64_t(rows) * chunk * (dp / 4) > maxUnroll) continue;
-          if (cpu && chunk > 1 && !texel) continue;  // one chunked candidate is enough there
+          // One chunked candidate is enough there: with texels where the shuffle path has them.
+          if (cpu && chunk > 1 && !texel && shuffle) continue;
           try {
             checkRunnable(v, dp);
           } catch (const Error&) {

@@ -321,6 +321,7 @@ void main() {
     uint block = e < emptyBefore ? firstBlock + e : b4 + (e - emptyBefore);
     [[unroll]] for (uint r = 0; r < ROWS; ++r) storePartial(block, rowBase, r, vec4(NO_MAX, 0.0, 0.0, 0.0));
   }
+#if CHUNK == 1
   const uint checkedBefore = b2 - b1;
   for (uint e = 0; e < checkedBefore + (b4 - b3); ++e) {
     uint block = e < checkedBefore ? b1 + e : b3 + (e - checkedBefore);
@@ -333,4 +334,14 @@ void main() {
     walkKeys(blockCol[block], blockCol[block + 1u], false);
     storeBlockState(block, rowBase);
   }
+#else
+  // The other updates test every key against its row's mask anyway: one loop, one inlined
+  // walk (with shared-memory keys and a chunk of 8 at d = 200, a second copy made lavapipe's
+  // compile of the barriers' coroutine frame take minutes).
+  for (uint block = b1; block < b4; ++block) {
+    resetState();
+    walkKeys(max(blockCol[block], groupLo), min(blockCol[block + 1u], groupHi), true);
+    storeBlockState(block, rowBase);
+  }
+#endif
 }

@@ -140,16 +140,28 @@ TEST(FrameBudget, ShapesAreEstimatedApart) {
 
 class FrameBudgetGpu : public GpuTest {};
 
+// A causal map of 6000 tokens at d = 16 on the test device, and a view of all of it.
+struct WholeMapView {
+  static constexpr uint32_t n = 6000, d = 16;
+  HeadData head;
+  AttentionSpec spec;
+  Camera cam;
+  TileView view;
+  WholeMapView(Gpu& g, uint64_t seed)
+      : head(upload(g, ref::randomMatrix(n, d, 2.0, seed), ref::randomMatrix(n, d, 2.0, seed + 1))),
+        spec(causalSpec(n, d)),
+        cam(cameraOver(n, 400, 400)),
+        view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel()) {}
+};
+
 TEST_F(FrameBudgetGpu, TileViewStopsWhereTheBudgetSays) {
   // A real view on lavapipe: each frame records pieces only while the predicted time fits
   // (one piece always), and every recorded FLOP is counted under its block shape.
   Gpu& g = gpu();
-  const uint32_t n = 6000, d = 16;
-  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 181), k = ref::randomMatrix(n, d, 2.0, 182);
-  HeadData head = upload(g, q, k);
-  AttentionSpec spec = causalSpec(n, d);
-  Camera cam = cameraOver(n, 400, 400);
-  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  WholeMapView m(g, 181);
+  const uint32_t n = m.n, d = m.d;
+  Camera& cam = m.cam;
+  TileView& view = m.view;
   FrameBudgetTargets t;
   t.stillFrameMs = 20;  // 8 ms of compute after the 12 ms first guess of drawing
   t.movingFrameMs = 14;  // pieces of a quarter of 2 ms: 1e7 FLOPs, ~1024 keys x 256 rows
@@ -191,12 +203,7 @@ TEST_F(FrameBudgetGpu, AShapeNotYetTimedGetsOnePieceAFrame) {
   // The prior (the tuner's speed) may be far off for the sweep's first strips: until a frame
   // has timed the shape, a frame records one piece of it however much time is allowed.
   Gpu& g = gpu();
-  const uint32_t n = 6000, d = 16;
-  ref::Matrix q = ref::randomMatrix(n, d, 2.0, 191), k = ref::randomMatrix(n, d, 2.0, 192);
-  HeadData head = upload(g, q, k);
-  AttentionSpec spec = causalSpec(n, d);
-  Camera cam = cameraOver(n, 400, 400);
-  TileView view(*g.ctx, *g.kernels, head, spec, 64 << 20, cam.cellsPerPixel());
+  WholeMapView m(g, 191);
   FrameBudgetTargets t;
   t.stillFrameMs = 512;  // room for many pieces of 2 ms
   t.movingFrameMs = 14;
@@ -205,7 +212,7 @@ TEST_F(FrameBudgetGpu, AShapeNotYetTimedGetsOnePieceAFrame) {
   auto frame = [&] {
     Recording rec = stream.begin();
     FrameWork work = budget.frame(false);
-    view.update(rec, cam, budget, work);
+    m.view.update(rec, m.cam, budget, work);
     stream.submitAndWait();
     return work;
   };
