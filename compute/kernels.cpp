@@ -76,10 +76,9 @@ void Kernels::checkRunnable(const BlockStatsVariant& v, uint32_t dp) const {
     refuse("no subgroup shuffle over whole subgroups in this workgroup");
   uint32_t keysPerStep = v.shuffle ? sg : std::max(1u, 1024u / (dp / 4));
   if (v.chunk > keysPerStep) refuse("a chunk longer than the " + std::to_string(keysPerStep) + " keys of one step");
-  // With shared-memory keys every value lives across the tile barriers; lavapipe builds a
-  // coroutine frame for them, and with the texel fetches inlined that compile ran for over
-  // 8 minutes for a chunked variant at d = 200 / 1024 (the cooperative tile load gains
-  // little from texels anyway: its lanes read consecutive elements).
+  // The shared-memory path loads its key tiles cooperatively, lane by lane through
+  // consecutive elements: texels were neither measured nor tested there, so they go only
+  // with shuffles.
   if (v.texel && !v.shuffle) refuse("keys through texels need the shuffle path");
 }
 
@@ -147,8 +146,8 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // with its keys through texels.
           if (cpu && chunk == 0 && !(texel && rows == out[0].rows)) continue;
           // Keys through a texel buffer: 1.3-1.5x faster row statistics on lavapipe (a vector
-          // gather per key part instead of a per-lane loop with a branch each). Tried with
-          // every per-key update and, on a CPU device, with the chunked path only (below).
+          // gather per key part instead of a per-lane loop with a branch each). A GPU tries
+          // them with the per-key updates; a CPU device also with its one chunked candidate.
           if (texel && chunk > 1 && !cpu) continue;
           // c1 with fewer than 4 rows never won on a CPU device (each key load serves too few
           // rows: 37 against 54 and 71 GFLOP/s for r4 and r8 on a 2-core AVX-512 host).

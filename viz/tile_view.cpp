@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compute/block_stats_pass.h"
 #include "engine/context.h"
 #include "engine/device_memory.h"
 #include "engine/error.h"

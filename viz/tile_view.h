@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "compute/kernels.h"
-#include "compute/block_stats_pass.h"
 #include "compute/map_job.h"
 #include "viz/camera.h"
 #include "viz/figure.h"
