@@ -10,6 +10,14 @@
 
 namespace attnscope {
 
+uint64_t keyBufferBytes(uint64_t bytes) {
+  uint64_t total = bytes + kKeyTexelSlack;
+  if ((total & (total - 1)) == 0) total += 16;
+  return total;
+}
+
+uint64_t keyTexelViewRange(uint64_t bytes) { return ((bytes >> 8) & 0xff) == 0 ? bytes + 256 : bytes; }
+
 static std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 HeadData::HeadData(Context& ctx, uint32_t n, uint32_t d, bool withV)
@@ -29,7 +37,7 @@ HeadData::HeadData(Context& ctx, uint32_t n, uint32_t d, bool withV)
   if (perChunk == 0) throw Error("device '" + caps.name + "' binds too little storage memory");
   keysPerChunk_ = uint32_t(std::min<uint64_t>(perChunk, n));
   q_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "Q");
-  k_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
+  k_ = Buffer(ctx, keyBufferBytes(bytes), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
               MemoryUse::DeviceLocal, "K");
   if (withV) v_ = Buffer(ctx, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "V");
   makeKeyTexels();
@@ -43,9 +51,10 @@ void HeadData::makeKeyTexels() {
   for (uint64_t first = 0; first < n_; first += keysPerChunk_) {
     uint64_t keys = std::min<uint64_t>(keysPerChunk_, n_ - first);
     uint64_t offset = first * rowBytes;
-    if (keys * dp_ / 4 > limits.maxTexelBufferElements || offset % std::max<uint64_t>(limits.minTexelBufferOffsetAlignment, 1) != 0)
+    uint64_t range = keyTexelViewRange(keys * rowBytes);
+    if (range / 16 > limits.maxTexelBufferElements || offset % std::max<uint64_t>(limits.minTexelBufferOffsetAlignment, 1) != 0)
       return;  // no views at all: the storage-buffer path everywhere
-    views.emplace_back(*ctx_, k_, VK_FORMAT_R32G32B32A32_SFLOAT, offset, keys * rowBytes, "K texels");
+    views.emplace_back(*ctx_, k_, VK_FORMAT_R32G32B32A32_SFLOAT, offset, range, "K texels");
   }
   kTexels_ = std::move(views);
 }

@@ -16,6 +16,21 @@ struct KeyChunk {
   uint32_t begin, end;  // keys [begin, end)
 };
 
+// llvmpipe (Mesa 22.3) compiles a shader again for every new "texture state" its texel
+// buffers show: whether the buffer's size in bytes is a power of two, and "level zero only",
+// which for a buffer view reads bits 8-15 of the view's size in bytes (the size shares a
+// union with an image view's level range). Heads of different lengths thus each paid one
+// more compile of every texel variant, 0.4-1.9 s each on a 2-core Xeon (a first tuning
+// compiled each 3-4 times over). A K buffer whose size is never a power of two and views
+// whose size always has a bit set among bits 8-15 give all heads one state, for at most
+// 304 bytes per head, and cost nothing on other drivers.
+constexpr uint64_t kKeyTexelSlack = 256 + 32;
+// K's buffer size for `bytes` of keys: the slack added, never a power of two.
+uint64_t keyBufferBytes(uint64_t bytes);
+// A view's range for `bytes` of keys: 256 more (into the next chunk's keys or the slack)
+// where bits 8-15 of `bytes` are all zero. The shaders never read past their keys.
+uint64_t keyTexelViewRange(uint64_t bytes);
+
 class HeadData {
  public:
   HeadData() = default;
