@@ -44,7 +44,7 @@ void addTuneCommand(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   o->device.add(*cmd);
   cmd->add_option("-d,--dim", o->dims, "Head dimensions to tune (several allowed)")->capture_default_str();
-  cmd->add_flag("--list", o->list, "List this device's candidate variants and exit");
+  cmd->add_flag("--list", o->list, "List every variant that may run on this device (the candidates and their fallbacks) and exit");
   cmd->add_flag("--cached", o->cached, "Show what the cache holds instead of timing again");
   cmd->callback([o] {
     Session s(o->device);
@@ -52,7 +52,7 @@ void addTuneCommand(CLI::App& app) {
       if (d == 0 || d > 1024) throw Error("--dim " + std::to_string(d) + " is out of range: use 1 to 1024");
       uint32_t dp = paddedDim(d);
       if (o->list) {
-        for (const BlockStatsVariant& v : s.kernels->blockStatsCandidates(dp)) std::printf("%s\n", v.name().c_str());
+        for (const BlockStatsVariant& v : s.kernels->blockStatsRunnable(dp)) std::printf("%s\n", v.name().c_str());
         continue;
       }
       ProgressBar bar("timing kernel variants for d = " + std::to_string(d));

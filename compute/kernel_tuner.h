@@ -1,9 +1,10 @@
 // Picks the fastest correct block_stats variant for this device and head dimension, once per
-// block shape: the candidates are timed on three small problems shaped like the real work
-// (one block over all keys, as the row statistics; blocks of ~100 keys under a causal mask
-// with entropy, as the whole-map sweep; one key per block, as a 1:1 view), each is checked
-// against a double-precision computation first, and the winners are kept per (device,
-// driver, d) in the cache folder beside the SPIR-V cache.
+// block shape: the candidates are timed on four small problems shaped like the real work
+// (one block over all keys, as the row statistics; blocks of ~100 keys under a causal mask,
+// as the whole-map sweep; of ~24, as a 16k-64k overview; one key per block, as a 1:1 view),
+// each is checked against a double-precision computation first (the winners also with the
+// entropy), and the winners are kept per (device, driver, d) in the cache folder beside the
+// SPIR-V cache.
 // A second run reads it back; a new driver, `attnscope tune` or a changed kernel set tunes
 // again. A corrupt or stale cache file is set aside with a one-line notice.
 #pragma once
@@ -26,6 +27,7 @@ struct CandidateTiming {
   double gflops[kBlockShapes] = {};
   bool correct = true;
   std::string problem;  // why it was left out (a wrong value, a failed build)
+  bool entropyChecked = false;  // also checked with the entropy (winners only)
 };
 
 struct TuneReport {
@@ -58,7 +60,7 @@ class KernelTuner {
   // empty blocks, against the same sums in double precision: "" when they agree, else the
   // first cell that does not. `mask` and `softcap` vary the problem (tests run them all).
   std::string check(const BlockStatsVariant& v, uint32_t dp, MaskKind mask = MaskKind::WindowBoth,
-                    std::optional<double> softcap = std::nullopt);
+                    std::optional<double> softcap = std::nullopt, bool entropy = true);
 
  private:
   bool readCache(uint32_t dp, TuneReport& out);

@@ -126,6 +126,14 @@ BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape, uint
 std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const {
   std::vector<BlockStatsVariant> out{defaultBlockStats(dp)};
   bool cpu = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  // On a CPU device with shuffles every head has texel views (texels go with shuffles), and
+  // keys through texels beat the same variant through the storage buffer on every host and
+  // shape measured (1.3-1.5x): the storage variants are not timed there, only run where a
+  // head cannot have views (they are blockStatsRunnable()'s). Each candidate costs a tuning
+  // its compile, which lavapipe does at the first dispatch, one after another, 0.4-2.5 s each
+  // on a 2-core Xeon: with them a machine's first tuning took 25 s.
+  const bool texelsOnly = cpu && shuffle_;
+  if (texelsOnly) out.clear();
   std::vector<uint32_t> workgroups = cpu ? std::vector<uint32_t>{64} : std::vector<uint32_t>{64, 128};
   for (uint32_t wg : workgroups)
     for (bool shuffle : {true, false})
@@ -141,10 +149,9 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           if (cpu && !shuffle && shuffle_) continue;
           // lavapipe runs both sides of a divergent branch under a mask, so the per-key
           // branch (c0) pays two exps per cell and c1 one: c1 beat c0 at every rows count and
-          // block shape but the one-key blocks of a 1:1 view, where today's default (the
-          // first candidate, kept) wins; so c0 stays only as the default and the default
-          // with its keys through texels.
-          if (cpu && chunk == 0 && !(texel && rows == out[0].rows)) continue;
+          // block shape but the one-key blocks of a 1:1 view, where today's default won; so
+          // c0 stays only as the default and the default with its keys through texels.
+          if (cpu && chunk == 0 && !(texel && rows == defaultBlockStats(dp).rows)) continue;
           // Keys through a texel buffer: 1.3-1.5x faster row statistics on lavapipe (a vector
           // gather per key part instead of a per-lane loop with a branch each). A GPU tries
           // them with the per-key updates; a CPU device also with its one chunked candidate.
@@ -164,8 +171,7 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           // the chunked path is still tried and tested there.
           const uint64_t maxUnroll = cpu ? 256 : 1024;
           if (chunk > 1 && uint64_t(rows) * chunk * (dp / 4) > maxUnroll) continue;
-          // One chunked candidate is enough there: with texels where the shuffle path has them.
-          if (cpu && chunk > 1 && !texel && shuffle) continue;
+          if (texelsOnly && !texel) continue;
           try {
             checkRunnable(v, dp);
           } catch (const Error&) {
@@ -173,6 +179,22 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
           }
           if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
         }
+  return out;
+}
+
+std::vector<BlockStatsVariant> Kernels::blockStatsRunnable(uint32_t dp) const {
+  std::vector<BlockStatsVariant> out{defaultBlockStats(dp)};
+  auto add = [&](const BlockStatsVariant& v) {
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  };
+  for (const BlockStatsVariant& v : blockStatsCandidates(dp)) {
+    add(v);
+    if (v.texel) {
+      BlockStatsVariant storage = v;  // what a head without texel views runs instead
+      storage.texel = false;
+      add(storage);
+    }
+  }
   return out;
 }
 

@@ -70,8 +70,11 @@ class Kernels {
   bool hasChoice(uint32_t dp) const { return forced_.has_value() || chosen_.count({dp, BlockShape::Long}) != 0; }
   // Today's fixed choice: 4, 2 or 1 rows by dp, shuffle where the device has it, per-key update.
   BlockStatsVariant defaultBlockStats(uint32_t dp) const;
-  // Every variant this device can run for dp, the default first.
+  // The variants the tuner times on this device for dp (the default first where it is one).
   std::vector<BlockStatsVariant> blockStatsCandidates(uint32_t dp) const;
+  // Every variant that may run for dp: the default, the candidates, and the storage-buffer
+  // twin of each texel candidate (a head without texel views runs it). The tests run each.
+  std::vector<BlockStatsVariant> blockStatsRunnable(uint32_t dp) const;
   // Throws Error when this device cannot run `v` for dp (saying why).
   void checkRunnable(const BlockStatsVariant& v, uint32_t dp) const;
   bool forcedByEnvironment() const { return forced_.has_value(); }

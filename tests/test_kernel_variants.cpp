@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compute/head_data.h"
 #include "compute/kernel_tuner.h"
 #include "engine/error.h"
 #include "tests/gpu_fixture.h"
@@ -84,14 +85,41 @@ void checkVariant(Gpu& g, const BlockStatsVariant& v, uint32_t d) {
 
 class KernelVariantsGpu : public GpuTest {};
 
-TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnTheShufflePath) {
+TEST_F(KernelVariantsGpu, EveryVariantThatMayRunMatchesTheReferenceOnTheShufflePath) {
   Gpu& g = gpu();
   std::vector<BlockStatsVariant> candidates = g.kernels->blockStatsCandidates(64);
   ASSERT_GE(candidates.size(), 2u) << "there is something to choose from";
   EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(), [](const BlockStatsVariant& v) { return v.texel; }))
       << "keys through a texel buffer are among the candidates";
-  EXPECT_FALSE(candidates[0].texel) << "today's default, first, reads keys from the storage buffer";
-  for (const BlockStatsVariant& v : candidates) checkVariant(g, v, 64);
+  std::vector<BlockStatsVariant> runnable = g.kernels->blockStatsRunnable(64);
+  EXPECT_EQ(runnable[0], g.kernels->defaultBlockStats(64)) << "today's default may run (untuned), first";
+  EXPECT_FALSE(runnable[0].texel) << "today's default reads keys from the storage buffer";
+  for (const BlockStatsVariant& v : candidates) {
+    EXPECT_NE(std::find(runnable.begin(), runnable.end(), v), runnable.end()) << v.name();
+    if (!v.texel) continue;
+    BlockStatsVariant storage = v;
+    storage.texel = false;
+    EXPECT_NE(std::find(runnable.begin(), runnable.end(), storage), runnable.end())
+        << v.name() << ": a head without texel views runs its storage twin, which must be tested too";
+  }
+  for (const BlockStatsVariant& v : runnable) checkVariant(g, v, 64);
+}
+
+TEST(KeyTexels, BufferAndViewSizesShowLlvmpipeOneTextureStateForEveryLength) {
+  // Every head length gets the same llvmpipe texture state (see head_data.h): K's buffer size
+  // is never a power of two, each view's size has a bit among bits 8-15, the extension stays
+  // inside the slack, and views stay whole texels.
+  for (uint64_t dp : {4u, 16u, 64u, 128u, 256u})
+    for (uint64_t n : {1u, 2u, 3u, 16u, 64u, 255u, 256u, 300u, 1024u, 4096u, 5120u, 8192u, 65536u, 100000u, 131072u}) {
+      uint64_t bytes = n * dp * 4;
+      uint64_t total = keyBufferBytes(bytes), range = keyTexelViewRange(bytes);
+      EXPECT_NE(total & (total - 1), 0u) << "n " << n << " dp " << dp;
+      EXPECT_NE((range >> 8) & 0xff, 0u) << "n " << n << " dp " << dp;
+      EXPECT_GE(range, bytes);
+      EXPECT_LE(range, total) << "the last chunk's view fits its buffer";
+      EXPECT_EQ(range % 16, 0u);
+      EXPECT_GE(total, bytes + kKeyTexelSlack);
+    }
 }
 
 TEST_F(KernelVariantsGpu, EveryCandidateMatchesTheReferenceOnThePortablePath) {
