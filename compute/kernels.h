@@ -81,6 +81,13 @@ class Kernels {
   // What ATTNSCOPE_KERNEL does, from code (tests run every candidate; nullopt undoes it).
   void forceBlockStats(std::optional<BlockStatsVariant> v) { forced_ = v; }
   bool usesShuffle() const { return shuffle_; }
+  // The pipelines built so far, by key ("stats_merge/8", "block_stats/16/r4.wg64.shuffle.c0"):
+  // a test sees a frame build none after the warm-ups.
+  std::vector<std::string> pipelinesBuilt() const {
+    std::vector<std::string> keys;
+    for (const auto& [key, pipeline] : cache_) keys.push_back(key);
+    return keys;
+  }
   // Workgroups a dispatch should offer to keep the device busy: a CPU device (lavapipe) has
   // a handful of threads, a GPU dozens of multiprocessors each wanting several groups.
   uint32_t minParallelGroups() const;

@@ -283,6 +283,36 @@ void runMapJob(Context& ctx, MapJob& job) {
   }
 }
 
+void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec) {
+  // stats_merge with each count of lanes per row (1 to 64): one row of 8 x lanes blocks asks
+  // for exactly that many. The partials are zeros, which the merge skips.
+  Buffer partials(ctx, kStatsBytes * 8 * 64, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                  MemoryUse::DeviceLocal, "warm-up partials");
+  Buffer stats(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up stats");
+  CommandStream stream(ctx, false);
+  {
+    Recording rec = stream.begin();
+    vkCmdFillBuffer(rec.cmd, partials.handle(), 0, VK_WHOLE_SIZE, 0);
+    barrier::transferToCompute(rec.cmd);  // zeros before the merges read them
+    for (uint32_t lanes = 1; lanes <= 64; lanes *= 2) {
+      uint32_t blocks = 8 * lanes;
+      if (lanes > 1) barrier::computeToCompute(rec.cmd);  // each merge writes the same row: write after write
+      gpu::StatsMergeParams p{1, blocks, 0, 0};
+      dispatch(ctx, rec.cmd, rec.arena, kernels.statsMerge(1, blocks), {Binding::storage(partials), Binding::storage(stats)},
+               p, Groups{1});
+    }
+    stream.submitAndWait();
+  }
+  // tile_reduce writing images whose sides are, or are not, powers of two (llvmpipe makes
+  // its code again for each: whole-map images are rarely, tiles mostly, map-edge tiles not).
+  for (uint32_t h : {1u, 3u})
+    for (uint32_t w : {1u, 3u}) {
+      if (h > spec.n || w > spec.n) continue;
+      MapJob job(ctx, kernels, head, spec, MapRegion{0, h, 0, w}, w, h);
+      runMapJob(ctx, job);
+    }
+}
+
 std::vector<float> readbackImage(Context& ctx, const Image& image) {
   uint64_t bytes = uint64_t(image.width()) * image.height() * 16;
   Buffer staging(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "image readback");

@@ -137,6 +137,12 @@ class MapJob {
 // for small maps, benchmarks and tools that need no progress or cancellation.
 void runMapJob(Context& ctx, MapJob& job);
 
+// Runs tiny dispatches of the map's other kernels, submitting and waiting: stats_merge with
+// every count of lanes a strip may ask for, and tile_reduce into images with and without
+// power-of-two sides. lavapipe compiles each at its first dispatch (30-70 ms each in a
+// frame, measured): a viewer calls this with warmUpBlockStats before its first frame.
+void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec);
+
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,
 // row-major, 4 floats per texel. Blocking: for render, export and tests.
 std::vector<float> readbackImage(Context& ctx, const Image& image);

@@ -75,9 +75,11 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep, double
 
 void TileView::startSweep(const FrameBudget& budget) {
   if (active_ || sweep_ || statsReady_) return;
-  // Every block_stats pipeline the tiles may use, compiled now rather than in the frame that
-  // first needs it (a tile of a new block shape cost one frame 280 ms on lavapipe).
+  // Every pipeline the tiles may use, compiled now rather than in the frame that first needs
+  // it (a tile of a new block shape cost one frame 280 ms on lavapipe; the sweep's last strip
+  // and the first tile after it, 30-70 ms each).
   warmUpBlockStats(ctx_, kernels_, head_, spec_);
+  warmUpMapKernels(ctx_, kernels_, head_, spec_);
   active_ = makeActive(TileKey{sweepLevel_, 0, 0}, true, budget);
   CommandStream stream(ctx_, false);
   Recording rec = stream.begin();

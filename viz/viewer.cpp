@@ -7,6 +7,9 @@
 
 #include "compute/gpu_session.h"
 #include "engine/error.h"
+#include "engine/image.h"
+#include "engine/vk_check.h"
+#include "engine/barriers.h"
 #include "engine/host_cpu.h"
 #include "viz/color_range.h"
 #include "viz/frame_budget.h"
@@ -61,6 +64,58 @@ class Viewer : public ScriptTarget {
     views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes);
     views_->show(o.layer, o.head, fitCellsPerPixel());
     views_->tiles().startSweep(*budget_);
+    warmUpDrawing();
+  }
+
+  // lavapipe compiles a draw's shaders at the first draw with each kind of texture it samples
+  // (sides that are or are not powers of two): the first frame paid 115 ms for it on a fresh
+  // machine and the first frame with tiles 40-60 ms. One offscreen draw of the figure, with a
+  // tiny layer of each kind, before the first frame pays it there instead.
+  void warmUpDrawing() {
+    const VkImageUsageFlags usage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
+                                    VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;  // as MapJob's
+    std::vector<Image> images;
+    for (uint32_t h : {1u, 3u})
+      for (uint32_t w : {1u, 3u}) images.emplace_back(*ctx_, w, h, VK_FORMAT_R32G32B32A32_SFLOAT, usage, "warm-up layer");
+    Image target(*ctx_, extentW_, extentH_, frames_->swapchain().format(), VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT,
+                 "warm-up target");
+    VkImageView view = target.view();
+    VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
+    fi.renderPass = renderer_->renderPass();
+    fi.attachmentCount = 1;
+    fi.pAttachments = &view;
+    fi.width = extentW_;
+    fi.height = extentH_;
+    fi.layers = 1;
+    VkFramebuffer fb;
+    VK_CHECK(vkCreateFramebuffer(ctx_->device(), &fi, nullptr, &fb));
+    try {
+      CommandStream stream(*ctx_, false);
+      Recording rec = stream.begin();
+      std::vector<HeatmapLayer> layers;
+      const VkClearColorValue zero{};
+      const VkImageSubresourceRange all{VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
+      for (Image& im : images) {
+        barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
+                             VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_ACCESS_TRANSFER_WRITE_BIT);
+        vkCmdClearColorImage(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, &zero, 1, &all);
+        // Cleared before the draw samples it.
+        barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+                             VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                             VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+        layers.push_back({&im, Rect{plot_.x, plot_.y, 8, 8}});
+      }
+      FigureSpec fig = figure();
+      buildPanel();
+      renderer_->record(rec, fb, fig, layers, mapClipOnPlot(camera_, plot_), shownRange(fig), 0,
+                        [&](VkCommandBuffer c) { panel_->record(c); });
+      stream.submitAndWait();
+    } catch (...) {
+      vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
+      throw;
+    }
+    vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
   }
 
   ~Viewer() override {
