@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -263,11 +264,15 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
     todo.emplace_back(key, blockStatsDesc(dp, v, entropy, false));
   }
   if (todo.empty()) return;
-  // Compiling is most of a first tuning (GLSL -> optimised SPIR-V, then the driver's
-  // compile); each pipeline is independent, so several cores take some. Vulkan allows
-  // pipelines to be created from several threads at once.
+  // GLSL -> optimised SPIR-V and the driver's pipeline creation, each pipeline independent,
+  // so several cores take some (Vulkan allows pipelines to be created from several threads
+  // at once). lavapipe makes the machine code only at a pipeline's first dispatch, one after
+  // another on its queue's thread: that part stays serial.
   std::vector<std::unique_ptr<ComputePipeline>> made(todo.size());
-  std::atomic<size_t> next{0}, done{0};
+  std::atomic<size_t> next{0};
+  std::mutex mutex;
+  std::condition_variable finished;
+  size_t done = 0;
   auto work = [&] {
     for (size_t i = next++; i < todo.size(); i = next++) {
       try {
@@ -275,7 +280,11 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
       } catch (...) {
         // Left unmade: blockStats() builds it again when asked and reports the error then.
       }
-      ++done;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++done;
+      }
+      finished.notify_one();
     }
   };
   // At most 4 at once: an optimising compile of a large variant takes a few hundred MB, and
@@ -283,9 +292,17 @@ void Kernels::prepareBlockStats(uint32_t dp, const std::vector<std::pair<BlockSt
   unsigned threads = std::min<unsigned>({unsigned(todo.size()), std::max(1u, std::thread::hardware_concurrency()), 4u});
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
-  while (done < todo.size()) {
-    if (progress) progress(double(done) / todo.size());
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (size_t seen = 0; seen < todo.size();) {
+      finished.wait(lock, [&] { return done > seen; });
+      seen = done;
+      if (progress) {
+        lock.unlock();
+        progress(double(seen) / todo.size());
+        lock.lock();
+      }
+    }
   }
   for (std::thread& t : pool) t.join();
   for (size_t i = 0; i < todo.size(); ++i)

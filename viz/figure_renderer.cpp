@@ -271,45 +271,46 @@ void writePng(const std::string& path, uint32_t width, uint32_t height, const ui
   if (ec) throw Error("cannot rename '" + partial + "' to '" + path + "': " + ec.message());
 }
 
-namespace {
-
-// Renders with `draw` into an offscreen RGBA8 image and returns its pixels (blocking).
-std::vector<uint8_t> renderOffscreen(Context& ctx, FigureRenderer& renderer, uint32_t width, uint32_t height,
-                                     const std::function<void(Recording&, VkFramebuffer)>& draw) {
-  const VkFormat format = VK_FORMAT_R8G8B8A8_UNORM;
-  Image target(ctx, width, height, format, VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
-               "figure");
-  VkImageView view = target.view();
+OffscreenTarget::OffscreenTarget(Context& ctx, VkRenderPass pass, uint32_t width, uint32_t height, VkFormat format,
+                                 VkImageUsageFlags usage, const char* name)
+    : ctx_(ctx), image_(ctx, width, height, format, VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | usage, name) {
+  VkImageView view = image_.view();
   VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
-  fi.renderPass = renderer.renderPass();
+  fi.renderPass = pass;
   fi.attachmentCount = 1;
   fi.pAttachments = &view;
   fi.width = width;
   fi.height = height;
   fi.layers = 1;
-  VkFramebuffer fb;
-  VK_CHECK(vkCreateFramebuffer(ctx.device(), &fi, nullptr, &fb));
+  VK_CHECK(vkCreateFramebuffer(ctx.device(), &fi, nullptr, &framebuffer_));
+}
+
+OffscreenTarget::~OffscreenTarget() {
+  if (framebuffer_) vkDestroyFramebuffer(ctx_.device(), framebuffer_, nullptr);
+}
+
+namespace {
+
+// Renders with `draw` into an offscreen RGBA8 image and returns its pixels (blocking).
+std::vector<uint8_t> renderOffscreen(Context& ctx, FigureRenderer& renderer, uint32_t width, uint32_t height,
+                                     const std::function<void(Recording&, VkFramebuffer)>& draw) {
+  OffscreenTarget target(ctx, renderer.renderPass(), width, height, VK_FORMAT_R8G8B8A8_UNORM,
+                         VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "figure");
   uint64_t bytes = uint64_t(width) * height * 4;
   std::vector<uint8_t> pixels(bytes);
-  try {
-    Buffer readback(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "figure readback");
-    CommandStream stream(ctx, false);
-    Recording rec = stream.begin();
-    draw(rec, fb);
-    VkBufferImageCopy c{};
-    c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
-    c.imageExtent = {width, height, 1};
-    vkCmdCopyImageToBuffer(rec.cmd, target.handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, readback.handle(), 1, &c);
-    // The copy finishes before the host reads the pixels.
-    barrier::transferToHost(rec.cmd);
-    stream.submitAndWait();
-    readback.invalidate();
-    std::memcpy(pixels.data(), readback.mapped(), bytes);
-  } catch (...) {
-    vkDestroyFramebuffer(ctx.device(), fb, nullptr);
-    throw;
-  }
-  vkDestroyFramebuffer(ctx.device(), fb, nullptr);
+  Buffer readback(ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "figure readback");
+  CommandStream stream(ctx, false);
+  Recording rec = stream.begin();
+  draw(rec, target.framebuffer());
+  VkBufferImageCopy c{};
+  c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+  c.imageExtent = {width, height, 1};
+  vkCmdCopyImageToBuffer(rec.cmd, target.image().handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, readback.handle(), 1, &c);
+  // The copy finishes before the host reads the pixels.
+  barrier::transferToHost(rec.cmd);
+  stream.submitAndWait();
+  readback.invalidate();
+  std::memcpy(pixels.data(), readback.mapped(), bytes);
   return pixels;
 }
 

@@ -85,6 +85,24 @@ class FigureRenderer {
   std::vector<Buffer> vertexBuffers_;
 };
 
+// A colour image with a framebuffer on it for a renderer's pass: where a figure is drawn
+// offscreen (PNGs, pixels for Python, the viewer's warm-up draw).
+class OffscreenTarget {
+ public:
+  OffscreenTarget(Context& ctx, VkRenderPass pass, uint32_t width, uint32_t height, VkFormat format,
+                  VkImageUsageFlags extraUsage, const char* name);
+  ~OffscreenTarget();
+  OffscreenTarget(const OffscreenTarget&) = delete;
+  OffscreenTarget& operator=(const OffscreenTarget&) = delete;
+  VkFramebuffer framebuffer() const { return framebuffer_; }
+  const Image& image() const { return image_; }
+
+ private:
+  Context& ctx_;
+  Image image_;
+  VkFramebuffer framebuffer_ = VK_NULL_HANDLE;
+};
+
 // Renders a figure to a PNG file, blocking: render pass into an offscreen RGBA8 image, copy
 // to host memory, stb_image_write. Returns the value range that was used.
 ValueRange renderFigurePng(Context& ctx, ShaderCompiler& compiler, const FigureSpec& spec,

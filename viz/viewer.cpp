@@ -8,7 +8,6 @@
 #include "compute/gpu_session.h"
 #include "engine/error.h"
 #include "engine/image.h"
-#include "engine/vk_check.h"
 #include "engine/barriers.h"
 #include "engine/host_cpu.h"
 #include "viz/color_range.h"
@@ -50,6 +49,7 @@ class Viewer : public ScriptTarget {
     timer_ = std::make_unique<GpuTimer>(*ctx_);
     hover_ = std::make_unique<HoverReadout>(*ctx_);
     screenshot_ = std::make_unique<ScreenshotReadout>(*ctx_);
+    sweepReadback_ = std::make_unique<SweepReadback>(*ctx_);
     resize();
     camera_.setMapSize(spec.n);
     o_.cacheBytes = tileCacheBudget(*ctx_, plot_, o.cacheBytes, extentW_, extentH_);
@@ -77,45 +77,29 @@ class Viewer : public ScriptTarget {
     std::vector<Image> images;
     for (uint32_t h : {1u, 3u})
       for (uint32_t w : {1u, 3u}) images.emplace_back(*ctx_, w, h, VK_FORMAT_R32G32B32A32_SFLOAT, usage, "warm-up layer");
-    Image target(*ctx_, extentW_, extentH_, frames_->swapchain().format(), VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT,
-                 "warm-up target");
-    VkImageView view = target.view();
-    VkFramebufferCreateInfo fi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
-    fi.renderPass = renderer_->renderPass();
-    fi.attachmentCount = 1;
-    fi.pAttachments = &view;
-    fi.width = extentW_;
-    fi.height = extentH_;
-    fi.layers = 1;
-    VkFramebuffer fb;
-    VK_CHECK(vkCreateFramebuffer(ctx_->device(), &fi, nullptr, &fb));
-    try {
-      CommandStream stream(*ctx_, false);
-      Recording rec = stream.begin();
-      std::vector<HeatmapLayer> layers;
-      const VkClearColorValue zero{};
-      const VkImageSubresourceRange all{VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
-      for (Image& im : images) {
-        barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
-                             VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                             VK_ACCESS_TRANSFER_WRITE_BIT);
-        vkCmdClearColorImage(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, &zero, 1, &all);
-        // Cleared before the draw samples it.
-        barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
-                             VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                             VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
-        layers.push_back({&im, Rect{plot_.x, plot_.y, 8, 8}});
-      }
-      FigureSpec fig = figure();
-      buildPanel();
-      renderer_->record(rec, fb, fig, layers, mapClipOnPlot(camera_, plot_), shownRange(fig), 0,
-                        [&](VkCommandBuffer c) { panel_->record(c); });
-      stream.submitAndWait();
-    } catch (...) {
-      vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
-      throw;
+    OffscreenTarget target(*ctx_, renderer_->renderPass(), extentW_, extentH_, frames_->swapchain().format(), 0,
+                           "warm-up target");
+    CommandStream stream(*ctx_, false);
+    Recording rec = stream.begin();
+    std::vector<HeatmapLayer> layers;
+    const VkClearColorValue zero{};
+    const VkImageSubresourceRange all{VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
+    for (Image& im : images) {
+      barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
+                           VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                           VK_ACCESS_TRANSFER_WRITE_BIT);
+      vkCmdClearColorImage(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, &zero, 1, &all);
+      // Cleared before the draw samples it.
+      barrier::imageLayout(rec.cmd, im.handle(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+                           VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                           VK_PIPELINE_STAGE_FRAGMENT_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+      layers.push_back({&im, Rect{plot_.x, plot_.y, 8, 8}});
     }
-    vkDestroyFramebuffer(ctx_->device(), fb, nullptr);
+    FigureSpec fig = figure();
+    buildPanel();
+    renderer_->record(rec, target.framebuffer(), fig, layers, mapClipOnPlot(camera_, plot_), shownRange(fig), 0,
+                      [&](VkCommandBuffer c) { panel_->record(c); });
+    stream.submitAndWait();
   }
 
   ~Viewer() override {
@@ -246,6 +230,7 @@ class Viewer : public ScriptTarget {
     arena_->reset();
     VkCommandBuffer cmd = frames_->cmd();
     if (timer_->enabled()) timer_->reset(cmd);
+    sweepReadback_->record(cmd);
     return Recording{*ctx_, cmd, *arena_, timer_->enabled() ? timer_.get() : nullptr};
   }
 
@@ -287,6 +272,7 @@ class Viewer : public ScriptTarget {
     recorded_ = false;
     screenshot_->collect(frames_->swapchain().format());
     hover_->collect();
+    sweepReadback_->collect();
   }
 
   // The colour range and the strips, from the whole-map sweep once it is done.
@@ -302,12 +288,19 @@ class Viewer : public ScriptTarget {
     bool grid = views_->grid();
     bool strips = !grid && !strips_.ready(), range = range_.wantsSweep(o_.style, grid);
     if (strips || range) {
-      std::vector<float> texels = readbackImage(*ctx_, *sweep);  // once for both: a blocking copy
-      if (strips) {
-        TileView& tiles = views_->tiles();
-        strips_.compute(*ctx_, *sweep, texels, tiles.rowStatsBuffer(), tiles.sweepLevel(), spec().n);
+      // Once for both, copied by this frame and read in the next, after its fence.
+      if (sweepReadback_->ready(seenChanges_)) {
+        std::vector<float> texels = sweepReadback_->take();
+        if (strips) {
+          TileView& tiles = views_->tiles();
+          strips_.compute(*ctx_, *sweep, texels, tiles.rowStatsBuffer(), tiles.sweepLevel(), spec().n);
+        }
+        if (range) range_.fromSweep(o_.style, texels);
+        oweDraws(1);  // shown at once
+      } else {
+        sweepReadback_->request(*sweep, seenChanges_);
+        oweDraws(1);  // a next frame soon, to read it, even with nothing else to do
       }
-      if (range) range_.fromSweep(o_.style, texels);
     }
     if (!grid) range_.update(*ctx_, o_.style, views_->tiles(), camera_);
   }
@@ -550,6 +543,7 @@ class Viewer : public ScriptTarget {
   std::unique_ptr<GpuTimer> timer_;
   std::unique_ptr<HoverReadout> hover_;
   std::unique_ptr<ScreenshotReadout> screenshot_;
+  std::unique_ptr<SweepReadback> sweepReadback_;
   std::map<std::string, double> lastGpu_;
   ColorRange range_;
   MapStrips strips_;

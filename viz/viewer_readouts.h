@@ -63,4 +63,29 @@ class ScreenshotReadout {
   int count_ = 0;
 };
 
+// The whole-map sweep's image in host memory, for the strips and the colour range: copied
+// in a frame and read after that frame's fence. A blocking readback of a 100k map's 782 x 782
+// texels had held the frame that found the sweep done for 11 ms of its ~40.
+class SweepReadback {
+ public:
+  explicit SweepReadback(Context& ctx) : ctx_(ctx) {}
+  // Asks for `image` (RGBA32F, GENERAL, its writes complete) as of `generation` (the
+  // views' change count): the next recorded frame copies it.
+  void request(const Image& image, uint64_t generation);
+  // Records the requested copy into a frame's command buffer.
+  void record(VkCommandBuffer cmd);
+  // After the fence of the frame that recorded: the texels become readable.
+  void collect();
+  // The texels of `generation`'s sweep, once collected; other generations are dropped.
+  bool ready(uint64_t generation) const { return ready_ && generation_ == generation; }
+  std::vector<float> take();
+
+ private:
+  Context& ctx_;
+  Buffer buffer_;
+  const Image* image_ = nullptr;
+  uint64_t generation_ = 0;
+  bool requested_ = false, pending_ = false, ready_ = false;
+};
+
 }  // namespace attnscope
