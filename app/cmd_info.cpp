@@ -82,6 +82,7 @@ void addInfoCommand(CLI::App& app) {
                 VK_API_VERSION_MINOR(c.apiVersion), VK_API_VERSION_PATCH(c.apiVersion));
     std::printf("  device-local memory:     %.1f GiB\n", double(c.deviceLocalBytes) / (1 << 30));
     std::printf("  max storage buffer range %.0f MiB\n", double(l.maxStorageBufferRange) / (1 << 20));
+    std::printf("  max texel buffer         %.0f M texels (K through texels where a bound chunk fits)\n", double(l.maxTexelBufferElements) / 1e6);
     std::printf("  max 2D image             %u\n", l.maxImageDimension2D);
     std::printf("  max workgroup size       %u (count %u x %u x %u)\n", l.maxComputeWorkGroupInvocations,
                 l.maxComputeWorkGroupCount[0], l.maxComputeWorkGroupCount[1], l.maxComputeWorkGroupCount[2]);

@@ -183,14 +183,23 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
   return out;
 }
 
+bool Kernels::headsMayLackTexelViews() const {
+  // HeadData binds K a chunk at a time, each under maxStorageBufferRange and starting at a
+  // multiple of 256 keys (4096 bytes at least); its texel view is at most 256 bytes longer.
+  const auto& l = ctx_.caps().limits;
+  uint64_t align = std::max<uint64_t>(l.minTexelBufferOffsetAlignment, 1);
+  return uint64_t(l.maxTexelBufferElements) * 16 < uint64_t(l.maxStorageBufferRange) + 256 || 4096 % align != 0;
+}
+
 std::vector<BlockStatsVariant> Kernels::blockStatsRunnable(uint32_t dp) const {
   std::vector<BlockStatsVariant> out{defaultBlockStats(dp)};
   auto add = [&](const BlockStatsVariant& v) {
     if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
   };
+  const bool twins = headsMayLackTexelViews();
   for (const BlockStatsVariant& v : blockStatsCandidates(dp)) {
     add(v);
-    if (v.texel) {
+    if (v.texel && twins) {
       BlockStatsVariant storage = v;  // what a head without texel views runs instead
       storage.texel = false;
       add(storage);

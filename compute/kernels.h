@@ -72,9 +72,14 @@ class Kernels {
   BlockStatsVariant defaultBlockStats(uint32_t dp) const;
   // The variants the tuner times on this device for dp (the default first where it is one).
   std::vector<BlockStatsVariant> blockStatsCandidates(uint32_t dp) const;
-  // Every variant that may run for dp: the default, the candidates, and the storage-buffer
-  // twin of each texel candidate (a head without texel views runs it). The tests run each.
+  // Every variant that may run for dp: the default, the candidates, and where a head may
+  // lack texel views (headsMayLackTexelViews) the storage-buffer twin of each texel
+  // candidate, which such a head runs. The tests run each.
   std::vector<BlockStatsVariant> blockStatsRunnable(uint32_t dp) const;
+  // Whether some head's K chunk may be too long or misaligned for a texel view on this
+  // device (then it reads keys from the storage buffer). Not on lavapipe: 134 M texels
+  // cover its 128 MiB storage range.
+  bool headsMayLackTexelViews() const;
   // Throws Error when this device cannot run `v` for dp (saying why).
   void checkRunnable(const BlockStatsVariant& v, uint32_t dp) const;
   bool forcedByEnvironment() const { return forced_.has_value(); }
