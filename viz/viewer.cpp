@@ -282,6 +282,7 @@ class Viewer : public ScriptTarget {
       seenChanges_ = views_->changes();
       range_.invalidate();
       strips_.reset();
+      sweepReadback_->cancel();
     }
     const Image* sweep = views_->rangeSweep();
     if (!sweep) return;

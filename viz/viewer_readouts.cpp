@@ -126,6 +126,8 @@ void ScreenshotReadout::collect(VkFormat format) {
 void SweepReadback::request(const Image& image, uint64_t generation) {
   if ((requested_ || pending_ || ready_) && generation_ == generation && image_ == &image) return;
   image_ = &image;
+  width_ = image.width();
+  height_ = image.height();
   generation_ = generation;
   requested_ = true;
   pending_ = ready_ = false;
@@ -134,13 +136,13 @@ void SweepReadback::request(const Image& image, uint64_t generation) {
 void SweepReadback::record(VkCommandBuffer cmd) {
   if (!requested_) return;
   requested_ = false;
-  uint64_t bytes = uint64_t(image_->width()) * image_->height() * 16;
+  uint64_t bytes = uint64_t(width_) * height_ * 16;
   if (!buffer_ || buffer_.size() < bytes)
     buffer_ = Buffer(ctx_, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUse::Readback, "sweep readback");
   // The sweep's last piece ended with a barrier that makes its writes visible to transfers.
   VkBufferImageCopy c{};
   c.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
-  c.imageExtent = {image_->width(), image_->height(), 1};
+  c.imageExtent = {width_, height_, 1};
   vkCmdCopyImageToBuffer(cmd, image_->handle(), VK_IMAGE_LAYOUT_GENERAL, buffer_.handle(), 1, &c);
   // The copy finishes before the host reads the texels.
   barrier::transferToHost(cmd);
@@ -155,7 +157,7 @@ void SweepReadback::collect() {
 
 std::vector<float> SweepReadback::take() {
   ready_ = false;
-  uint64_t floats = uint64_t(image_->width()) * image_->height() * 4;
+  uint64_t floats = uint64_t(width_) * height_ * 4;
   buffer_.invalidate();
   std::vector<float> out(floats);
   std::memcpy(out.data(), buffer_.mapped(), floats * 4);

@@ -79,11 +79,15 @@ class SweepReadback {
   // The texels of `generation`'s sweep, once collected; other generations are dropped.
   bool ready(uint64_t generation) const { return ready_ && generation_ == generation; }
   std::vector<float> take();
+  // The views changed (the image may be gone; a change waits for the device first): forget
+  // what was asked for or copied.
+  void cancel() { requested_ = pending_ = ready_ = false, image_ = nullptr; }
 
  private:
   Context& ctx_;
   Buffer buffer_;
   const Image* image_ = nullptr;
+  uint32_t width_ = 0, height_ = 0;
   uint64_t generation_ = 0;
   bool requested_ = false, pending_ = false, ready_ = false;
 };
