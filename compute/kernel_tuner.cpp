@@ -27,7 +27,7 @@ namespace {
 
 // Bump when block_stats.comp or the candidate set changes what a variant name means: older
 // entries then no longer match and the device is tuned again.
-constexpr int kTuningSchema = 5;  // 2: four block shapes; 3: c1 (one exp2 per cell); 4: do-while key loop, no r16 on a CPU; 5: keys through texel buffers (.tb), one loop per kind of block run; 6: on a CPU only texel candidates, timed without the entropy
+constexpr int kTuningSchema = 6;  // 2: four block shapes; 3: c1 (one exp2 per cell); 4: do-while key loop, no r16 on a CPU; 5: keys through texel buffers (.tb), one loop per kind of block run; 6: on a CPU only texel candidates, timed without the entropy
 
 std::vector<float> randomValues(size_t count, uint32_t seed, float scale) {
   std::mt19937 rng(seed);

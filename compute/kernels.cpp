@@ -125,7 +125,6 @@ BlockStatsVariant Kernels::blockStatsVariant(uint32_t dp, BlockShape shape, uint
 }
 
 std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const {
-  std::vector<BlockStatsVariant> out{defaultBlockStats(dp)};
   bool cpu = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   // On a CPU device with shuffles every head has texel views (texels go with shuffles), and
   // keys through texels beat the same variant through the storage buffer on every host and
@@ -134,7 +133,8 @@ std::vector<BlockStatsVariant> Kernels::blockStatsCandidates(uint32_t dp) const 
   // its compile, which lavapipe does at the first dispatch, one after another, 0.4-2.5 s each
   // on a 2-core Xeon: with them a machine's first tuning took 25 s.
   const bool texelsOnly = cpu && shuffle_;
-  if (texelsOnly) out.clear();
+  std::vector<BlockStatsVariant> out;
+  if (!texelsOnly) out.push_back(defaultBlockStats(dp));
   std::vector<uint32_t> workgroups = cpu ? std::vector<uint32_t>{64} : std::vector<uint32_t>{64, 128};
   for (uint32_t wg : workgroups)
     for (bool shuffle : {true, false})

@@ -60,10 +60,7 @@ MapJob::MapJob(Context& ctx, Kernels& kernels, const HeadData& head, const Atten
   coversAllKeys_ = region.colBegin == 0 && region.colEnd == spec.n;
   nextRow_ = region.rowBegin;
 
-  image_ = Image(ctx, w, h, VK_FORMAT_R32G32B32A32_SFLOAT,
-                 VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
-                     VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT,
-                 "attention tiles");
+  image_ = Image(ctx, w, h, VK_FORMAT_R32G32B32A32_SFLOAT, kMapImageUsage, "attention tiles");
   cols_ = makeColumnBlocks(ctx, options.cellsPerTexel ? alignedBounds(region.colBegin, region.colEnd, options.cellsPerTexel, w)
                                                      : evenBounds(region.colBegin, region.colEnd, w));
   rowBoundsHost_ = options.cellsPerTexel ? alignedBounds(region.rowBegin, region.rowEnd, options.cellsPerTexel, h)

@@ -40,6 +40,11 @@ struct MapJobOptions {
 // Throws Error when the region is empty or outside an n x n map.
 void validateRegion(const MapRegion& r, uint32_t n);
 
+// What a MapJob's RGBA32F image is made for: written by compute, sampled by drawing, copied
+// in and out.
+constexpr VkImageUsageFlags kMapImageUsage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
+                                             VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
+
 // Texel channels of the output image.
 enum MapChannel { kChannelMax = 0, kChannelMean = 1, kChannelLogit = 2 };
 

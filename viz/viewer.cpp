@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "compute/gpu_session.h"
+#include "compute/map_job.h"
 #include "engine/error.h"
 #include "engine/image.h"
 #include "engine/barriers.h"
@@ -72,11 +73,10 @@ class Viewer : public ScriptTarget {
   // machine and the first frame with tiles 40-60 ms. One offscreen draw of the figure, with a
   // tiny layer of each kind, before the first frame pays it there instead.
   void warmUpDrawing() {
-    const VkImageUsageFlags usage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
-                                    VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;  // as MapJob's
     std::vector<Image> images;
     for (uint32_t h : {1u, 3u})
-      for (uint32_t w : {1u, 3u}) images.emplace_back(*ctx_, w, h, VK_FORMAT_R32G32B32A32_SFLOAT, usage, "warm-up layer");
+      for (uint32_t w : {1u, 3u})
+        images.emplace_back(*ctx_, w, h, VK_FORMAT_R32G32B32A32_SFLOAT, kMapImageUsage, "warm-up layer");
     OffscreenTarget target(*ctx_, renderer_->renderPass(), extentW_, extentH_, frames_->swapchain().format(), 0,
                            "warm-up target");
     CommandStream stream(*ctx_, false);
