@@ -358,9 +358,10 @@ const ComputePipeline& Kernels::embed() {
   return get("embed", {"embed.comp", {}, sizeof(gpu::EmbedParams), {}, "embed"});
 }
 
-const ComputePipeline& Kernels::project(uint32_t dp) {
-  std::string key = "project/" + std::to_string(dp / 4);
-  return get(key, {"project.comp", {{"D4", std::to_string(dp / 4)}}, sizeof(gpu::ProjectParams), {}, key});
+const ComputePipeline& Kernels::project(uint32_t dp, bool texelWeights) {
+  std::string key = "project/" + std::to_string(dp / 4) + (texelWeights ? ".tb" : "");
+  return get(key, {"project.comp", {{"D4", std::to_string(dp / 4)}, {"W_TEXELS", texelWeights ? "1" : "0"}},
+                   sizeof(gpu::ProjectParams), {}, key});
 }
 
 const ComputePipeline& Kernels::rope() {

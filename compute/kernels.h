@@ -113,7 +113,9 @@ class Kernels {
   const ComputePipeline& tileReduce();
   const ComputePipeline& attnOutput(uint32_t dp, bool softcap = false);
   const ComputePipeline& embed();
-  const ComputePipeline& project(uint32_t dp);
+  // Y = X W + b; texelWeights: W bound as an RGBA32F texel buffer (dModel * dp / 4 texels
+  // must fit maxTexelBufferElements), else as a storage buffer.
+  const ComputePipeline& project(uint32_t dp, bool texelWeights);
   const ComputePipeline& fmaPeak();
   const ComputePipeline& rope();
 

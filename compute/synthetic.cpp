@@ -158,8 +158,8 @@ HeadWeights makeHeadWeights(const SyntheticSpec& spec, uint32_t head) {
 
 namespace {
 
-Buffer uploadFloats(Context& ctx, const std::vector<float>& v, const char* name) {
-  Buffer b(ctx, v.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, name);
+Buffer uploadFloats(Context& ctx, const std::vector<float>& v, const char* name, VkBufferUsageFlags extra = 0) {
+  Buffer b(ctx, v.size() * 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | extra, MemoryUse::DeviceLocal, name);
   b.upload(v.data(), v.size() * 4);
   return b;
 }
@@ -201,13 +201,21 @@ HeadData generateHead(Context& ctx, Kernels& kernels, const SyntheticSpec& spec,
   HeadData head(ctx, spec.n, spec.d, spec.withV);
   uint32_t dp = head.dp(), dm = spec.dModel;
   Buffer turns = uploadTurns(ctx, dm);
-  Buffer wq = uploadFloats(ctx, w.wq, "W_q"), wk = uploadFloats(ctx, w.wk, "W_k");
+  // W through a texel buffer where it fits the device's texel limit (see project.comp).
+  const bool texelW = spec.weightTexels && uint64_t(dm) * (dp / 4) <= ctx.caps().limits.maxTexelBufferElements;
+  const VkBufferUsageFlags wUsage = texelW ? VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT : 0;
+  Buffer wq = uploadFloats(ctx, w.wq, "W_q", wUsage), wk = uploadFloats(ctx, w.wk, "W_k", wUsage);
   Buffer bq = uploadFloats(ctx, w.bq, "b_q"), bk = uploadFloats(ctx, w.bk, "b_k");
   Buffer wv, bv;
   if (spec.withV) {
-    wv = uploadFloats(ctx, w.wv, "W_v");
+    wv = uploadFloats(ctx, w.wv, "W_v", wUsage);
     bv = uploadFloats(ctx, w.bv, "b_v");
   }
+  auto texels = [&](const Buffer& b, const char* name) {
+    return texelW && b ? BufferView(ctx, b, VK_FORMAT_R32G32B32A32_SFLOAT, 0, VK_WHOLE_SIZE, name) : BufferView();
+  };
+  BufferView wqTexels = texels(wq, "W_q texels"), wkTexels = texels(wk, "W_k texels"),
+             wvTexels = texels(wv, "W_v texels");
   // Rows per chunk: X stays under 32 MiB and a chunk's Q stays inside one binding.
   uint32_t chunkRows = uint32_t(std::max<uint64_t>(256, (uint64_t(32) << 20) / (uint64_t(dm) * 4)));
   // embed.comp runs one invocation per (row, frequency pair) in 64-wide groups along x.
@@ -223,16 +231,17 @@ HeadData generateHead(Context& ctx, Kernels& kernels, const SyntheticSpec& spec,
     recordEmbed(rec, kernels, turns, x, r0, r1 - r0, dm, spec.seed, spec.vocab, false);
     // X is written before the projections read it.
     barrier::computeToCompute(rec.cmd);
-    auto project = [&](Buffer& out, const Buffer& wt, const Buffer& b) {
+    auto project = [&](Buffer& out, const Buffer& wt, const BufferView& wTexels, const Buffer& b) {
       BufferWindow yw = makeWindow(ctx, out, uint64_t(r0) * dp * 4, uint64_t(r1) * dp * 4);
       gpu::ProjectParams p{r1 - r0, dm, dp, yw.elementSkip};
-      dispatch(ctx, rec.cmd, rec.arena, kernels.project(dp),
-               {Binding::storage(x), Binding::storage(wt), Binding::storage(b), Binding::storage(yw)},
+      dispatch(ctx, rec.cmd, rec.arena, kernels.project(dp, texelW),
+               {Binding::storage(x), texelW ? Binding::texels(wTexels.handle()) : Binding::storage(wt),
+                Binding::storage(b), Binding::storage(yw)},
                p, Items{r1 - r0});
     };
-    project(head.q(), wq, bq);
-    project(head.k(), wk, bk);
-    if (spec.withV) project(head.v(), wv, bv);
+    project(head.q(), wq, wqTexels, bq);
+    project(head.k(), wk, wkTexels, bk);
+    if (spec.withV) project(head.v(), wv, wvTexels, bv);
     // Q, K, V are written before any later pass reads them (next submission, same queue).
     barrier::computeToCompute(rec.cmd);
     stream.submitAndWait();

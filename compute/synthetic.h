@@ -34,6 +34,9 @@ struct SyntheticSpec {
   uint32_t seed = 1;
   uint32_t vocab = 50000;
   bool withV = true;
+  // W through a texel buffer where it fits the device (the storage path otherwise; tests
+  // turn this off to run that path too).
+  bool weightTexels = true;
   void validate() const;
 };
 

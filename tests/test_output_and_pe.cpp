@@ -111,6 +111,7 @@ TEST_F(OutputAndEncoding, SyntheticInputsMatchTheirDefinition) {
   s.seed = 7;
   for (Preset p : {Preset::Local, Preset::Sink, Preset::Mixed}) {
     s.preset = p;
+    s.weightTexels = p != Preset::Sink;  // W through texels, and once through storage
     s.head = 2;
     HeadData head = generateHead(*g.ctx, *g.kernels, s);
     HeadWeights w = makeHeadWeights(s, s.head);
