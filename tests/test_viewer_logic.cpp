@@ -304,3 +304,81 @@ TEST_F(TileViewGpu, RunningOutOfDeviceMemoryEvictsTheCacheAndTriesOnce) {
 
 }  // namespace
 }  // namespace attnscope::test
+
+// Head and layer switches in the viewer: asked for, announced, then read at the start of a
+// later frame (HeadViews::applyPending); the grid reads one head per frame.
+#include "viz/frame_budget.h"
+#include "viz/head_views.h"
+#include "viz/viewer_status.h"
+
+namespace attnscope::test {
+namespace {
+
+TEST_F(TileViewGpu, HeadSwitchesWaitForTheirFrameAndTheGridReadsAHeadPerFrame) {
+  Gpu& g = gpu();
+  const uint32_t n = 300, d = 16, heads = 4;
+  std::vector<uint32_t> reads;  // (layer << 8 | head) of every read, in order
+  HeadLoader loader = [&](Context&, Kernels&, uint32_t layer, uint32_t head) {
+    reads.push_back(layer << 8 | head);
+    ref::Matrix q = ref::randomMatrix(n, d, 1.0, 500 + head), k = ref::randomMatrix(n, d, 1.0, 600 + head);
+    return LoadedHead{upload(g, q, k), std::nullopt};
+  };
+  HeadViews views(*g.ctx, *g.kernels, loader, causalSpec(n, d), heads, {3, 7}, 16 << 20);
+  views.show(3, 0, 1.0);
+  ASSERT_EQ(reads, (std::vector<uint32_t>{3u << 8 | 0}));
+  Camera cam = cameraOver(n, 200, 200);
+  Rect plot{0, 0, 200, 200};
+
+  // Switches add up, relative to the head asked for last, and read nothing yet.
+  views.switchHead(+1, 1.0);
+  views.switchHead(+2, 1.0);
+  EXPECT_TRUE(views.pending());
+  EXPECT_EQ(views.head(), 0u) << "the head shown stays until the switch is read";
+  EXPECT_EQ(views.targetHead(), 3u);
+  EXPECT_FALSE(views.settled(cam, plot)) << "a pending switch is work left";
+  EXPECT_NE(viewTitle("t", views).find("reading head 3..."), std::string::npos) << viewTitle("t", views);
+  views.switchHead(-3, 1.0);  // back to the head shown: nothing to read
+  EXPECT_FALSE(views.pending());
+  EXPECT_FALSE(views.applyPending());
+  EXPECT_EQ(reads.size(), 1u);
+
+  views.switchLayer(+1, 1.0);
+  views.switchHead(-1, 1.0);  // wraps to the last head
+  EXPECT_EQ(views.targetLayer(), 7u);
+  EXPECT_EQ(views.targetHead(), 3u);
+  EXPECT_NE(viewTitle("t", views).find("reading layer 7 head 3..."), std::string::npos) << viewTitle("t", views);
+  EXPECT_TRUE(views.applyPending());
+  EXPECT_EQ(reads.back(), 7u << 8 | 3u) << "one read, of the head asked for last";
+  EXPECT_EQ(reads.size(), 2u);
+  EXPECT_EQ(views.layer(), 7u);
+  EXPECT_EQ(views.head(), 3u);
+  EXPECT_FALSE(views.pending());
+
+  // The grid: each frame's update reads one head, and it settles only once all are read.
+  views.setGrid(true);
+  FrameBudget budget({3e7, 3e7, 3e7, 3e7});
+  CommandStream stream(*g.ctx);
+  for (uint32_t frame = 1; frame <= heads; ++frame) {
+    Recording rec = stream.begin();
+    FrameWork work = budget.frame(false);
+    EXPECT_TRUE(views.update(rec, cam, plot, budget, work));
+    stream.submitAndWait();
+    EXPECT_EQ(views.headsGrid().headsLoaded(), frame);
+    EXPECT_EQ(reads.back(), 7u << 8 | (frame - 1));
+  }
+  EXPECT_FALSE(views.headsGrid().loading());
+  EXPECT_EQ(reads.size(), 2u + heads);
+  bool settled = false;
+  for (int frame = 0; frame < 2000 && !settled; ++frame) {
+    Recording rec = stream.begin();
+    FrameWork work = budget.frame(false);
+    bool more = views.update(rec, cam, plot, budget, work);
+    stream.submitAndWait();
+    settled = !more && views.settled(cam, plot);
+  }
+  EXPECT_TRUE(settled);
+  EXPECT_EQ(reads.size(), 2u + heads) << "no head read twice";
+}
+
+}  // namespace
+}  // namespace attnscope::test

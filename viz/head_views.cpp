@@ -38,37 +38,49 @@ void HeadViews::show(uint32_t layer, uint32_t head, double fitCellsPerPixel) {
 }
 
 void HeadViews::switchHead(int delta, double fitCellsPerPixel) {
-  if (heads_ > 1) show(layer_, uint32_t((int(head_) + delta + int(heads_)) % int(heads_)), fitCellsPerPixel);
+  if (heads_ <= 1) return;
+  uint32_t head = uint32_t((int(targetHead()) + delta % int(heads_) + int(heads_)) % int(heads_));
+  select(targetLayer(), head, fitCellsPerPixel);
 }
 
-void HeadViews::switchLayer(int delta, double fitCellsPerPixel, const Rect& plot) {
+void HeadViews::switchLayer(int delta, double fitCellsPerPixel) {
   if (layers_.size() <= 1) return;
-  size_t at = std::find(layers_.begin(), layers_.end(), layer_) - layers_.begin();
-  show(layers_[(at + layers_.size() + delta) % layers_.size()], head_, fitCellsPerPixel);
-  headsGrid_.clear();  // the small multiples were the old layer's heads
-  if (grid_) {
-    grid_ = false;
-    setGrid(true, plot);
-  }
+  int at = int(std::find(layers_.begin(), layers_.end(), targetLayer()) - layers_.begin());
+  int count = int(layers_.size());
+  select(layers_[size_t((at + delta % count + count) % count)], targetHead(), fitCellsPerPixel);
 }
 
-void HeadViews::select(uint32_t layer, uint32_t head, double fitCellsPerPixel, const Rect& plot) {
-  if (layer != layer_) {
-    auto at = std::find(layers_.begin(), layers_.end(), layer);
-    auto now = std::find(layers_.begin(), layers_.end(), layer_);
-    if (at != layers_.end()) switchLayer(int(at - now), fitCellsPerPixel, plot);
-  }
-  if (head != head_ && head < heads_) switchHead(int(head) - int(head_), fitCellsPerPixel);
+void HeadViews::select(uint32_t layer, uint32_t head, double fitCellsPerPixel) {
+  if (std::find(layers_.begin(), layers_.end(), layer) == layers_.end()) layer = targetLayer();
+  if (head >= heads_) head = targetHead();
+  if (layer == targetLayer() && head == targetHead()) return;
+  if (layer == layer_ && head == head_) pending_.reset();  // back to what is shown
+  else pending_ = Pending{layer, head, fitCellsPerPixel};
 }
 
-void HeadViews::setGrid(bool on, const Rect& plot) {
+bool HeadViews::applyPending() {
+  if (!pending_) return false;
+  Pending p = *pending_;
+  pending_.reset();
+  bool newLayer = p.layer != layer_;
+  show(p.layer, p.head, p.fitCellsPerPixel);
+  if (newLayer) {
+    headsGrid_.clear();  // the small multiples were the old layer's heads
+    if (grid_) {
+      grid_ = false;
+      setGrid(true);
+    }
+  }
+  return true;
+}
+
+void HeadViews::setGrid(bool on) {
   if (on == grid_ || heads_ <= 1) return;
   grid_ = on;
   ++changes_;
   if (!on) return;
-  ctx_.waitIdle();
-  headsGrid_.load([&](uint32_t h) { return load(layer_, h); }, ctx_, kernels_, spec_, cacheBytes_, plot);
-  headsGrid_.setSpec(spec_);
+  headsGrid_.startLoading([this, layer = layer_](uint32_t h) { return load(layer, h); }, ctx_, kernels_, spec_,
+                          cacheBytes_);
 }
 
 void HeadViews::setSpec(const AttentionSpec& spec) {
@@ -86,6 +98,7 @@ bool HeadViews::update(Recording& rec, const Camera& camera, const Rect& plot, c
 }
 
 bool HeadViews::settled(const Camera& camera, const Rect& plot) {
+  if (pending_) return false;
   return grid_ ? headsGrid_.settled(plot, camera, spec_.n) : tiles_->settled(camera);
 }
 

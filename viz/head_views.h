@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "viz/heads_grid.h"
@@ -19,13 +20,21 @@ class HeadViews {
             std::vector<uint32_t> layers, uint64_t cacheBytes);
   ~HeadViews();
 
-  // Reads head `head` of layer `layer` with fresh tiles (fitCellsPerPixel: the whole-map zoom).
+  // Reads head `head` of layer `layer` with fresh tiles now (fitCellsPerPixel: the whole-map
+  // zoom). Waits for the device.
   void show(uint32_t layer, uint32_t head, double fitCellsPerPixel);
+  // A user's switch is only asked for here and read by applyPending() at the start of a later
+  // frame: reading a head takes tens (a file) to hundreds (synthetic, 100k tokens on a CPU)
+  // of ms, and the frame in between says which head is coming. Several switches before then
+  // add up; each is relative to the head asked for last.
   void switchHead(int delta, double fitCellsPerPixel);
-  void switchLayer(int delta, double fitCellsPerPixel, const Rect& plot);
-  // Shows head `head` of layer `layer` (a layer the input has), whatever is shown now.
-  void select(uint32_t layer, uint32_t head, double fitCellsPerPixel, const Rect& plot);
-  void setGrid(bool on, const Rect& plot);
+  void switchLayer(int delta, double fitCellsPerPixel);
+  // Asks for head `head` of layer `layer` (a layer the input has), whatever is shown now.
+  void select(uint32_t layer, uint32_t head, double fitCellsPerPixel);
+  bool pending() const { return pending_.has_value(); }
+  // Reads the head asked for, if any (call with no frame recording). True if it did.
+  bool applyPending();
+  void setGrid(bool on);
   void setSpec(const AttentionSpec& spec);
 
   bool grid() const { return grid_; }
@@ -33,6 +42,9 @@ class HeadViews {
   uint32_t head() const { return head_; }
   uint32_t heads() const { return heads_; }
   uint32_t layer() const { return layer_; }
+  // The head and layer asked for: those shown, or those a pending switch will show.
+  uint32_t targetHead() const { return pending_ ? pending_->head : head_; }
+  uint32_t targetLayer() const { return pending_ ? pending_->layer : layer_; }
   const std::vector<uint32_t>& layers() const { return layers_; }
   TileView& tiles() { return *tiles_; }
   const TileView& tiles() const { return *tiles_; }
@@ -62,6 +74,11 @@ class HeadViews {
   HeadsGrid headsGrid_;
   bool grid_ = false;
   uint32_t layer_ = 0, head_ = 0;
+  struct Pending {
+    uint32_t layer, head;
+    double fitCellsPerPixel;
+  };
+  std::optional<Pending> pending_;
   uint64_t changes_ = 0;
 };
 

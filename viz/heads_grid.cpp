@@ -33,28 +33,41 @@ int HeadsGrid::cellAt(double x, double y, const Rect& plot) const {
   return -1;
 }
 
-void HeadsGrid::load(const std::function<HeadData(uint32_t head)>& readHead, Context& ctx, Kernels& kernels,
-                     const AttentionSpec& spec, uint64_t cacheBytes, const Rect& plot) {
-  if (loaded()) return;
-  for (uint32_t h = 0; h < count_; ++h) {
-    Slot s;
-    s.head = std::make_unique<HeadData>(readHead(h));
-    Camera fit;
-    fit.setViewport(cell(h, plot).w, cell(h, plot).h);
-    fit.setMapSize(spec.n);
-    fit.fit();
-    s.tiles = std::make_unique<TileView>(ctx, kernels, *s.head, spec, cacheBytes / count_, fit.cellsPerPixel());
-    slots_.push_back(std::move(s));
-  }
+void HeadsGrid::startLoading(HeadReader readHead, Context& ctx, Kernels& kernels, const AttentionSpec& spec,
+                             uint64_t cacheBytes) {
+  if (reader_ || slots_.size() == count_) return;
+  reader_ = std::move(readHead);
+  ctx_ = &ctx;
+  kernels_ = &kernels;
+  spec_ = spec;
+  cacheBytes_ = cacheBytes;
+}
+
+void HeadsGrid::loadNext(const Rect& plot) {
+  uint32_t h = uint32_t(slots_.size());
+  Slot s;
+  s.head = std::make_unique<HeadData>(reader_(h));
+  Camera fit;
+  fit.setViewport(cell(h, plot).w, cell(h, plot).h);
+  fit.setMapSize(spec_.n);
+  fit.fit();
+  s.tiles = std::make_unique<TileView>(*ctx_, *kernels_, *s.head, spec_, cacheBytes_ / count_, fit.cellsPerPixel());
+  slots_.push_back(std::move(s));
+  if (slots_.size() == count_) reader_ = nullptr;
 }
 
 void HeadsGrid::setSpec(const AttentionSpec& spec) {
+  spec_ = spec;  // heads still to read get it too
   for (auto& s : slots_)
     if (!(s.tiles->spec() == spec)) s.tiles->setSpec(spec);
 }
 
 bool HeadsGrid::update(Recording& rec, const Rect& plot, const Camera& main, uint32_t n, const FrameBudget& budget,
                        FrameWork& work) {
+  if (reader_) {  // this frame's turn reads a head (no compute: the read took the time)
+    loadNext(plot);
+    return true;
+  }
   for (uint32_t k = 0; k < slots_.size(); ++k) {
     uint32_t g = uint32_t((turn_ + k) % slots_.size());
     if (slots_[g].tiles->update(rec, camera(g, plot, main, n), budget, work)) {
@@ -79,13 +92,14 @@ void HeadsGrid::layers(std::vector<HeatmapLayer>& out, const Rect& plot, const C
 }
 
 bool HeadsGrid::settled(const Rect& plot, const Camera& main, uint32_t n) {
+  if (reader_) return false;
   for (uint32_t g = 0; g < slots_.size(); ++g)
     if (!slots_[g].tiles->settled(camera(g, plot, main, n))) return false;
   return true;
 }
 
 const Image* HeadsGrid::sweepImage(uint32_t head) const {
-  return slots_.empty() ? nullptr : slots_[head % slots_.size()].tiles->sweepImage();
+  return head < slots_.size() ? slots_[head].tiles->sweepImage() : nullptr;
 }
 
 void HeadsGrid::labels(OverlayBuilder& out, const Rect& plot) const {
@@ -93,6 +107,12 @@ void HeadsGrid::labels(OverlayBuilder& out, const Rect& plot) const {
     Rect c = cell(g, plot);
     out.rect({c.x, c.y, 58, 18}, rgba(255, 255, 255, 210));
     out.text("head " + std::to_string(g), c.x + 4, c.y + 9, TextSize::Small, rgba(30, 30, 30), 0);
+  }
+  for (uint32_t g = uint32_t(slots_.size()); g < count_ && reader_; ++g) {
+    Rect c = cell(g, plot);
+    out.rect({c.x, c.y, 150, 18}, rgba(255, 255, 255, 210));
+    std::string what = g == slots_.size() ? "reading..." : "waiting";
+    out.text("head " + std::to_string(g) + ": " + what, c.x + 4, c.y + 9, TextSize::Small, rgba(30, 30, 30), 0);
   }
 }
 

@@ -4,6 +4,8 @@
 #include <array>
 #include <chrono>
 #include <fstream>
+#include <optional>
+#include <utility>
 
 #include "compute/gpu_session.h"
 #include "compute/map_job.h"
@@ -186,7 +188,7 @@ class Viewer : public ScriptTarget {
   }
 
   bool mustDraw(bool moving) const {
-    return o_.drawEveryFrame || drawOwed_ > 0 || moving || stillFrames_ < 3 || !busy_ || screenshot_->requested() ||
+    return o_.drawEveryFrame || drawOwed_ > 0 || views_->pending() || moving || stillFrames_ < 3 || !busy_ || screenshot_->requested() ||
            msSinceDrawn() >= kRestingRedrawMs;
   }
 
@@ -194,6 +196,11 @@ class Viewer : public ScriptTarget {
   bool frame(bool draw) {
     frames_->waitForFrame();
     collectLastFrame();
+    // A switch of head or layer is read once a drawn frame has said which is coming.
+    if (views_->pending() && announced_ == std::pair(views_->targetLayer(), views_->targetHead()) &&
+        views_->applyPending())
+      oweDraws();
+    announced_.reset();
     updateRangeAndStrips();
     if (!draw) {
       frames_->beginCompute();
@@ -221,6 +228,7 @@ class Viewer : public ScriptTarget {
     if (screenshot_->requested()) screenshot_->record(cmd, frames_->swapchain(), index, extentW_, extentH_);
     recorded_ = true;
     if (frames_->submitAndPresent(index)) resize();
+    if (views_->pending()) announced_ = std::pair(views_->targetLayer(), views_->targetHead());
     return true;
   }
 
@@ -393,8 +401,8 @@ class Viewer : public ScriptTarget {
     }
     int head = pointer_.handle(e, camera_, plot_, views_->grid() ? &views_->headsGrid() : nullptr, spec().n);
     if (head >= 0) {  // a click on a small multiple focuses its head
-      views_->setGrid(false, plot_);
-      views_->switchHead(head - int(views_->head()), fitCellsPerPixel());
+      views_->setGrid(false);
+      views_->select(views_->targetLayer(), uint32_t(head), fitCellsPerPixel());
     }
   }
 
@@ -416,8 +424,8 @@ class Viewer : public ScriptTarget {
       case ViewAction::Fit: camera_.fit(); break;
       case ViewAction::NextHead: views_->switchHead(+1, fitCellsPerPixel()); break;
       case ViewAction::PreviousHead: views_->switchHead(-1, fitCellsPerPixel()); break;
-      case ViewAction::NextLayer: views_->switchLayer(+1, fitCellsPerPixel(), plot_); break;
-      case ViewAction::PreviousLayer: views_->switchLayer(-1, fitCellsPerPixel(), plot_); break;
+      case ViewAction::NextLayer: views_->switchLayer(+1, fitCellsPerPixel()); break;
+      case ViewAction::PreviousLayer: views_->switchLayer(-1, fitCellsPerPixel()); break;
       case ViewAction::ToggleLogScale:
         o_.style.logScale = !o_.style.logScale;
         range_.invalidate();
@@ -428,7 +436,7 @@ class Viewer : public ScriptTarget {
         break;
       case ViewAction::CycleColorRange: range_.cycle(); break;
       case ViewAction::ToggleNormalize: normalize_ = !normalize_; break;
-      case ViewAction::ToggleGrid: views_->setGrid(!views_->grid(), plot_); break;
+      case ViewAction::ToggleGrid: views_->setGrid(!views_->grid()); break;
       case ViewAction::TogglePanel: panel_->setVisible(!panel_->visible()); break;
       case ViewAction::TemperatureUp: edit([](AttentionSpec& s) { s.temperature *= 1.25; }); break;
       case ViewAction::TemperatureDown: edit([](AttentionSpec& s) { s.temperature /= 1.25; }); break;
@@ -454,10 +462,10 @@ class Viewer : public ScriptTarget {
     c.rangeMode = int(range_.mode());
     c.vmin = float(range_.range().vmin);
     c.vmax = float(range_.range().vmax);
-    c.head = int(views_->head());
+    c.head = int(views_->targetHead());
     c.heads = int(o_.heads);
     c.layers = o_.layers;
-    c.layer = views_->layer();
+    c.layer = views_->targetLayer();
     c.grid = views_->grid();
     c.normalize = normalize_;
     c.flops = tiles.flopsDone();
@@ -482,8 +490,8 @@ class Viewer : public ScriptTarget {
     o_.style.channel = c.style.channel;
     range_.setMode(RangeMode(c.rangeMode));
     range_.setFixed(c.vmin, c.vmax, o_.style.logScale);
-    views_->select(c.layer, uint32_t(c.head), fitCellsPerPixel(), plot_);
-    if (c.grid != views_->grid()) views_->setGrid(c.grid, plot_);
+    views_->select(c.layer, uint32_t(c.head), fitCellsPerPixel());
+    if (c.grid != views_->grid()) views_->setGrid(c.grid);
     normalize_ = c.normalize;
     if (c.fitRequested) camera_.fit();
     if (c.screenshotRequested) screenshot_->requestNumbered();
@@ -561,6 +569,8 @@ class Viewer : public ScriptTarget {
   bool keepTrace_ = false;  // a long interactive session would grow it without end
   std::vector<std::array<double, 5>> trace_;  // per frame: wall ms, compute GPU ms, allowed, predicted, drawn
   int drawOwed_ = 3;  // frames to draw whatever else happens (after input, a script's action)
+  // The layer and head a pending switch reads, as the last drawn frame named them.
+  std::optional<std::pair<uint32_t, uint32_t>> announced_;
   std::chrono::steady_clock::time_point lastDrawn_{};
   int stillFrames_ = 0;
   std::array<double, 4> lastView_{};

@@ -16,7 +16,13 @@ std::string viewTitle(const std::string& title, const HeadViews& views) {
   t += std::string("  |  ") + maskName(sp.mask);
   if (sp.mask == MaskKind::WindowCausal || sp.mask == MaskKind::WindowBoth) t += " W=" + std::to_string(sp.window);
   if (sp.softcap) t += "  cap " + formatValue(*sp.softcap);
-  return t + "  T=" + formatValue(sp.temperature);
+  t += "  T=" + formatValue(sp.temperature);
+  if (views.pending()) {
+    t += "  |  reading ";
+    if (views.targetLayer() != views.layer()) t += "layer " + std::to_string(views.targetLayer()) + " ";
+    t += "head " + std::to_string(views.targetHead()) + "...";
+  }
+  return t;
 }
 
 std::string statusLine(const HeadViews& views, const std::map<std::string, double>& gpuMs, const std::string& hover) {
