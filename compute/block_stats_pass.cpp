@@ -117,7 +117,8 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
            p, Groups{rowGroups, groupsFor(blocks, perGroup)});  // x: rows of the workgroup, y: its blocks
 }
 
-void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec) {
+void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress) {
   std::vector<BlockStatsVariant> variants;
   // Dispatches of any row count: a strip of a whole tile, a last short strip, a probe row.
   for (int s = 0; s < kBlockShapes; ++s)
@@ -129,19 +130,19 @@ void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, cons
   uint32_t keys = std::min(head.n(), 64u);
   ColumnBlocks blocks = makeColumnBlocks(ctx, evenBounds(0, keys, 1));
   Buffer partials(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up partials");
+  // A submission each, so that progress can follow the compiles (one wait each: ~0.1 ms
+  // once the code is cached).
   CommandStream stream(ctx, false);
-  Recording rec = stream.begin();
-  bool first = true;
+  size_t done = 0;
   for (const BlockStatsVariant& v : variants)
     for (bool entropy : {false, true}) {
-      // Each dispatch overwrites the same partial: write-after-write between them.
-      if (!first) barrier::computeToCompute(rec.cmd);
-      first = false;
+      Recording rec = stream.begin();
       BlockStatsArgs a{0, 1, &blocks, KeyChunk{0, keys}, &partials, 0, entropy, &v};
       a.overwrite = true;
       recordBlockStats(rec, kernels, head, spec, a);
+      stream.submitAndWait();  // the next dispatch overwrites the same partial
+      if (progress) progress(double(++done) / (2 * variants.size()));
     }
-  stream.submitAndWait();
 }
 
 }  // namespace attnscope

@@ -2,6 +2,7 @@
 // chunk of keys. The building block of the row statistics pass and the tile pass.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "compute/attention_spec.h"
@@ -45,7 +46,9 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
 // Runs one tiny dispatch of every block_stats variant this device may use for head's d (each
 // block shape, stepped down for few rows; with and without the entropy), submitting and
 // waiting. lavapipe makes a pipeline's machine code at its first dispatch (100-300 ms each):
-// a viewer calls this before its first frame, so that no frame pays for it.
-void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec);
+// a viewer calls this before its first frame, so that no frame pays for it. `progress` gets
+// the fraction done after each dispatch (seconds in all on a machine's first run).
+void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress = {});
 
 }  // namespace attnscope

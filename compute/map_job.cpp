@@ -280,25 +280,34 @@ void runMapJob(Context& ctx, MapJob& job) {
   }
 }
 
-void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec) {
+void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress) {
+  const double steps = 2 + 4;  // the merges (two submissions), the four images
+  double done = 0;
+  auto step = [&] {
+    if (progress) progress(std::min(1.0, ++done / steps));
+  };
   // stats_merge with each count of lanes per row (1 to 64): one row of 8 x lanes blocks asks
   // for exactly that many. The partials are zeros, which the merge skips.
   Buffer partials(ctx, kStatsBytes * 8 * 64, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                   MemoryUse::DeviceLocal, "warm-up partials");
   Buffer stats(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up stats");
   CommandStream stream(ctx, false);
-  {
+  for (uint32_t first : {1u, 16u}) {  // lanes 1-8, then 16-64
     Recording rec = stream.begin();
-    vkCmdFillBuffer(rec.cmd, partials.handle(), 0, VK_WHOLE_SIZE, 0);
-    barrier::transferToCompute(rec.cmd);  // zeros before the merges read them
-    for (uint32_t lanes = 1; lanes <= 64; lanes *= 2) {
+    if (first == 1) {
+      vkCmdFillBuffer(rec.cmd, partials.handle(), 0, VK_WHOLE_SIZE, 0);
+      barrier::transferToCompute(rec.cmd);  // zeros before the merges read them
+    }
+    for (uint32_t lanes = first; lanes <= (first == 1 ? 8u : 64u); lanes *= 2) {
       uint32_t blocks = 8 * lanes;
-      if (lanes > 1) barrier::computeToCompute(rec.cmd);  // each merge writes the same row: write after write
+      if (lanes > first) barrier::computeToCompute(rec.cmd);  // each merge writes the same row: write after write
       gpu::StatsMergeParams p{1, blocks, 0, 0};
       dispatch(ctx, rec.cmd, rec.arena, kernels.statsMerge(1, blocks), {Binding::storage(partials), Binding::storage(stats)},
                p, Groups{1});
     }
     stream.submitAndWait();
+    step();
   }
   // tile_reduce writing images whose sides are, or are not, powers of two (llvmpipe makes
   // its code again for each: whole-map images are rarely, tiles mostly, map-edge tiles not).
@@ -307,6 +316,7 @@ void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, cons
       if (h > spec.n || w > spec.n) continue;
       MapJob job(ctx, kernels, head, spec, MapRegion{0, h, 0, w}, w, h);
       runMapJob(ctx, job);
+      step();
     }
 }
 

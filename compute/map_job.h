@@ -5,6 +5,7 @@
 // progress, a window can keep presenting frames, and anyone can cancel between strips.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -146,7 +147,9 @@ void runMapJob(Context& ctx, MapJob& job);
 // every count of lanes a strip may ask for, and tile_reduce into images with and without
 // power-of-two sides. lavapipe compiles each at its first dispatch (30-70 ms each in a
 // frame, measured): a viewer calls this with warmUpBlockStats before its first frame.
-void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec);
+// `progress` gets the fraction done after each step.
+void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress = {});
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,
 // row-major, 4 floats per texel. Blocking: for render, export and tests.

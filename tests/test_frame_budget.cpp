@@ -170,7 +170,12 @@ TEST_F(FrameBudgetGpu, NoFrameBuildsAPipelineAfterTheWarmUps) {
   t.stillFrameMs = 40;
   t.movingFrameMs = 30;
   FrameBudget budget({2e7, 2e7, 2e7, 2e7}, t, true);
-  view.startSweep(budget);
+  std::vector<double> progress;  // what the viewer's start-up frames show
+  view.startSweep(budget, [&](double f) { progress.push_back(f); });
+  ASSERT_GE(progress.size(), 8u) << "a step per compile, or the window would sit still for seconds";
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_GT(progress.front(), 0.0);
+  EXPECT_DOUBLE_EQ(progress.back(), 1.0);
   const std::vector<std::string> warm = kernels.pipelinesBuilt();
   EXPECT_TRUE(std::any_of(warm.begin(), warm.end(), [](const std::string& k) { return k == "stats_merge/64"; }));
   CommandStream stream(*g.ctx);

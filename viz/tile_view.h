@@ -63,8 +63,8 @@ class TileView {
   // every block_stats variant the tiles may use: lavapipe makes a pipeline's machine code at
   // its first dispatch, and the sweep's image and scratch are touched for the first time
   // (50-90 ms in all at 100k), which would otherwise land on later frames. Call before
-  // frames start.
-  void startSweep(const FrameBudget& budget);
+  // frames start. `progress` follows the warm-ups (seconds on a machine's first run).
+  void startSweep(const FrameBudget& budget, const std::function<void(double)>& progress = {});
   // What to draw, coarse first, finer on top.
   std::vector<DrawTile> drawList(const Camera& camera);
   // Every tile the view asks for is computed exactly.

@@ -58,7 +58,9 @@ class Viewer : public ScriptTarget {
     o_.cacheBytes = tileCacheBudget(*ctx_, plot_, o.cacheBytes, extentW_, extentH_);
     // The tuned kernels (timed once per device), whose timings are the frame budget's first
     // estimate of the device's speed.
-    TuneReport tuned = gpu_->prepareKernels(paddedDim(spec.d));
+    TuneReport tuned = gpu_->prepareKernels(paddedDim(spec.d), [&](double f) {
+      startupFrame("timing kernel variants (once per device)", f, false);
+    });
     FrameBudgetTargets targets;
     targets.stillFrameMs = o.frameMs;
     targets.movingFrameMs = o.frameMs * 0.8;
@@ -66,8 +68,52 @@ class Viewer : public ScriptTarget {
     budget_ = std::make_unique<FrameBudget>(initialSpeed(tuned), targets);
     views_ = std::make_unique<HeadViews>(*ctx_, *gpu_->kernels, loader, spec, o.heads, o.layers, o_.cacheBytes);
     views_->show(o.layer, o.head, fitCellsPerPixel());
-    views_->tiles().startSweep(*budget_);
+    views_->tiles().startSweep(*budget_, [&](double f) { startupFrame("preparing the kernels", f, true); });
     warmUpDrawing();
+  }
+
+  // Start-up work that takes seconds on a machine's first run (timing the kernel variants,
+  // lavapipe's first compile of each pipeline: 6-7 s for the warm-ups alone on a 2-core
+  // Xeon) draws a frame now and then saying what and how far, instead of a blank window,
+  // and says so once on the terminal. Closing the window then ends the viewer (cancellable:
+  // not from inside the tuner, which finishes first).
+  struct ClosedDuringStartup {};
+  void startupFrame(const std::string& what, double fraction, bool cancellable) {
+    window_.poll();
+    if (cancellable && window_.closeRequested()) throw ClosedDuringStartup{};
+    auto now = std::chrono::steady_clock::now();
+    if (what != startupWhat_) {
+      startupWhat_ = what;
+      startupBegan_ = now;
+    }
+    // The tuner says on the terminal what it does; the warm-ups say it here, when slow.
+    if (cancellable && !startupSaid_ && now - startupBegan_ > std::chrono::seconds(1)) {
+      std::fprintf(stderr, "attnscope: %s for the viewer (compiled once on this machine, then cached) ...\n", what.c_str());
+      startupSaid_ = true;
+    }
+    if (now - lastStartupFrame_ < std::chrono::milliseconds(100)) return;
+    lastStartupFrame_ = now;
+    frames_->waitForFrame();
+    uint32_t index;
+    if (!frames_->begin(index)) {  // out of date: recreated, this one is skipped
+      resize();
+      return;
+    }
+    arena_->reset();  // no timestamps: the first real frame's collect finds none
+    Recording rec{*ctx_, frames_->cmd(), *arena_, nullptr};
+    FigureSpec fig;
+    fig.width = extentW_;
+    fig.height = extentH_;
+    fig.region = {0, camera_.mapSize(), 0, camera_.mapSize()};
+    fig.style = o_.style;
+    fig.strips = true;
+    fig.ticks = false;
+    fig.title = o_.title + "  |  " + what + "...";
+    int filled = int(std::clamp(fraction, 0.0, 1.0) * 30);
+    fig.subtitle = "[" + std::string(size_t(filled), '#') + std::string(size_t(30 - filled), '-') + "] " +
+                   std::to_string(int(fraction * 100)) + "%   (a machine's first run compiles them; later runs start at once)";
+    renderer_->record(rec, frames_->framebuffer(index), fig, {}, mapClipOnPlot(camera_, plot_), shownRange(fig), 0);
+    if (frames_->submitAndPresent(index)) resize();
   }
 
   // lavapipe compiles a draw's shaders at the first draw with each kind of texture it samples
@@ -576,14 +622,22 @@ class Viewer : public ScriptTarget {
   std::array<double, 4> lastView_{};
   std::string hoverText_;
   PointerInput pointer_;
+  std::chrono::steady_clock::time_point startupBegan_{}, lastStartupFrame_{};
+  std::string startupWhat_;
+  bool startupSaid_ = false;
 };
 
 }  // namespace
 
 int runViewer(const ContextOptions& device, const AttentionSpec& spec, const ViewerOptions& options,
               const HeadLoader& loadHead) {
-  Viewer viewer(device, spec, options, loadHead);
-  return viewer.run();
+  std::unique_ptr<Viewer> viewer;
+  try {
+    viewer = std::make_unique<Viewer>(device, spec, options, loadHead);
+  } catch (const Viewer::ClosedDuringStartup&) {
+    return 0;  // the user closed the window while the kernels were prepared
+  }
+  return viewer->run();
 }
 
 }  // namespace attnscope
