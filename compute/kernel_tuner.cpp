@@ -1,12 +1,15 @@
 #include "compute/kernel_tuner.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -154,6 +157,19 @@ double timeRuns(Context& ctx, Kernels& kernels, Workspace& w, const BlockStatsVa
   return best;
 }
 
+// The four timed problems. Long: rows against 8192 keys in 4 blocks of 2048 (the row
+// statistics split their keys like this for parallelism). Medium: the last rows of a causal map
+// in blocks of ~100 keys (the viewer's sweep). Narrow: the same in blocks of ~24 keys (a
+// whole-map overview of 16k-64k tokens). Short: one key per block (a 1:1 view). A GPU gets 8x
+// the rows, or a dispatch would not fill it.
+std::array<Problem, kBlockShapes> timedShapes(const Context& ctx) {
+  const uint32_t R = ctx.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1024 : 8192;
+  return {{{8192, 0, R, 4, MaskKind::None, 0, false},
+           {4096 + R, 4096, 4096 + R, 40 + R / 100, MaskKind::Causal, 0, false},
+           {4096 + R, 4096, 4096 + R, (4096 + R) / 24, MaskKind::Causal, 0, false},
+           {512 + R / 2, 512, 512 + R / 2, 512, MaskKind::Causal, 0, false}}};
+}
+
 double flopsOf(const Workspace& w) {
   return 2.0 * w.spec.d * double(w.spec.unmaskedCells(w.problem.rowBegin, w.problem.rowEnd, 0, w.problem.n));
 }
@@ -200,22 +216,74 @@ CandidateTiming KernelTuner::measure(const BlockStatsVariant& v, uint32_t dp) {
   // with it.
   std::string wrong = check(v, dp, MaskKind::WindowBoth, std::nullopt, false);
   if (!wrong.empty()) throw Error("block_stats variant " + v.name() + " computes wrong values: " + wrong);
-  // Long: rows against 8192 keys in 4 blocks of 2048 (the row statistics split their keys
-  // like this for parallelism). Medium: the last rows of a causal map in blocks of ~100 keys
-  // (the viewer's sweep). Narrow: the same in blocks of ~24 keys (a whole-map overview of
-  // 16k-64k tokens). Short: one key per block (a 1:1 view). A GPU gets 8x the rows, or a
-  // dispatch would not fill it.
-  const uint32_t R = ctx_.caps().type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1024 : 8192;
-  const Problem shapes[kBlockShapes] = {{8192, 0, R, 4, MaskKind::None, 0, false},
-                                        {4096 + R, 4096, 4096 + R, 40 + R / 100, MaskKind::Causal, 0, false},
-                                        {4096 + R, 4096, 4096 + R, (4096 + R) / 24, MaskKind::Causal, 0, false},
-                                        {512 + R / 2, 512, 512 + R / 2, 512, MaskKind::Causal, 0, false}};
+  const std::array<Problem, kBlockShapes> shapes = timedShapes(ctx_);
   for (int i = 0; i < kBlockShapes; ++i) {
     Workspace w = makeWorkspace(ctx_, dp, shapes[i], 11 + i);
     c.ms[i] = timeRuns(ctx_, kernels_, w, v, 3);  // best of 3: with 2, close candidates swapped places run to run
     c.gflops[i] = flopsOf(w) / (c.ms[i] / 1e3) / 1e9;
   }
   return c;
+}
+
+void KernelTuner::prime(const BlockStatsVariant& v, uint32_t dp, bool entropy) {
+  // What measure() (without the entropy) or the winners' check (with it) dispatch, once each,
+  // with the same buffers (llvmpipe keys its machine code on their sizes too), so that each
+  // later finds its code made.
+  check(v, dp, MaskKind::WindowBoth, std::nullopt, entropy);
+  if (entropy) return;
+  const std::array<Problem, kBlockShapes> shapes = timedShapes(ctx_);
+  for (int i = 0; i < kBlockShapes; ++i) {
+    Workspace w = makeWorkspace(ctx_, dp, shapes[i], 11 + i);
+    timeRuns(ctx_, kernels_, w, v, 0);
+  }
+}
+
+void KernelTuner::primeInParallel(const std::vector<BlockStatsVariant>& candidates, uint32_t dp,
+                                  const std::function<void(double)>& progress) {
+  // A CPU device makes each pipeline's machine code at its first dispatch, one after another
+  // on its queue's thread: 6.7 s of a 7.7 s first tuning on a 2-core Xeon. Helper devices
+  // (each its own instance, device and queue thread) make a share of them at the same time;
+  // Mesa's shader cache then hands their code to this device's first dispatches. Without that
+  // cache the helpers' work is lost, not wrong: this device makes its own.
+  if (ctx_.caps().type != VK_PHYSICAL_DEVICE_TYPE_CPU || candidates.empty()) return;
+  for (const char* off : {"MESA_SHADER_CACHE_DISABLE", "MESA_GLSL_CACHE_DISABLE"})
+    if (const char* e = std::getenv(off); e && (std::string(e) == "true" || std::string(e) == "1")) return;
+  // Every (variant, entropy) pipeline, the largest first (most rows per invocation: r8's
+  // compile is ~1.8 s, r2's ~0.5), taken one at a time by whichever device is free.
+  std::vector<std::pair<BlockStatsVariant, bool>> units;
+  for (const BlockStatsVariant& v : candidates)
+    for (bool entropy : {false, true}) units.emplace_back(v, entropy);
+  std::stable_sort(units.begin(), units.end(), [](const auto& a, const auto& b) { return a.first.rows > b.first.rows; });
+  unsigned helpers = std::min<unsigned>({std::max(1u, std::thread::hardware_concurrency()) - 1,
+                                         unsigned(units.size()) - 1, 3u});
+  if (helpers == 0) return;
+  std::atomic<size_t> next{0}, done{0};
+  ContextOptions options;  // the same device, without the window's extensions
+  options.validate = ctx_.options().validate;
+  options.device = ctx_.options().device;
+  options.forcePortable = ctx_.options().forcePortable;
+  std::vector<std::thread> threads;
+  for (unsigned h = 0; h < helpers; ++h)
+    threads.emplace_back([&] {
+      try {
+        Context helperCtx(options);
+        Kernels helperKernels(helperCtx, kernels_.compiler());
+        KernelTuner helper(helperCtx, helperKernels);
+        for (size_t i = next++; i < units.size(); i = next++, ++done) helper.prime(units[i].first, dp, units[i].second);
+      } catch (...) {
+        // Whatever failed there, this device runs (and reports) the same work itself.
+      }
+    });
+  try {
+    for (size_t i = next++; i < units.size(); i = next++) {
+      prime(units[i].first, dp, units[i].second);
+      if (progress) progress(0.9 * double(++done) / units.size());
+    }
+  } catch (...) {
+    // measure() runs it again and says what is wrong.
+  }
+  for (std::thread& t : threads) t.join();
+  if (progress) progress(1.0);
 }
 
 TuneReport KernelTuner::prepare(uint32_t dp, bool retune, const std::function<void(double)>& progress) {
@@ -247,11 +315,14 @@ TuneReport KernelTuner::prepare(uint32_t dp, bool retune, const std::function<vo
   // compiles took ~4/5 of the tuning, one after another. The bar's first part follows them.
   // The bar: the parallel builds, then each candidate's run (its first dispatch compiles it on
   // lavapipe), then the winners' checks with the entropy (one more compile each).
-  const double compileShare = 0.15, measureShare = 0.65;
+  const double compileShare = 0.15, primeShare = 0.45, measureShare = 0.3;
   std::vector<std::pair<BlockStatsVariant, bool>> pipelines;
   for (const BlockStatsVariant& v : candidates) pipelines.emplace_back(v, false);
   kernels_.prepareBlockStats(dp, pipelines, [&](double f) {
     if (progress) progress(compileShare * f);
+  });
+  primeInParallel(candidates, dp, [&](double f) {
+    if (progress) progress(compileShare + primeShare * f);
   });
   for (size_t i = 0; i < candidates.size(); ++i) {
     try {
@@ -266,7 +337,7 @@ TuneReport KernelTuner::prepare(uint32_t dp, bool retune, const std::function<vo
       r.candidates.push_back(bad);
       std::fprintf(stderr, "attnscope: note: %s; left out\n", e.what());
     }
-    if (progress) progress(compileShare + measureShare * double(i + 1) / candidates.size());
+    if (progress) progress(compileShare + primeShare + measureShare * double(i + 1) / candidates.size());
   }
   // The winners, each checked with the entropy too (the sweep tracks it); one that is then
   // wrong is left out and its shapes choose again.
@@ -289,7 +360,8 @@ TuneReport KernelTuner::prepare(uint32_t dp, bool retune, const std::function<vo
         wrong = e.what();
       }
       best->entropyChecked = true;
-      if (progress) progress(std::min(1.0, compileShare + measureShare + (1.0 - compileShare - measureShare) * ++checked / 2.0));
+      double before = compileShare + primeShare + measureShare;
+      if (progress) progress(std::min(1.0, before + (1.0 - before) * ++checked / 2.0));
       if (!wrong.empty()) {
         best->correct = false;
         best->problem = "with the entropy: " + wrong;

@@ -63,6 +63,12 @@ class KernelTuner {
                     std::optional<double> softcap = std::nullopt, bool entropy = true);
 
  private:
+  // Runs what measure() and the winners' check dispatch, once, so that each pipeline's code is
+  // made (a CPU device makes it at the first dispatch).
+  void prime(const BlockStatsVariant& v, uint32_t dp, bool entropy);
+  // The same for every candidate, shared with helper devices that run at once (CPU devices).
+  void primeInParallel(const std::vector<BlockStatsVariant>& candidates, uint32_t dp,
+                       const std::function<void(double)>& progress);
   bool readCache(uint32_t dp, TuneReport& out);
   void writeCache(const TuneReport& report);
   Context& ctx_;

@@ -94,7 +94,7 @@ std::string Context::lastValidationMessage() {
   return gLastMessage;
 }
 
-Context::Context(const ContextOptions& options) {
+Context::Context(const ContextOptions& options) : options_(options) {
   validate_ = options.validate;
   if (volkInitialize() != VK_SUCCESS)
     throw Error(

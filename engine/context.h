@@ -71,6 +71,9 @@ class Context {
   const std::vector<PhysicalDeviceEntry>& allDevices() const { return allDevices_; }
   uint32_t chosenIndex() const { return chosenIndex_; }
   bool validationEnabled() const { return validate_; }
+  // The options this context was made with (another context on the same device: the tuner's
+  // helpers).
+  const ContextOptions& options() const { return options_; }
 
   uint32_t findMemoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
                           VkMemoryPropertyFlags preferred = 0) const;
@@ -104,6 +107,7 @@ class Context {
   void createDevice(bool swapchain);
 
   bool validate_ = false;
+  ContextOptions options_;
   VkInstance instance_ = VK_NULL_HANDLE;
   VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
