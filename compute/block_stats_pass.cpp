@@ -117,30 +117,40 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
            p, Groups{rowGroups, groupsFor(blocks, perGroup)});  // x: rows of the workgroup, y: its blocks
 }
 
-void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                      const std::function<void(double)>& progress) {
+std::vector<BlockStatsVariant> warmUpVariants(const Kernels& kernels, uint32_t dp) {
   std::vector<BlockStatsVariant> variants;
   // Dispatches of any row count: a strip of a whole tile, a last short strip, a probe row.
   for (int s = 0; s < kBlockShapes; ++s)
     for (uint32_t rows : {1u << 20, 512u, 256u, 128u, 64u, 1u}) {
-      BlockStatsVariant v = kernels.blockStatsVariant(head.dp(), BlockShape(s), rows);
+      BlockStatsVariant v = kernels.blockStatsVariant(dp, BlockShape(s), rows);
       if (std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
     }
+  return variants;
+}
+
+void warmUpBlockStatsVariant(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                             const BlockStatsVariant& v, bool entropy) {
   // One row against the first keys, into a scratch partial: only the compile matters.
   uint32_t keys = std::min(head.n(), 64u);
   ColumnBlocks blocks = makeColumnBlocks(ctx, evenBounds(0, keys, 1));
   Buffer partials(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up partials");
-  // A submission each, so that progress can follow the compiles (one wait each: ~0.1 ms
-  // once the code is cached).
   CommandStream stream(ctx, false);
+  Recording rec = stream.begin();
+  BlockStatsArgs a{0, 1, &blocks, KeyChunk{0, keys}, &partials, 0, entropy, &v};
+  a.overwrite = true;
+  recordBlockStats(rec, kernels, head, spec, a);
+  stream.submitAndWait();
+}
+
+void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress) {
+  // A submission each, so that progress can follow the compiles (~0.1 ms each once the code
+  // is made).
+  std::vector<BlockStatsVariant> variants = warmUpVariants(kernels, head.dp());
   size_t done = 0;
   for (const BlockStatsVariant& v : variants)
     for (bool entropy : {false, true}) {
-      Recording rec = stream.begin();
-      BlockStatsArgs a{0, 1, &blocks, KeyChunk{0, keys}, &partials, 0, entropy, &v};
-      a.overwrite = true;
-      recordBlockStats(rec, kernels, head, spec, a);
-      stream.submitAndWait();  // the next dispatch overwrites the same partial
+      warmUpBlockStatsVariant(ctx, kernels, head, spec, v, entropy);
       if (progress) progress(double(++done) / (2 * variants.size()));
     }
 }

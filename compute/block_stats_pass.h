@@ -50,5 +50,9 @@ void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
 // the fraction done after each dispatch (seconds in all on a machine's first run).
 void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                       const std::function<void(double)>& progress = {});
+// Its parts: the variants it dispatches, and one dispatch.
+std::vector<BlockStatsVariant> warmUpVariants(const Kernels& kernels, uint32_t dp);
+void warmUpBlockStatsVariant(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                             const BlockStatsVariant& v, bool entropy);
 
 }  // namespace attnscope

@@ -2,19 +2,18 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "compute/block_stats_pass.h"
 #include "compute/head_data.h"
+#include "compute/helper_devices.h"
 #include "engine/barriers.h"
 #include "engine/commands.h"
 #include "engine/context.h"
@@ -240,50 +239,23 @@ void KernelTuner::prime(const BlockStatsVariant& v, uint32_t dp, bool entropy) {
 
 void KernelTuner::primeInParallel(const std::vector<BlockStatsVariant>& candidates, uint32_t dp,
                                   const std::function<void(double)>& progress) {
-  // A CPU device makes each pipeline's machine code at its first dispatch, one after another
-  // on its queue's thread: 6.7 s of a 7.7 s first tuning on a 2-core Xeon. Helper devices
-  // (each its own instance, device and queue thread) make a share of them at the same time;
-  // Mesa's shader cache then hands their code to this device's first dispatches. Without that
-  // cache the helpers' work is lost, not wrong: this device makes its own.
-  if (ctx_.caps().type != VK_PHYSICAL_DEVICE_TYPE_CPU || candidates.empty()) return;
-  for (const char* off : {"MESA_SHADER_CACHE_DISABLE", "MESA_GLSL_CACHE_DISABLE"})
-    if (const char* e = std::getenv(off); e && (std::string(e) == "true" || std::string(e) == "1")) return;
-  // Every (variant, entropy) pipeline, the largest first (most rows per invocation: r8's
-  // compile is ~1.8 s, r2's ~0.5), taken one at a time by whichever device is free.
+  // Most of a machine's first tuning on a CPU device is lavapipe's first-dispatch compiles
+  // (6.7 s of 7.7 on a 2-vCPU Xeon): each (candidate, entropy) pipeline is dispatched once
+  // first, here and on helper devices at once (helper_devices.h), the largest first (r8's
+  // compile is ~1.8 s, r2's ~0.5). The timings then run on this device alone, undisturbed.
+  if (helperDevicesFor(ctx_, 2 * candidates.size()) == 0) return;
   std::vector<std::pair<BlockStatsVariant, bool>> units;
   for (const BlockStatsVariant& v : candidates)
     for (bool entropy : {false, true}) units.emplace_back(v, entropy);
   std::stable_sort(units.begin(), units.end(), [](const auto& a, const auto& b) { return a.first.rows > b.first.rows; });
-  unsigned helpers = std::min<unsigned>({std::max(1u, std::thread::hardware_concurrency()) - 1,
-                                         unsigned(units.size()) - 1, 3u});
-  if (helpers == 0) return;
-  std::atomic<size_t> next{0}, done{0};
-  ContextOptions options;  // the same device, without the window's extensions
-  options.validate = ctx_.options().validate;
-  options.device = ctx_.options().device;
-  options.forcePortable = ctx_.options().forcePortable;
-  std::vector<std::thread> threads;
-  for (unsigned h = 0; h < helpers; ++h)
-    threads.emplace_back([&] {
-      try {
-        Context helperCtx(options);
-        Kernels helperKernels(helperCtx, kernels_.compiler());
-        KernelTuner helper(helperCtx, helperKernels);
-        for (size_t i = next++; i < units.size(); i = next++, ++done) helper.prime(units[i].first, dp, units[i].second);
-      } catch (...) {
-        // Whatever failed there, this device runs (and reports) the same work itself.
-      }
-    });
-  try {
-    for (size_t i = next++; i < units.size(); i = next++) {
-      prime(units[i].first, dp, units[i].second);
-      if (progress) progress(0.9 * double(++done) / units.size());
-    }
-  } catch (...) {
-    // measure() runs it again and says what is wrong.
-  }
-  for (std::thread& t : threads) t.join();
-  if (progress) progress(1.0);
+  spreadOverHelperDevices(
+      ctx_, kernels_, units.size(),
+      [&](Context& ctx, Kernels& kernels, unsigned slot, size_t i) {
+        if (slot == 0) return prime(units[i].first, dp, units[i].second);
+        KernelTuner helper(ctx, kernels);
+        helper.prime(units[i].first, dp, units[i].second);
+      },
+      HelperHooks{}, progress);
 }
 
 TuneReport KernelTuner::prepare(uint32_t dp, bool retune, const std::function<void(double)>& progress) {

@@ -4,7 +4,9 @@
 #include <cfloat>
 #include <cstring>
 
+#include "compute/block_stats_pass.h"
 #include "compute/gpu_params.h"
+#include "compute/helper_devices.h"
 #include "compute/kernels.h"
 #include "engine/barriers.h"
 #include "engine/context.h"
@@ -280,44 +282,99 @@ void runMapJob(Context& ctx, MapJob& job) {
   }
 }
 
-void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                      const std::function<void(double)>& progress) {
-  const double steps = 2 + 4;  // the merges (two submissions), the four images
-  double done = 0;
-  auto step = [&] {
-    if (progress) progress(std::min(1.0, ++done / steps));
-  };
-  // stats_merge with each count of lanes per row (1 to 64): one row of 8 x lanes blocks asks
-  // for exactly that many. The partials are zeros, which the merge skips.
-  Buffer partials(ctx, kStatsBytes * 8 * 64, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+namespace {
+
+// stats_merge with lanes per row from `first` to `last` (powers of two): one row of 8 x lanes
+// blocks asks for exactly that many. The partials are zeros, which the merge skips.
+void warmUpMerges(Context& ctx, Kernels& kernels, uint32_t first, uint32_t last) {
+  Buffer partials(ctx, kStatsBytes * 8 * last, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                   MemoryUse::DeviceLocal, "warm-up partials");
   Buffer stats(ctx, kStatsBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUse::DeviceLocal, "warm-up stats");
   CommandStream stream(ctx, false);
-  for (uint32_t first : {1u, 16u}) {  // lanes 1-8, then 16-64
-    Recording rec = stream.begin();
-    if (first == 1) {
-      vkCmdFillBuffer(rec.cmd, partials.handle(), 0, VK_WHOLE_SIZE, 0);
-      barrier::transferToCompute(rec.cmd);  // zeros before the merges read them
-    }
-    for (uint32_t lanes = first; lanes <= (first == 1 ? 8u : 64u); lanes *= 2) {
-      uint32_t blocks = 8 * lanes;
-      if (lanes > first) barrier::computeToCompute(rec.cmd);  // each merge writes the same row: write after write
-      gpu::StatsMergeParams p{1, blocks, 0, 0};
-      dispatch(ctx, rec.cmd, rec.arena, kernels.statsMerge(1, blocks), {Binding::storage(partials), Binding::storage(stats)},
-               p, Groups{1});
-    }
-    stream.submitAndWait();
-    step();
+  Recording rec = stream.begin();
+  vkCmdFillBuffer(rec.cmd, partials.handle(), 0, VK_WHOLE_SIZE, 0);
+  barrier::transferToCompute(rec.cmd);  // zeros before the merges read them
+  for (uint32_t lanes = first; lanes <= last; lanes *= 2) {
+    uint32_t blocks = 8 * lanes;
+    if (lanes > first) barrier::computeToCompute(rec.cmd);  // each merge writes the same row: write after write
+    gpu::StatsMergeParams p{1, blocks, 0, 0};
+    dispatch(ctx, rec.cmd, rec.arena, kernels.statsMerge(1, blocks), {Binding::storage(partials), Binding::storage(stats)},
+             p, Groups{1});
   }
-  // tile_reduce writing images whose sides are, or are not, powers of two (llvmpipe makes
-  // its code again for each: whole-map images are rarely, tiles mostly, map-edge tiles not).
-  for (uint32_t h : {1u, 3u})
-    for (uint32_t w : {1u, 3u}) {
-      if (h > spec.n || w > spec.n) continue;
-      MapJob job(ctx, kernels, head, spec, MapRegion{0, h, 0, w}, w, h);
-      runMapJob(ctx, job);
-      step();
-    }
+  stream.submitAndWait();
+}
+
+// The steps of warmUpMapKernels: the merges in two submissions, then tile_reduce writing
+// images whose sides are, or are not, powers of two (llvmpipe makes its code again for each:
+// whole-map images are rarely, tiles mostly, map-edge tiles not).
+constexpr size_t kMapWarmUpSteps = 6;
+
+}  // namespace
+
+size_t mapWarmUpSteps() { return kMapWarmUpSteps; }
+
+void warmUpMapKernelsStep(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                          size_t step) {
+  if (step == 0) return warmUpMerges(ctx, kernels, 1, 8);
+  if (step == 1) return warmUpMerges(ctx, kernels, 16, 64);
+  uint32_t h = step < 4 ? 1 : 3, w = step % 2 == 0 ? 1 : 3;
+  if (h > spec.n || w > spec.n) return;
+  MapJob job(ctx, kernels, head, spec, MapRegion{0, h, 0, w}, w, h);
+  runMapJob(ctx, job);
+}
+
+void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                      const std::function<void(double)>& progress) {
+  for (size_t step = 0; step < kMapWarmUpSteps; ++step) {
+    warmUpMapKernelsStep(ctx, kernels, head, spec, step);
+    if (progress) progress(double(step + 1) / kMapWarmUpSteps);
+  }
+}
+
+void warmUpViewerKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                         const std::function<void(double)>& progress) {
+  const uint32_t dp = head.dp();
+  std::vector<BlockStatsVariant> variants = warmUpVariants(kernels, dp);
+  std::sort(variants.begin(), variants.end(),
+            [](const BlockStatsVariant& a, const BlockStatsVariant& b) { return a.rows > b.rows; });
+  // Units, the costliest first: each block_stats variant with and without the entropy, then
+  // the map steps.
+  const size_t statsUnits = 2 * variants.size(), units = statsUnits + mapWarmUpSteps();
+  auto phase = [&](double from, double to) {
+    return [&progress, from, to](double f) {
+      if (progress) progress(from + (to - from) * f);
+    };
+  };
+  if (helperDevicesFor(ctx, units) > 0) {
+    std::vector<std::unique_ptr<HeadData>> zeros(4);  // a helper's own head of this shape, by slot
+    spreadOverHelperDevices(
+        ctx, kernels, units,
+        [&](Context& c, Kernels& k, unsigned slot, size_t unit) {
+          const HeadData* h = &head;
+          if (slot > 0) {
+            if (!zeros[slot]) {
+              zeros[slot] = std::make_unique<HeadData>(c, head.n(), head.d(), false);
+              c.immediate([&](VkCommandBuffer cmd) {
+                vkCmdFillBuffer(cmd, zeros[slot]->q().handle(), 0, VK_WHOLE_SIZE, 0);
+                vkCmdFillBuffer(cmd, zeros[slot]->k().handle(), 0, VK_WHOLE_SIZE, 0);
+                barrier::transferToCompute(cmd);  // zeros before the dispatches read them
+              });
+            }
+            h = zeros[slot].get();
+          }
+          if (unit < statsUnits) warmUpBlockStatsVariant(c, k, *h, spec, variants[unit / 2], unit % 2 == 1);
+          else warmUpMapKernelsStep(c, k, *h, spec, unit - statsUnits);
+        },
+        HelperHooks{[&](Kernels& helper) {  // this device's choices, so that the map steps use its variants
+                      for (int s = 0; s < kBlockShapes; ++s)
+                        helper.chooseBlockStats(dp, BlockShape(s), kernels.blockStatsVariant(dp, BlockShape(s)));
+                    },
+                    [&](unsigned slot) { zeros[slot].reset(); }},
+        phase(0, 0.85));
+  }
+  bool helped = helperDevicesFor(ctx, units) > 0;
+  warmUpBlockStats(ctx, kernels, head, spec, phase(helped ? 0.85 : 0, helped ? 0.95 : 0.75));
+  warmUpMapKernels(ctx, kernels, head, spec, phase(helped ? 0.95 : 0.75, 1));
 }
 
 std::vector<float> readbackImage(Context& ctx, const Image& image) {

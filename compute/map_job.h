@@ -150,6 +150,18 @@ void runMapJob(Context& ctx, MapJob& job);
 // `progress` gets the fraction done after each step.
 void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                       const std::function<void(double)>& progress = {});
+// Its steps, one at a time.
+size_t mapWarmUpSteps();
+void warmUpMapKernelsStep(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                          size_t step);
+
+// Both warm-ups (warmUpBlockStats, then warmUpMapKernels), their first compiles spread over
+// helper devices where the device is a CPU (helper_devices.h): each helper runs its share on
+// a head of the same shape (zeros), with this device's tuned kernel choices. The compiles'
+// code reaches this device through Mesa's cache; this device then runs every step itself,
+// each finding its code made. 6.2 -> ~4 s on a 2-vCPU Xeon's first run.
+void warmUpViewerKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
+                         const std::function<void(double)>& progress = {});
 
 // Copies an RGBA32F image (GENERAL layout, compute writes complete) to host memory,
 // row-major, 4 floats per texel. Blocking: for render, export and tests.

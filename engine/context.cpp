@@ -197,8 +197,12 @@ void Context::createInstance(bool validate, const std::vector<std::string>& want
 
   VkResult r = injectedFault("vkCreateInstance");  // checked by hand below, so injected by hand
   if (r == VK_SUCCESS) r = vkCreateInstance(&ci, nullptr, &instance_);
-  // Loaded before anything can throw: release() destroys the instance through volk.
-  if (r == VK_SUCCESS) volkLoadInstanceOnly(instance_);
+  // Loaded before anything can throw: release() destroys the instance through volk. Every
+  // function, device-level ones too, comes from the instance: the loader's entry points,
+  // which dispatch by handle, so they serve every device of the process alike (a helper
+  // device beside this one: see sharedLoader). Loading per device instead would point the
+  // process's functions at the last device made, whose extensions may lack this one's.
+  if (r == VK_SUCCESS && !options_.sharedLoader) volkLoadInstance(instance_);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
     throw Error(
         "no Vulkan driver found: install one, e.g. 'apt-get install mesa-vulkan-drivers' for "
@@ -359,7 +363,6 @@ void Context::createDevice(bool swapchain) {
   if (r == VK_ERROR_EXTENSION_NOT_PRESENT)
     throw Error("device '" + caps_.name + "' cannot present to windows (no VK_KHR_swapchain): use 'attnscope render' for PNGs");
   VK_CHECK_RESULT(r, "vkCreateDevice");
-  volkLoadDevice(device_);
   vkGetDeviceQueue(device_, queueFamily_, 0, &queue_);
 
   immediate_ = std::make_unique<FencedCommands>(device_, queueFamily_);

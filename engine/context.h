@@ -25,6 +25,9 @@ struct ContextOptions {
   bool forcePortable = false;  // ignore optional features (subgroup shuffle, 16-bit storage)
   std::vector<std::string> instanceExtensions;  // e.g. what GLFW needs for a window surface
   bool swapchain = false;      // enable VK_KHR_swapchain on the device (the viewer)
+  // Another context of this process is alive and loaded the Vulkan functions (volk): this one
+  // leaves them as they are (a helper device; its instance may lack the other's extensions).
+  bool sharedLoader = false;
 };
 
 // What a device can do, read once at start-up. Optional features are used only when

@@ -11,6 +11,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -19,6 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "compute/head_data.h"
+#include "compute/helper_devices.h"
+#include "engine/buffer.h"
+#include "engine/context.h"
 #include "compute/kernel_tuner.h"
 #include "engine/error.h"
 #include "tests/gpu_fixture.h"
@@ -248,6 +254,47 @@ TEST_F(KernelVariantsGpu, TuningIsCachedAndRedoneOnlyWhenItShouldBe) {
   std::ifstream(file) >> j;
   EXPECT_TRUE(j["entries"].contains(key));
   fs::remove(file);
+}
+
+// The helper devices behind the tuner's and the viewer's first compiles: every unit runs
+// once, on this device or a helper (one per spare core; none on one core), each helper's
+// objects go before its device (validation would report them leaked), and the progress
+// climbs to 1.
+TEST_F(KernelVariantsGpu, HelperDevicesRunEveryUnitOnceAndCleanUp) {
+  Gpu& g = gpu();
+  const size_t units = 12;
+  std::vector<int> ranOn(units, -1);
+  std::vector<std::unique_ptr<Buffer>> made(4);  // per slot, made on that slot's device
+  std::vector<double> progress;
+  uint64_t messages = Context::validationMessageCount();
+  const unsigned helpers = helperDevicesFor(*g.ctx, units);
+  std::atomic<bool> helperRan{false};
+  spreadOverHelperDevices(
+      *g.ctx, *g.kernels, units,
+      [&](Context& ctx, Kernels& kernels, unsigned slot, size_t unit) {
+        EXPECT_EQ(ctx.caps().name, g.ctx->caps().name) << "the same device";
+        EXPECT_EQ(slot == 0, &ctx == g.ctx.get());
+        // This device waits for a helper's first unit (up to 20 s), so that one surely takes part.
+        for (int wait = 0; slot == 0 && helpers > 0 && !helperRan && wait < 2000; ++wait)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (slot > 0 && !made[slot]) made[slot] = std::make_unique<Buffer>(ctx, 256, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                                                            MemoryUse::DeviceLocal, "helper test");
+        // A real dispatch on that device: the warm-ups' smallest step.
+        ref::Matrix q = ref::randomMatrix(8, 16, 1.0, 700 + unit), k = ref::randomMatrix(8, 16, 1.0, 800 + unit);
+        HeadData head = HeadData::fromHost(ctx, q.rows, q.cols, q.v.data(), k.v.data(), nullptr);
+        (void)kernels;
+        ranOn[unit] = int(slot);
+        if (slot > 0) helperRan = true;
+      },
+      HelperHooks{{}, [&](unsigned slot) { made[slot].reset(); }}, [&](double f) { progress.push_back(f); });
+  for (size_t u = 0; u < units; ++u) EXPECT_GE(ranOn[u], 0) << "unit " << u << " never ran";
+  for (int slot : ranOn) EXPECT_LE(slot, int(helpers));
+  if (helpers > 0) EXPECT_TRUE(helperRan) << "a helper device ran units";
+  for (const auto& b : made) EXPECT_EQ(b, nullptr) << "the end hook ran";
+  ASSERT_FALSE(progress.empty());
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_DOUBLE_EQ(progress.back(), 1.0);
+  EXPECT_EQ(Context::validationMessageCount(), messages) << Context::lastValidationMessage();
 }
 
 }  // namespace

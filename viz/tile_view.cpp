@@ -75,17 +75,10 @@ std::unique_ptr<MapJob> TileView::makeJob(const TileKey& key, bool sweep, double
 
 void TileView::startSweep(const FrameBudget& budget, const std::function<void(double)>& progress) {
   if (active_ || sweep_ || statsReady_) return;
-  // The block_stats variants are most of the compiles (8 of ~14 on lavapipe, the largest).
-  auto part = [&](double from, double to) {
-    return [&progress, from, to](double f) {
-      if (progress) progress(from + (to - from) * f);
-    };
-  };
   // Every pipeline the tiles may use, compiled now rather than in the frame that first needs
   // it (a tile of a new block shape cost one frame 280 ms on lavapipe; the sweep's last strip
-  // and the first tile after it, 30-70 ms each).
-  warmUpBlockStats(ctx_, kernels_, head_, spec_, part(0, 0.75));
-  warmUpMapKernels(ctx_, kernels_, head_, spec_, part(0.75, 1));
+  // and the first tile after it, 30-70 ms each), on helper devices too where that helps.
+  warmUpViewerKernels(ctx_, kernels_, head_, spec_, progress);
   active_ = makeActive(TileKey{sweepLevel_, 0, 0}, true, budget);
   CommandStream stream(ctx_, false);
   Recording rec = stream.begin();
