@@ -23,7 +23,7 @@ unsigned helperDevicesFor(const Context& ctx, size_t units) {
   for (const char* off : {"MESA_SHADER_CACHE_DISABLE", "MESA_GLSL_CACHE_DISABLE"})
     if (const char* e = std::getenv(off); e && (std::string(e) == "true" || std::string(e) == "1")) return 0;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return std::min<unsigned>({cores - 1, unsigned(units) - 1, 3u});
+  return std::min<unsigned>({cores - 1, unsigned(units) - 1, kMaxHelperDevices});
 }
 
 void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,

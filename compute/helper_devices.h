@@ -13,6 +13,9 @@ namespace attnscope {
 class Context;
 class Kernels;
 
+// At most this many helpers, whatever the cores: each holds an LLVM compile's memory.
+constexpr unsigned kMaxHelperDevices = 3;
+
 // How many helper devices spreadOverHelperDevices() would make for `units` units: none
 // unless the device is a CPU, Mesa's shader cache is on, no Vulkan faults are injected
 // (ATTNSCOPE_INJECT_VK_ERROR) and the machine has a core to spare;

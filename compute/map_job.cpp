@@ -345,8 +345,9 @@ void warmUpViewerKernels(Context& ctx, Kernels& kernels, const HeadData& head, c
       if (progress) progress(from + (to - from) * f);
     };
   };
-  if (helperDevicesFor(ctx, units) > 0) {
-    std::vector<std::unique_ptr<HeadData>> zeros(4);  // a helper's own head of this shape, by slot
+  const bool helped = helperDevicesFor(ctx, units) > 0;
+  if (helped) {
+    std::vector<std::unique_ptr<HeadData>> zeros(kMaxHelperDevices + 1);  // a helper's head of this shape, by slot
     spreadOverHelperDevices(
         ctx, kernels, units,
         [&](Context& c, Kernels& k, unsigned slot, size_t unit) {
@@ -372,7 +373,6 @@ void warmUpViewerKernels(Context& ctx, Kernels& kernels, const HeadData& head, c
                     [&](unsigned slot) { zeros[slot].reset(); }},
         phase(0, 0.85));
   }
-  bool helped = helperDevicesFor(ctx, units) > 0;
   warmUpBlockStats(ctx, kernels, head, spec, phase(helped ? 0.85 : 0, helped ? 0.95 : 0.75));
   warmUpMapKernels(ctx, kernels, head, spec, phase(helped ? 0.95 : 0.75, 1));
 }
