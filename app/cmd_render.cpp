@@ -162,16 +162,23 @@ void addDemoCommand(CLI::App& app) {
       fs::path dir = fs::path(o->outDir) / "lessons";
       fs::create_directories(dir, ec);
       writer.write(lessons::drawContents(writer.font(), lessons, 0, 1280, 800), (dir / "contents.png").string());
-      size_t pictures = 1;
+      size_t pictures = 1, total = 1;
+      auto shown = [](const auto& l) { return l->name() != "quadratic-cost"; };  // it times a million tokens: see 'attnscope lesson'
+      for (auto& l : lessons) total += shown(l) ? l->steps() : 0;
+      // 3 s once Mesa's cache is warm, ~20 s on a machine's first run (each picture's kernels
+      // and draws compiled at their first use).
+      ProgressBar bar("lesson pictures", o->quiet);
       for (auto& l : lessons) {
-        if (l->name() == "quadratic-cost") continue;  // it times a million tokens: see 'attnscope lesson'
+        if (!shown(l)) continue;
         for (size_t step = 0; step < l->steps(); ++step) {
+          if (cancelRequested()) throw Cancelled();
           char file[64];
           std::snprintf(file, sizeof file, "%s-%02zu.png", l->name().c_str(), step + 1);
           writer.write(l->draw(env, step, 1280, 800), (dir / file).string());
-          ++pictures;
+          bar.update(double(++pictures) / total);
         }
       }
+      bar.finish();
       std::printf("wrote %zu lesson pictures to %s (live: attnscope lesson)\n", pictures, fs::absolute(dir).c_str());
     }
     std::printf("done: open the PNGs in %s\n", fs::absolute(o->outDir).c_str());
