@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -5,6 +7,7 @@
 
 #include "app/commands.h"
 #include "app/progress.h"
+#include "compute/helper_devices.h"
 #include "engine/error.h"
 #include "lessons/lessons.h"
 #include "viz/figure_renderer.h"
@@ -162,24 +165,58 @@ void addDemoCommand(CLI::App& app) {
       fs::path dir = fs::path(o->outDir) / "lessons";
       fs::create_directories(dir, ec);
       writer.write(lessons::drawContents(writer.font(), lessons, 0, 1280, 800), (dir / "contents.png").string());
-      size_t pictures = 1, total = 1;
-      auto shown = [](const auto& l) { return l->name() != "quadratic-cost"; };  // it times a million tokens: see 'attnscope lesson'
-      for (auto& l : lessons) total += shown(l) ? l->steps() : 0;
+      // Every step of every lesson but quadratic-cost (it times a million tokens: see
+      // 'attnscope lesson').
+      std::vector<std::pair<size_t, size_t>> order;  // (lesson, step)
+      for (size_t i = 0; i < lessons.size(); ++i)
+        if (lessons[i]->name() != "quadratic-cost")
+          for (size_t step = 0; step < lessons[i]->steps(); ++step) order.emplace_back(i, step);
+      const size_t total = 1 + order.size();
+      std::atomic<size_t> pictures{1};
+      auto drawStep = [&](lessons::Lesson& l, size_t step, ScenePngWriter& w, lessons::LessonEnv& e) {
+        if (cancelRequested()) throw Cancelled();
+        char file[64];
+        std::snprintf(file, sizeof file, "%s-%02zu.png", l.name().c_str(), step + 1);
+        w.write(l.draw(e, step, 1280, 800), (dir / file).string());
+        ++pictures;
+      };
       // 3 s once Mesa's cache is warm, ~20 s on a machine's first run (each picture's kernels
-      // and draws compiled at their first use).
+      // and draws compiled at their first use, one after another on the device's queue
+      // thread; why-sqrt-d alone ~12 s: a kernel per d). The pictures are independent: on a
+      // CPU device helper devices draw and write some at the same time (helper_devices.h),
+      // each with its own lessons, renderer and font. What no device finished is drawn here
+      // afterwards, where an error is reported.
+      struct HelperLessons {
+        std::vector<std::unique_ptr<lessons::Lesson>> lessons;
+        std::unique_ptr<ScenePngWriter> writer;
+        std::unique_ptr<lessons::LessonEnv> env;
+      };
+      std::vector<HelperLessons> helpers(kMaxHelperDevices + 1);
+      std::vector<char> done(order.size(), 0);
       ProgressBar bar("lesson pictures", o->quiet);
-      for (auto& l : lessons) {
-        if (!shown(l)) continue;
-        for (size_t step = 0; step < l->steps(); ++step) {
-          if (cancelRequested()) throw Cancelled();
-          char file[64];
-          std::snprintf(file, sizeof file, "%s-%02zu.png", l->name().c_str(), step + 1);
-          writer.write(l->draw(env, step, 1280, 800), (dir / file).string());
-          bar.update(double(++pictures) / total);
-        }
-      }
+      spreadOverHelperDevices(
+          *s.ctx, *s.kernels, order.size(),
+          [&](Context& c, Kernels& k, unsigned slot, size_t unit) {
+            auto [lesson, step] = order[unit];
+            if (slot == 0) {
+              drawStep(*lessons[lesson], step, writer, env);
+            } else {
+              HelperLessons& h = helpers[slot];
+              if (!h.writer) {
+                h.lessons = lessons::loadLessons();
+                h.writer = std::make_unique<ScenePngWriter>(c, k.compiler());
+                h.env = std::make_unique<lessons::LessonEnv>(lessons::LessonEnv{c, k, h.writer->font()});
+              }
+              drawStep(*h.lessons[lesson], step, *h.writer, *h.env);
+            }
+            done[unit] = 1;
+          },
+          HelperHooks{{}, [&](unsigned slot) { helpers[slot] = HelperLessons{}; }},  // before its device goes
+          [&](double) { bar.update(std::min(1.0, double(pictures) / total)); });
+      for (size_t unit = 0; unit < order.size(); ++unit)
+        if (!done[unit]) drawStep(*lessons[order[unit].first], order[unit].second, writer, env);
       bar.finish();
-      std::printf("wrote %zu lesson pictures to %s (live: attnscope lesson)\n", pictures, fs::absolute(dir).c_str());
+      std::printf("wrote %zu lesson pictures to %s (live: attnscope lesson)\n", total, fs::absolute(dir).c_str());
     }
     std::printf("done: open the PNGs in %s\n", fs::absolute(o->outDir).c_str());
   });
