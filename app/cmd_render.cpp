@@ -192,9 +192,8 @@ void addDemoCommand(CLI::App& app) {
         std::unique_ptr<lessons::LessonEnv> env;
       };
       std::vector<HelperLessons> helpers(kMaxHelperDevices + 1);
-      std::vector<char> done(order.size(), 0);
       ProgressBar bar("lesson pictures", o->quiet);
-      spreadOverHelperDevices(
+      std::vector<int> drawnOn = spreadOverHelperDevices(
           *s.ctx, *s.kernels, order.size(),
           [&](Context& c, Kernels& k, unsigned slot, size_t unit) {
             auto [lesson, step] = order[unit];
@@ -209,12 +208,11 @@ void addDemoCommand(CLI::App& app) {
               }
               drawStep(*h.lessons[lesson], step, *h.writer, *h.env);
             }
-            done[unit] = 1;
           },
           HelperHooks{{}, [&](unsigned slot) { helpers[slot] = HelperLessons{}; }},  // before its device goes
           [&](double) { bar.update(std::min(1.0, double(pictures) / total)); });
       for (size_t unit = 0; unit < order.size(); ++unit)
-        if (!done[unit]) drawStep(*lessons[order[unit].first], order[unit].second, writer, env);
+        if (drawnOn[unit] < 0) drawStep(*lessons[order[unit].first], order[unit].second, writer, env);
       bar.finish();
       std::printf("wrote %zu lesson pictures to %s (live: attnscope lesson)\n", total, fs::absolute(dir).c_str());
     }

@@ -142,17 +142,4 @@ void warmUpBlockStatsVariant(Context& ctx, Kernels& kernels, const HeadData& hea
   stream.submitAndWait();
 }
 
-void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                      const std::function<void(double)>& progress) {
-  // A submission each, so that progress can follow the compiles (~0.1 ms each once the code
-  // is made).
-  std::vector<BlockStatsVariant> variants = warmUpVariants(kernels, head.dp());
-  size_t done = 0;
-  for (const BlockStatsVariant& v : variants)
-    for (bool entropy : {false, true}) {
-      warmUpBlockStatsVariant(ctx, kernels, head, spec, v, entropy);
-      if (progress) progress(double(++done) / (2 * variants.size()));
-    }
-}
-
 }  // namespace attnscope

@@ -2,7 +2,6 @@
 // chunk of keys. The building block of the row statistics pass and the tile pass.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "compute/attention_spec.h"
@@ -43,14 +42,10 @@ struct BlockStatsArgs {
 void recordBlockStats(Recording& rec, Kernels& kernels, const HeadData& head,
                       const AttentionSpec& spec, const BlockStatsArgs& args);
 
-// Runs one tiny dispatch of every block_stats variant this device may use for head's d (each
-// block shape, stepped down for few rows; with and without the entropy), submitting and
-// waiting. lavapipe makes a pipeline's machine code at its first dispatch (100-300 ms each):
-// a viewer calls this before its first frame, so that no frame pays for it. `progress` gets
-// the fraction done after each dispatch (seconds in all on a machine's first run).
-void warmUpBlockStats(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                      const std::function<void(double)>& progress = {});
-// Its parts: the variants it dispatches, and one dispatch.
+// The block_stats variants this device may use for d (each block shape, stepped down for few
+// rows), and one tiny dispatch of one of them, submitting and waiting. lavapipe makes a
+// pipeline's machine code at its first dispatch (100-300 ms each): a viewer runs each before
+// its first frame (warmUpViewerKernels), so that no frame pays for it.
 std::vector<BlockStatsVariant> warmUpVariants(const Kernels& kernels, uint32_t dp);
 void warmUpBlockStatsVariant(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                              const BlockStatsVariant& v, bool entropy);

@@ -26,7 +26,7 @@ unsigned helperDevicesFor(const Context& ctx, size_t units) {
   return std::min<unsigned>({cores - 1, unsigned(units) - 1, kMaxHelperDevices});
 }
 
-void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
+std::vector<int> spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
                              const std::function<void(Context&, Kernels&, unsigned slot, size_t unit)>& run,
                              const HelperHooks& hooks, const std::function<void(double)>& progress) {
   unsigned helpers = helperDevicesFor(ctx, count);
@@ -35,6 +35,7 @@ void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
   std::condition_variable changed;
   size_t done = 0;
   unsigned running = helpers;
+  std::vector<int> finishedOn(count, -1);  // each element written by the one thread that ran the unit
   auto finished = [&](bool unitDone, bool helperEnds) {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -80,6 +81,7 @@ void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
         if (hooks.begin) hooks.begin(helperKernels);
         for (size_t i = next++; i < count; i = next++) {
           run(helperCtx, helperKernels, h, i);
+          finishedOn[i] = int(h);
           finished(true, false);
         }
       } catch (...) {
@@ -102,16 +104,15 @@ void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
   };
   // This device takes units too; the progress is reported from here, as units finish on any.
   for (size_t i = next++; i < count; i = next++) {
-    try {
-      run(ctx, kernels, 0, i);
-    } catch (...) {
-      // The caller's real run on this device reports it.
-    }
+    run(ctx, kernels, 0, i);  // an error here leaves through JoinAll
+    finishedOn[i] = 0;
     finished(true, false);
     report(false);
   }
   while (!report(true)) {
   }
+  for (std::thread& t : threads) t.join();  // (all have ended) their writes to finishedOn are seen
+  return finishedOn;
 }
 
 }  // namespace attnscope

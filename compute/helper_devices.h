@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 namespace attnscope {
 
@@ -24,14 +25,16 @@ unsigned helperDevicesFor(const Context& ctx, size_t units);
 
 // Runs units 0..count-1, each once, on this device (slot 0) and helper devices (slots 1 and
 // up: the same physical device, validated as this one is) at the same time, whichever is
-// free taking the next unit: list the costliest first. A helper that fails leaves its units
-// undone, silently: the caller runs the real work on this device after this returns, which
-// reports any error. `progress` follows the units done (called on this thread).
+// free taking the next unit: list the costliest first. An error on this device propagates
+// (once the helpers have stopped); a helper that fails stops, silently, leaving its unit
+// undone: the caller runs what it still needs on this device afterwards, where errors are
+// reported. Returns, per unit, the slot that finished it (-1: none). `progress` follows the
+// units done (called on this thread).
 struct HelperHooks {
   std::function<void(Kernels& helper)> begin;  // before its first unit (the caller's tuned choices, say)
   std::function<void(unsigned slot)> end;      // after its last, before its device goes (free what it made there)
 };
-void spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
+std::vector<int> spreadOverHelperDevices(Context& ctx, Kernels& kernels, size_t count,
                              const std::function<void(Context&, Kernels&, unsigned slot, size_t unit)>& run,
                              const HelperHooks& hooks = {}, const std::function<void(double)>& progress = {});
 

@@ -251,7 +251,14 @@ void KernelTuner::primeInParallel(const std::vector<BlockStatsVariant>& candidat
   spreadOverHelperDevices(
       ctx_, kernels_, units.size(),
       [&](Context& ctx, Kernels& kernels, unsigned slot, size_t i) {
-        if (slot == 0) return prime(units[i].first, dp, units[i].second);
+        if (slot == 0) {
+          try {
+            prime(units[i].first, dp, units[i].second);
+          } catch (const Error&) {
+            // measure() runs it again and leaves the candidate out, saying why.
+          }
+          return;
+        }
         KernelTuner helper(ctx, kernels);
         helper.prime(units[i].first, dp, units[i].second);
       },

@@ -143,23 +143,20 @@ class MapJob {
 // for small maps, benchmarks and tools that need no progress or cancellation.
 void runMapJob(Context& ctx, MapJob& job);
 
-// Runs tiny dispatches of the map's other kernels, submitting and waiting: stats_merge with
-// every count of lanes a strip may ask for, and tile_reduce into images with and without
-// power-of-two sides. lavapipe compiles each at its first dispatch (30-70 ms each in a
-// frame, measured): a viewer calls this with warmUpBlockStats before its first frame.
-// `progress` gets the fraction done after each step.
-void warmUpMapKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
-                      const std::function<void(double)>& progress = {});
-// Its steps, one at a time.
+// Steps of tiny dispatches of the map's other kernels, submitting and waiting: stats_merge
+// with every count of lanes a strip may ask for, and tile_reduce into images with and
+// without power-of-two sides. lavapipe compiles each at its first dispatch (30-70 ms each in
+// a frame, measured).
 size_t mapWarmUpSteps();
 void warmUpMapKernelsStep(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                           size_t step);
 
-// Both warm-ups (warmUpBlockStats, then warmUpMapKernels), their first compiles spread over
-// helper devices where the device is a CPU (helper_devices.h): each helper runs its share on
-// a head of the same shape (zeros), with this device's tuned kernel choices. The compiles'
-// code reaches this device through Mesa's cache; this device then runs every step itself,
-// each finding its code made. 6.2 -> ~4 s on a 2-vCPU Xeon's first run.
+// Every pipeline a viewer's tiles may use, dispatched once before its first frame so that no
+// frame pays for a compile: each block_stats variant (warmUpVariants) with and without the
+// entropy, and the map steps. Spread over helper devices where the device is a CPU
+// (helper_devices.h): each helper runs its share on a head of the same shape (zeros) with
+// this device's tuned choices, and this device then runs those units too, finding their code
+// in Mesa's cache. 6.2 -> ~4 s on a 2-vCPU Xeon's first run. `progress` follows it.
 void warmUpViewerKernels(Context& ctx, Kernels& kernels, const HeadData& head, const AttentionSpec& spec,
                          const std::function<void(double)>& progress = {});
 

@@ -95,7 +95,6 @@ std::string Context::lastValidationMessage() {
 }
 
 Context::Context(const ContextOptions& options) : options_(options) {
-  validate_ = options.validate;
   if (volkInitialize() != VK_SUCCESS)
     throw Error(
         "no Vulkan loader found (libvulkan.so.1): install libvulkan1 and a driver, e.g. "

@@ -73,7 +73,7 @@ class Context {
   const DeviceCaps& caps() const { return caps_; }
   const std::vector<PhysicalDeviceEntry>& allDevices() const { return allDevices_; }
   uint32_t chosenIndex() const { return chosenIndex_; }
-  bool validationEnabled() const { return validate_; }
+  bool validationEnabled() const { return options_.validate; }
   // The options this context was made with (another context on the same device: the tuner's
   // helpers).
   const ContextOptions& options() const { return options_; }
@@ -109,7 +109,6 @@ class Context {
   void readCaps(bool forcePortable);
   void createDevice(bool swapchain);
 
-  bool validate_ = false;
   ContextOptions options_;
   VkInstance instance_ = VK_NULL_HANDLE;
   VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;

@@ -234,8 +234,8 @@ class Viewer : public ScriptTarget {
   }
 
   bool mustDraw(bool moving) const {
-    return o_.drawEveryFrame || drawOwed_ > 0 || views_->pending() || moving || stillFrames_ < 3 || !busy_ || screenshot_->requested() ||
-           msSinceDrawn() >= kRestingRedrawMs;
+    return o_.drawEveryFrame || drawOwed_ > 0 || views_->pending() || moving || stillFrames_ < 3 || !busy_ ||
+           screenshot_->requested() || msSinceDrawn() >= kRestingRedrawMs;
   }
 
   // Returns whether the frame was drawn (false: it only computed).
